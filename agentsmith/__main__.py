@@ -1,0 +1,5 @@
+import sys
+
+from agentsmith.cli import main
+
+sys.exit(main())

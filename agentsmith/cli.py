@@ -1,0 +1,63 @@
+"""`agentsmith` command line. Each part registers its own subcommand from a light `cli` module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from agentsmith.errors import UserError
+
+# subcommand -> module exposing `register(subparsers)`; each parser sets `func(args) -> int`.
+COMMANDS = {
+    "run": "agentsmith.graph.cli",
+    "resume": "agentsmith.graph.cli",
+    "report": "agentsmith.graph.cli",
+    "pr": "agentsmith.forge.cli",
+    "scan": "agentsmith.gates.cli",
+    "sandbox": "agentsmith.sandbox.cli",
+    "redact": "agentsmith.redact.cli",
+    "policy": "agentsmith.policy.cli",
+    "models": "agentsmith.models.cli",
+    "bench": "agentsmith.bench.cli",
+    "tui": "agentsmith.tui.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentsmith", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in dict.fromkeys(COMMANDS.values()):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith("agentsmith"):
+                continue  # a part not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    debug = args.debug or bool(os.environ.get("AGENTSMITH_DEBUG"))
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        if debug:
+            raise
+        print(f"agentsmith: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("agentsmith: interrupted; `agentsmith resume RUN_ID` continues a run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

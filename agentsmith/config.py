@@ -1,0 +1,54 @@
+"""Where agentsmith keeps its state, and the handful of environment switches it reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_ROOT.parent
+POLICIES_DIR = PROJECT_ROOT / "policies"
+DEFAULT_POLICY = POLICIES_DIR / "default.yaml"
+
+
+def home() -> Path:
+    """AGENTSMITH_HOME, else $XDG_DATA_HOME/agentsmith, else ~/.local/share/agentsmith."""
+    explicit = os.environ.get("AGENTSMITH_HOME")
+    if explicit:
+        path = Path(explicit)
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        path = Path(base) / "agentsmith"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_dir() -> Path:
+    path = home() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def worktrees_dir() -> Path:
+    path = home() / "worktrees"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def checkpoints_db() -> Path:
+    return home() / "checkpoints.sqlite"
+
+
+def audit_db() -> Path:
+    return home() / "audit.sqlite"
+
+
+SEMGREP_VERSION = "1.180.0"
+
+
+def semgrep_bin() -> Path:
+    """Semgrep lives in a venv of its own: its pins clash with llama-cpp-python[server]."""
+    explicit = os.environ.get("AGENTSMITH_SEMGREP")
+    if explicit:
+        return Path(explicit)
+    return home() / "tools" / f"semgrep-{SEMGREP_VERSION}" / "bin" / "semgrep"

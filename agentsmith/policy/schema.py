@@ -1,0 +1,121 @@
+"""The policy a security team owns: one YAML file, validated strictly (unknown keys are errors)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sensitivity(Strict):
+    # Whole files that never leave the machine, not even redacted.
+    paths: list[str] = Field(default_factory=lambda: [".env", ".env.*", "*.pem", "*.key", "secrets/**",
+                                                      "id_rsa", "id_ed25519", "*.p12", "*.pfx"])
+    # Regexes over file content: a match makes the file local-only.
+    patterns: list[str] = Field(default_factory=list)
+    # Extra regexes whose matches are redacted (replaced by placeholders) before an external call.
+    redact_patterns: list[str] = Field(default_factory=list)
+    redact_personal_data: bool = True
+    # When true, any file in which the secrets detector finds something is local-only.
+    secret_makes_file_local: bool = False
+
+
+class Tier(Strict):
+    name: str
+    kind: Literal["gguf", "openai"]
+    model: str = ""                       # gguf: a known model id or a path; openai: model name
+    base_url: str | None = None           # openai: endpoint; None means AGENTSMITH_FRONTIER_BASE_URL
+    api_key_env: str | None = None        # env var holding the key (never the key itself)
+    external: bool = False
+    price_in_per_mtok: float = 0.0        # USD per million input tokens
+    price_out_per_mtok: float = 0.0
+    context: int = 8192
+    max_output_tokens: int = 1536
+
+
+class Routing(Strict):
+    # What to do when a step wants an external tier that is unconfigured, down, or over budget.
+    frontier_unavailable: Literal["degrade", "stop"] = "degrade"
+    # Steps with difficulty >= this go to the frontier first under --tier auto.
+    frontier_difficulty: int = 4
+    local_attempts: int = 2               # greedy attempt + retry with the failing output
+    local_samples: int = 0                # extra sampled candidates before escalating
+    external_attempts: int = 2
+    breaker_failures: int = 3             # consecutive failures that open a tier's circuit
+    breaker_cooldown_s: float = 60.0
+
+
+class Budget(Strict):
+    max_usd_per_task: float = 1.00
+    max_tokens_per_task: int = 200_000
+    max_attempts_per_task: int = 6
+
+
+class SemgrepGate(Strict):
+    enabled: bool = True
+    rules: list[str] = Field(default_factory=lambda: ["semgrep"])   # relative to the policy dir
+    timeout_s: int = 120
+
+
+class BanditGate(Strict):
+    enabled: bool = True
+    severity: Severity = "low"            # report from this level up
+    confidence: Literal["low", "medium", "high"] = "medium"
+    skips: list[str] = Field(default_factory=list)
+
+
+class SecretsGate(Strict):
+    enabled: bool = True
+
+
+class ChecklistGate(Strict):
+    enabled: bool = True
+    allowed_public_ip_resources: list[str] = Field(default_factory=list)
+
+
+class Gates(Strict):
+    block_at: Severity = "medium"         # findings at or above this severity block
+    allow_suppressions: bool = False      # a `# nosec` / `nosemgrep` added by the change blocks unless true
+    overrides: dict[str, Literal["off", "low", "medium", "high", "critical"]] = Field(default_factory=dict)
+    semgrep: SemgrepGate = Field(default_factory=SemgrepGate)
+    bandit: BanditGate = Field(default_factory=BanditGate)
+    secrets: SecretsGate = Field(default_factory=SecretsGate)
+    checklist: ChecklistGate = Field(default_factory=ChecklistGate)
+
+
+class SandboxPolicy(Strict):
+    image: str = "agentsmith-sandbox:latest"
+    memory: str = "1g"
+    pids: int = 256
+    cpus: float = 1.0
+    timeout_s: int = 120
+    output_limit_bytes: int = 1_000_000
+    allow_weaker_backend: bool = False     # bubblewrap when no Docker engine answers
+    allow_dependency_network: bool = False  # only the dependency build step, never test runs
+
+
+class Review(Strict):
+    # In --mode ci: "auto" approves when gates pass; "draft" opens a draft PR with a label.
+    ci: Literal["auto", "draft"] = "auto"
+    label: str = "agentsmith-review"
+
+
+class Policy(Strict):
+    name: str = "default"
+    version: int = 1
+    sensitivity: Sensitivity = Field(default_factory=Sensitivity)
+    tiers: list[Tier] = Field(default_factory=list)
+    routing: Routing = Field(default_factory=Routing)
+    budget: Budget = Field(default_factory=Budget)
+    gates: Gates = Field(default_factory=Gates)
+    sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
+    review: Review = Field(default_factory=Review)
+
+    def tier(self, name: str) -> Tier | None:
+        return next((t for t in self.tiers if t.name == name), None)
