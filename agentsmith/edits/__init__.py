@@ -1,1 +1,156 @@
+"""Model answers to file edits: SEARCH/REPLACE blocks, whole files as fallback, applied safely."""
 
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from agentsmith.seams import Incident
+
+
+@dataclass
+class Edit:
+    path: str
+    search: str | None      # None: `replace` is the whole new file
+    replace: str
+
+
+@dataclass
+class ApplyResult:
+    applied: list[str] = field(default_factory=list)
+    refused: list[Incident] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)   # SEARCH text not found, and similar
+
+
+class PathRefused(Exception):
+    pass
+
+
+_FENCE = re.compile(r"^(`{3,}|~{3,})([^\n`]*)\n(.*?)^\1[ \t]*$", re.S | re.M)
+_SEARCH_BLOCK = re.compile(
+    r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE[^\n]*$", re.S | re.M)
+_PATH_TOKEN = re.compile(r"([\w./-]+\.[A-Za-z0-9]{1,8})")
+
+
+def _path_in(line: str) -> str | None:
+    """A file name written on the line before a block: `text.py`, `**text.py**`, `# File: text.py`."""
+    cleaned = line.strip().strip("*`#:").strip()
+    cleaned = re.sub(r"^(file(name)?|path)\s*[:=]\s*", "", cleaned, flags=re.I)
+    match = _PATH_TOKEN.fullmatch(cleaned.strip("*` ")) or _PATH_TOKEN.search(cleaned)
+    return match.group(1) if match else None
+
+
+def parse_edits(answer: str, *, default_path: str | None = None) -> list[Edit]:
+    """Every edit in a model answer. `default_path`: the file a lone unnamed code block replaces."""
+    edits: list[Edit] = []
+    consumed: list[tuple[int, int]] = []
+    for match in _SEARCH_BLOCK.finditer(answer):
+        before = answer[: match.start()].rstrip("\n").splitlines()
+        path = next((p for p in (_path_in(l) for l in reversed(before[-3:])) if p), default_path)
+        if path:
+            edits.append(Edit(path=path, search=match.group(1), replace=match.group(2)))
+        consumed.append(match.span())
+    unnamed: list[str] = []
+    for match in _FENCE.finditer(answer):
+        if any(s <= match.start() < e or match.start() <= s < match.end() for s, e in consumed):
+            continue
+        body = match.group(3)
+        if _SEARCH_BLOCK.search(body):
+            continue
+        info = match.group(2).strip()
+        before = answer[: match.start()].rstrip("\n").splitlines()
+        first_line = body.splitlines()[0] if body.strip() else ""
+        path = None
+        if info and " " in info:
+            path = _path_in(info.split(None, 1)[1])
+        elif info and "." in info:
+            path = _path_in(info)
+        if not path and before:
+            path = _path_in(before[-1]) if len(before[-1]) < 120 else None
+        if not path and re.match(r"#\s*(file(name)?|path)\s*:", first_line, re.I):
+            path = _path_in(first_line)
+        if path:
+            edits.append(Edit(path=path, search=None, replace=body))
+        else:
+            unnamed.append(body)
+    if not edits and default_path and unnamed:
+        # Small models often answer one bare code block: take the longest as the whole file.
+        edits.append(Edit(path=default_path, search=None, replace=max(unnamed, key=len)))
+    return edits
+
+
+def safe_path(root: Path, relative: str) -> Path:
+    """The absolute path for `relative` inside `root`, or PathRefused (outside, .git, symlink escape)."""
+    if not relative or "\x00" in relative:
+        raise PathRefused(f"empty or malformed path {relative!r}")
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", relative):
+        raise PathRefused(f"absolute path {relative!r}")
+    if ".." in pure.parts:
+        raise PathRefused(f"path {relative!r} leaves the repository")
+    if pure.parts and pure.parts[0] == ".git" or ".git" in pure.parts:
+        raise PathRefused(f"path {relative!r} is inside .git/")
+    root = root.resolve()
+    target = root.joinpath(*pure.parts)
+    # Resolve every existing component: a symlink anywhere on the way may point outside.
+    probe = root
+    for part in pure.parts:
+        probe = probe / part
+        if probe.is_symlink():
+            real = Path(os.path.realpath(probe))
+            if real != root and root not in real.parents:
+                raise PathRefused(f"path {relative!r} goes through a symlink that leaves the repository")
+    real_parent = Path(os.path.realpath(target.parent))
+    if real_parent != root and root not in real_parent.parents:
+        raise PathRefused(f"path {relative!r} resolves outside the repository")
+    return target
+
+
+def apply_edits(root: Path, edits: list[Edit], *, read_only: set[str] = frozenset()) -> ApplyResult:
+    result = ApplyResult()
+    for edit in edits:
+        try:
+            target = safe_path(root, edit.path)
+        except PathRefused as refused:
+            result.refused.append(Incident(kind="tool-misuse", detail=f"edit refused: {refused}", node="apply"))
+            continue
+        relative = target.relative_to(root.resolve()).as_posix()
+        if relative in read_only:
+            result.refused.append(Incident(kind="tool-misuse", node="apply",
+                                           detail=f"edit refused: {relative} is read-only (tests are the verifier)"))
+            continue
+        if edit.search is None:
+            new_text = edit.replace
+        else:
+            if not target.exists():
+                if edit.search.strip():
+                    result.failed.append(f"{relative}: SEARCH block given for a file that does not exist")
+                    continue
+                new_text = edit.replace
+            else:
+                current = target.read_text(encoding="utf-8")
+                new_text = _replace_once(current, edit.search, edit.replace)
+                if new_text is None:
+                    result.failed.append(f"{relative}: SEARCH text not found")
+                    continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not new_text.endswith("\n"):
+            new_text += "\n"
+        target.write_text(new_text, encoding="utf-8")
+        result.applied.append(relative)
+    return result
+
+
+def _replace_once(text: str, search: str, replace: str) -> str | None:
+    if search in text:
+        return text.replace(search, replace, 1)
+    # Models often get trailing whitespace wrong: retry line by line, ignoring it.
+    lines, wanted = text.splitlines(keepends=True), [l.rstrip() for l in search.splitlines()]
+    if not wanted:
+        return text + replace
+    for i in range(len(lines) - len(wanted) + 1):
+        if [l.rstrip() for l in lines[i:i + len(wanted)]] == wanted:
+            return "".join(lines[:i]) + replace + "".join(lines[i + len(wanted):])
+    return None

@@ -1,1 +1,94 @@
+"""Git: the agent works in a worktree on its own branch; the user's checkout is never touched."""
 
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from agentsmith.errors import UserError
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def repo_root(path: str | Path) -> Path:
+    """The top of the git work tree at `path`, or a UserError naming the fix."""
+    candidate = Path(path).expanduser()
+    if not candidate.is_dir():
+        raise UserError(f"repository path does not exist: {candidate}", "pass --repo with a git repository")
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=candidate,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"not a git repository: {candidate}",
+                        "run `git init && git add -A && git commit -m init` there, or pass --repo")
+    return Path(proc.stdout.strip()).resolve()
+
+
+def head_revision(root: Path) -> str:
+    proc = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"repository {root} has no commits", "commit your files first")
+    return proc.stdout.strip()
+
+
+def current_branch(root: Path) -> str:
+    return _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+
+
+def ensure_clean(root: Path) -> None:
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if status.strip():
+        first = status.strip().splitlines()[0][3:]
+        raise UserError(f"repository {root} has uncommitted changes (e.g. {first})",
+                        "commit or stash them first; agentsmith branches from HEAD and never touches your files")
+
+
+def create_worktree(root: Path, run_id: str, dest: Path) -> tuple[str, str]:
+    """A new branch `agentsmith/<run_id>` at HEAD, checked out at `dest`. Returns (branch, base)."""
+    base = head_revision(root)
+    branch = f"agentsmith/{run_id}"
+    _git(root, "worktree", "add", "--quiet", "-b", branch, str(dest), base)
+    return branch, base
+
+
+def remove_worktree(root: Path, dest: Path, *, delete_branch: str | None = None) -> None:
+    if dest.exists():
+        _git(root, "worktree", "remove", "--force", str(dest), check=False)
+        shutil.rmtree(dest, ignore_errors=True)
+    _git(root, "worktree", "prune", check=False)
+    if delete_branch:
+        _git(root, "branch", "-D", delete_branch, check=False)
+
+
+def changed_files(worktree: Path, base: str) -> list[str]:
+    """Files that differ from `base` in the working tree, untracked included."""
+    tracked = _git(worktree, "diff", "--name-only", base).splitlines()
+    untracked = _git(worktree, "ls-files", "--others", "--exclude-standard").splitlines()
+    return sorted({p for p in tracked + untracked if p})
+
+
+def diff(worktree: Path, base: str) -> str:
+    _git(worktree, "add", "--intent-to-add", "--all")
+    return _git(worktree, "diff", base)
+
+
+def commit_all(worktree: Path, message: str) -> str:
+    _git(worktree, "add", "--all")
+    _git(worktree, "-c", "user.name=agentsmith", "-c", "user.email=agentsmith@localhost",
+         "commit", "--quiet", "--no-verify", "-m", message)
+    return _git(worktree, "rev-parse", "HEAD").strip()
+
+
+def tracked_files(root: Path) -> list[str]:
+    return [p for p in _git(root, "ls-files").splitlines() if p]
+
+
+def status_snapshot(root: Path) -> tuple[str, str, str]:
+    """(HEAD, branch, porcelain status): equal before and after a run means nothing was touched."""
+    return (head_revision(root), current_branch(root),
+            _git(root, "status", "--porcelain", "--untracked-files=all"))

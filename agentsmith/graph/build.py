@@ -1,0 +1,30 @@
+"""The run graph. It reads like the diagram in DESIGN.md:
+
+intake -> plan -> [ route -> edit -> apply -> verify ]* -> gate -> review -> commit -> report
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from agentsmith.graph import nodes
+from agentsmith.graph.state import RunContext, RunState
+
+
+def build_graph(checkpointer=None):
+    graph = StateGraph(RunState, context_schema=RunContext)
+    for name in ("intake", "plan", "route", "edit", "apply", "verify", "gate", "review", "commit", "report"):
+        graph.add_node(name, getattr(nodes, name))
+
+    graph.add_edge(START, "intake")
+    graph.add_edge("intake", "plan")
+    graph.add_edge("plan", "route")
+    graph.add_conditional_edges("route", nodes.after_route, ["edit", "report"])     # stop, or try a tier
+    graph.add_edge("edit", "apply")
+    graph.add_edge("apply", "verify")
+    graph.add_conditional_edges("verify", nodes.after_verify, ["gate", "route"])    # retry / escalate
+    graph.add_conditional_edges("gate", nodes.after_gate, ["review", "route"])      # findings go back
+    graph.add_conditional_edges("review", nodes.after_review, ["commit", "route", "report"])
+    graph.add_edge("commit", "report")
+    graph.add_edge("report", END)
+    return graph.compile(checkpointer=checkpointer)

@@ -1,0 +1,107 @@
+"""`agentsmith run`, `resume` and `report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run a coding task on a repository, on a new branch")
+    run.add_argument("task")
+    run.add_argument("--repo", default=".")
+    run.add_argument("--policy", default=None, help="policy YAML (default: policies/default.yaml)")
+    run.add_argument("--tier", default="auto", help="auto | local | frontier | a tier name from the policy")
+    run.add_argument("--mode", choices=["interactive", "ci"], default=None,
+                     help="interactive pauses for your review; ci lets the policy decide "
+                          "(default: interactive at a terminal, ci otherwise)")
+    run.add_argument("--json", action="store_true", help="print a machine-readable result")
+    run.set_defaults(func=cmd_run)
+
+    resume = sub.add_parser("resume", help="continue a run that was interrupted or paused")
+    resume.add_argument("run_id")
+    resume.add_argument("--decision", choices=["approve", "reject"], default=None,
+                        help="answer a pending review without a prompt")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(func=cmd_resume)
+
+    report = sub.add_parser("report", help="cost, latency, routing and incidents over past runs")
+    report.add_argument("run_id", nargs="?")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(func=cmd_report)
+
+
+def _progress(kind: str, data: dict[str, Any]) -> None:
+    line = {
+        "intake": lambda d: f"intake: branch {d['branch']}; {len(d['local_only'])} file(s) local-only",
+        "plan": lambda d: "plan: " + "; ".join(f"{s['id']} difficulty {s['difficulty']} files {', '.join(s['files'])}"
+                                               for s in d["steps"]),
+        "route": lambda d: f"route: attempt {d['attempt']} -> {d['tier'] or 'stop'} ({d['reason']})",
+        "call": lambda d: (f"model: {d['tier']}/{d['model']} {d['prompt_tokens']}+{d['completion_tokens']} tokens "
+                           f"in {d['seconds']:.1f}s, ${d['cost_usd']:.4f}"),
+        "apply": lambda d: f"apply: {', '.join(d['applied']) or 'nothing applied'}",
+        "verify": lambda d: f"verify: {'tests pass' if d['passed'] else d['error']}",
+        "gate": lambda d: f"gate: {d['findings']} finding(s), {d['blocking']} blocking",
+        "incident": lambda d: f"incident ({d['kind']}): {d['detail']}",
+        "commit": lambda d: f"commit: {d['sha'][:12]} on {d['branch']}",
+        "notice": lambda d: d["text"],
+        "model-error": lambda d: f"model: {d['tier']} failed: {d['error']}",
+    }.get(kind)
+    if line:
+        print(f"[agentsmith] {line(data)}", file=sys.stderr, flush=True)
+
+
+def _ask_review(pending: dict[str, Any]) -> dict[str, Any]:
+    print(pending.get("diff", ""), file=sys.stderr)
+    for f in pending.get("findings", []):
+        print(f"  {f['path']}:{f['line']} {f['rule']} [{f['severity']}] {f['message']}", file=sys.stderr)
+    while True:
+        print("[a]pprove, [r]eject, or type feedback for another attempt: ", end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
+        if not answer:
+            return {"decision": "reject", "by": "human", "note": "no answer on stdin"}
+        answer = answer.strip()
+        if answer.lower() in ("a", "approve"):
+            return {"decision": "approve", "by": "human"}
+        if answer.lower() in ("r", "reject"):
+            return {"decision": "reject", "by": "human"}
+        if answer:
+            return {"decision": "feedback", "feedback": answer, "by": "human"}
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(f"{result['status']}: {result['reason']}")
+        if result.get("branch"):
+            print(f"branch {result['branch']} commit {result['commit']}")
+        print(f"run {result['run_id']}: {result['attempts']} attempt(s), tiers {', '.join(result['tiers_used']) or '-'}, "
+              f"{result['tokens']['prompt'] + result['tokens']['completion']} tokens, ${result['cost_usd']:.4f}, "
+              f"{result['seconds']:.1f}s")
+    return {"committed": 0, "awaiting-review": 0}.get(result["status"], 1)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agentsmith.graph.runner import start_run
+    mode = args.mode or ("interactive" if sys.stdin.isatty() else "ci")
+    result = start_run(args.task, repo=args.repo, policy_path=args.policy, tier=args.tier, mode=mode,
+                       listener=_progress, reviewer=_ask_review if mode == "interactive" else None)
+    return _print_result(result, args.json)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from agentsmith.graph.runner import resume_run
+    decision = {"decision": args.decision, "by": "human"} if args.decision else None
+    reviewer = _ask_review if sys.stdin.isatty() else None
+    result = resume_run(args.run_id, listener=_progress, reviewer=reviewer, decision=decision)
+    return _print_result(result, args.json)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from agentsmith.graph.reporting import build_report, render_report
+    report = build_report(args.run_id)
+    print(json.dumps(report, indent=2, default=str) if args.json else render_report(report))
+    return 0

@@ -1,0 +1,269 @@
+"""The nodes of the run graph. Each is a function of the state that returns only what it changes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agentsmith import vcs
+from agentsmith.config import worktrees_dir
+from agentsmith.edits import apply_edits, parse_edits
+from agentsmith.errors import ModelUnavailable, UserError
+from agentsmith.graph.planning import plan_steps
+from agentsmith.graph.prompts import edit_messages
+from agentsmith.graph.state import RunContext, RunState
+
+Ctx = Runtime[RunContext]
+TAIL = 4_000
+
+
+def _step(state: RunState) -> dict[str, Any]:
+    return state["steps"][state.get("step_index", 0)]
+
+
+# ------------------------------------------------------------------------------------- intake
+
+def intake(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    root = vcs.repo_root(state["repo"])
+    vcs.head_revision(root)
+    vcs.ensure_clean(root)
+    ctx.portfolio.check(state.get("tier_flag", "auto"))
+    _check_docker()
+    worktree = worktrees_dir() / state["run_id"]
+    branch, base = vcs.create_worktree(root, state["run_id"], worktree)
+    from agentsmith.redact import classify_files
+    classification = classify_files(worktree, vcs.tracked_files(worktree), ctx.policy.policy)
+    local_only = sorted(classification.local_only)
+    ctx.record(state["run_id"], "intake", {
+        "repo": str(root), "branch": branch, "base": base, "policy": ctx.policy.policy.name,
+        "local_only": local_only, "reasons": classification.reasons})
+    return {"repo": str(root), "worktree": str(worktree), "branch": branch, "base_rev": base,
+            "local_only": local_only, "started_at": time.time(), "status": "running"}
+
+
+def _check_docker() -> None:
+    from agentsmith.errors import DockerUnavailable
+    try:
+        import docker
+        docker.from_env(timeout=5).ping()
+    except Exception:
+        raise DockerUnavailable("no Docker engine answers",
+                                "start one (`dockerd --bridge=none --iptables=false &` or `systemctl start docker`),"
+                                " or run `bash scripts/setup.sh`") from None
+
+
+# --------------------------------------------------------------------------------------- plan
+
+def plan(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    steps = plan_steps(state["task"], Path(state["worktree"]), read_only=state.get("read_only", []))
+    runtime.context.record(state["run_id"], "plan", {"steps": steps})
+    return {"steps": steps, "step_index": 0, "history": []}
+
+
+# -------------------------------------------------------------------------------------- route
+
+def route(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    from agentsmith.models import Attempt
+    ctx = runtime.context
+    step = _step(state)
+    seen = set(step["files"]) | set(step.get("context", []))
+    sensitive = bool(seen & set(state.get("local_only", [])))
+    history = [Attempt(tier=h["tier"], passed=h["passed"], tokens=h.get("tokens", 0),
+                       cost_usd=h.get("cost_usd", 0.0), error=h.get("error"))
+               for h in state.get("history", [])]
+    decision = ctx.portfolio.route(step, history, sensitive=sensitive)
+    record = {"step": step["id"], "attempt": len(history) + 1, "sensitive": sensitive, **asdict(decision)}
+    ctx.record(state["run_id"], "route", record)
+    return {"decision": asdict(decision), "routes": [record]}
+
+
+def after_route(state: RunState) -> str:
+    decision = state["decision"]
+    return "report" if decision.get("stop") or not decision.get("tier") else "edit"
+
+
+# --------------------------------------------------------------------------------------- edit
+
+def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    step, decision = _step(state), state["decision"]
+    history = state.get("history", [])
+    messages = edit_messages(task=state["task"], root=Path(state["worktree"]), files=step["files"],
+                             context_files=step.get("context", []),
+                             previous=history[-1] if history else None)
+
+    def on_token(chunk: str) -> None:
+        ctx.record(state["run_id"], "token", {"text": chunk}, audit=False)
+
+    try:
+        completion = ctx.portfolio.complete(decision["tier"], messages, temperature=decision.get("temperature", 0.0),
+                                            on_token=on_token if ctx.listener else None,
+                                            reason=decision.get("reason", ""))
+    except (ModelUnavailable, UserError) as err:
+        ctx.record(state["run_id"], "model-error", {"tier": decision["tier"], "error": str(err)})
+        return {"answer": "", "verify": {"passed": False, "error": f"model call failed: {err}", "log": str(err)}}
+    call = completion.to_dict()
+    ctx.record(state["run_id"], "call", {k: v for k, v in call.items() if k != "text"})
+    return {"answer": completion.text, "calls": [call], "verify": {}}
+
+
+# -------------------------------------------------------------------------------------- apply
+
+def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    step = _step(state)
+    if not state.get("answer"):
+        return {"applied": []}
+    edits = parse_edits(state["answer"], default_path=step["files"][0] if len(step["files"]) == 1 else None)
+    read_only = set(state.get("read_only", [])) | set(step.get("context", []))
+    result = apply_edits(Path(state["worktree"]), edits, read_only=read_only)
+    incidents = [asdict(i) for i in result.refused]
+    for incident in incidents:
+        ctx.record(state["run_id"], "incident", incident)
+    ctx.record(state["run_id"], "apply", {"applied": result.applied, "failed": result.failed,
+                                          "refused": len(incidents)})
+    update: dict[str, Any] = {"applied": result.applied, "incidents": incidents}
+    if not result.applied:
+        problems = result.failed + [i["detail"] for i in incidents] or ["the answer held no edit I could apply"]
+        update["verify"] = {"passed": False, "error": "no edit applied",
+                            "log": "No edit was applied: " + "; ".join(problems)
+                            + ". Answer with the file path on its own line, then a fenced code block "
+                              "holding the whole file."}
+    return update
+
+
+# ------------------------------------------------------------------------------------- verify
+
+def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    outcome = dict(state.get("verify") or {})
+    if not outcome.get("error"):
+        outcome = _run_tests(state, ctx)
+    last_call = (state.get("calls") or [{}])[-1] if state.get("answer") else {}
+    attempt = {"tier": state["decision"]["tier"], "passed": outcome["passed"],
+               "tokens": last_call.get("prompt_tokens", 0) + last_call.get("completion_tokens", 0),
+               "cost_usd": last_call.get("cost_usd", 0.0),
+               "error": None if outcome["passed"] else outcome.get("error", "tests failed"),
+               "log": outcome.get("log", "")[-TAIL:]}
+    ctx.record(state["run_id"], "verify", {k: v for k, v in attempt.items() if k != "log"}
+               | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend")})
+    return {"verify": outcome, "history": state.get("history", []) + [attempt]}
+
+
+def _run_tests(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    from agentsmith.sandbox import open_sandbox
+    worktree = Path(state["worktree"])
+    if ctx.sandbox is None:
+        ctx.sandbox = open_sandbox(ctx.policy.policy.sandbox, run_id=state["run_id"], worktree=worktree)
+    ctx.sandbox.sync_in(worktree)
+    result = ctx.sandbox.exec(state.get("test_command") or ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                              timeout=ctx.policy.policy.sandbox.timeout_s)
+    passed = result.exit_code == 0 and result.limit is None
+    if result.exit_code == 5 and "no tests ran" in result.output:
+        passed = True  # a repo without tests: nothing failed (the gate still runs)
+    error = None if passed else (f"sandbox limit: {result.limit}" if result.limit else f"tests exited {result.exit_code}")
+    return {"passed": passed, "exit_code": result.exit_code, "log": result.output[-TAIL:], "error": error,
+            "seconds": round(result.seconds, 3), "limit": result.limit, "backend": result.backend}
+
+
+def after_verify(state: RunState) -> str:
+    return "gate" if state["verify"].get("passed") else "route"
+
+
+# --------------------------------------------------------------------------------------- gate
+
+def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    from agentsmith.gates import render, scan_change
+    ctx = runtime.context
+    result = scan_change(Path(state["worktree"]), state["base_rev"], ctx.policy)
+    findings = [f.to_dict() for f in result.findings]
+    blocking = [f for f in findings if f.get("blocking")]
+    summary = {"findings": len(findings), "blocking": len(blocking), "seconds": round(result.seconds, 2),
+               "tools": sorted(result.tools)}
+    ctx.record(state["run_id"], "gate", summary | {"blocking_rules": sorted({f["rule"] for f in blocking})})
+    update: dict[str, Any] = {"findings": findings, "gate": summary}
+    if blocking:
+        history = list(state.get("history", []))
+        history[-1] = history[-1] | {"passed": False, "error": "security gate blocked the change",
+                                     "log": "The security gate blocked the change:\n" + render(result, "text")[-TAIL:]}
+        update["history"] = history
+    return update
+
+
+def after_gate(state: RunState) -> str:
+    return "route" if state["gate"]["blocking"] else "review"
+
+
+# ------------------------------------------------------------------------------------- review
+
+def review(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    if state.get("mode") != "interactive":
+        decision = {"decision": "approve", "by": "policy", "draft": ctx.policy.policy.review.ci == "draft"}
+    else:
+        answer = interrupt({"diff": vcs.diff(Path(state["worktree"]), state["base_rev"]),
+                            "findings": state.get("findings", []), "branch": state["branch"]})
+        decision = answer if isinstance(answer, dict) else {"decision": str(answer)}
+        decision.setdefault("by", "human")
+    ctx.record(state["run_id"], "review", decision)
+    update: dict[str, Any] = {"review": decision}
+    if decision["decision"] == "feedback":
+        history = list(state.get("history", []))
+        history[-1] = history[-1] | {"passed": False, "error": "reviewer asked for changes",
+                                     "log": "The reviewer asked for changes: " + decision.get("feedback", "")}
+        update["history"] = history
+    return update
+
+
+def after_review(state: RunState) -> str:
+    return {"approve": "commit", "feedback": "route"}.get(state["review"]["decision"], "report")
+
+
+# ------------------------------------------------------------------------------------- commit
+
+def commit(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    tiers = sorted({c["tier"] for c in state.get("calls", [])})
+    gate_summary = state.get("gate", {})
+    message = (f"agentsmith: {state['task'][:72]}\n\n{state['task']}\n\n"
+               f"Agentsmith-Run: {state['run_id']}\n"
+               f"Agentsmith-Tiers: {','.join(tiers) or 'none'}\n"
+               f"Agentsmith-Gate: pass ({gate_summary.get('blocking', 0)} blocking, "
+               f"{gate_summary.get('findings', 0)} findings)\n"
+               f"Agentsmith-Review: {state.get('review', {}).get('by', 'policy')}\n")
+    sha = vcs.commit_all(Path(state["worktree"]), message)
+    ctx.record(state["run_id"], "commit", {"sha": sha, "branch": state["branch"]})
+    return {"commit": sha}
+
+
+# ------------------------------------------------------------------------------------- report
+
+def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    if state.get("commit"):
+        status, reason = "committed", f"committed {state['commit'][:12]} on {state['branch']}"
+    elif state.get("review", {}).get("decision") == "reject":
+        status, reason = "rejected", "the reviewer rejected the change"
+    elif state.get("gate", {}).get("blocking"):
+        status, reason = "blocked", state.get("decision", {}).get("reason", "the security gate blocked the change")
+    else:
+        status, reason = "failed", state.get("decision", {}).get("reason", "no passing change")
+    ctx.close()
+    if state.get("worktree"):
+        vcs.remove_worktree(Path(state["repo"]), Path(state["worktree"]),
+                            delete_branch=None if state.get("commit") else state.get("branch"))
+    calls = state.get("calls", [])
+    ctx.record(state["run_id"], "run-finished", {
+        "status": status, "reason": reason, "branch": state.get("branch") if state.get("commit") else None,
+        "commit": state.get("commit"), "task": state["task"],
+        "seconds": round(time.time() - state.get("started_at", time.time()), 2),
+        "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
+        "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
+        "attempts": len(state.get("history", [])), "incidents": len(state.get("incidents", []))})
+    return {"status": status, "reason": reason, "finished_at": time.time()}

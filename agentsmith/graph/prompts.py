@@ -1,0 +1,46 @@
+"""What the model is told. Whole-file answers: small models follow them better than diffs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SYSTEM = (
+    "You are a careful software engineer working in a git repository. "
+    "Change only the files you are asked to change. Never change test files. "
+    "Answer with the complete new content of every file you change, each as: the file path on a "
+    "line of its own, then a fenced code block holding the whole file. "
+    "For a small change to a large file you may instead give SEARCH/REPLACE blocks:\n"
+    "path/to/file.py\n<<<<<<< SEARCH\nexact existing lines\n=======\nnew lines\n>>>>>>> REPLACE\n"
+    "No explanations outside the code blocks are needed."
+)
+
+MAX_FILE_CHARS = 12_000
+MAX_LOG_CHARS = 3_000
+
+
+def _file_block(root: Path, relative: str, label: str) -> str:
+    path = root / relative
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    if len(text) > MAX_FILE_CHARS:
+        text = text[:MAX_FILE_CHARS] + "\n# ... (truncated)\n"
+    lang = "python" if relative.endswith(".py") else ""
+    return f"{relative} ({label})\n```{lang}\n{text}```\n"
+
+
+def edit_messages(*, task: str, root: Path, files: list[str], context_files: list[str],
+                  previous: dict | None) -> list[dict[str, str]]:
+    parts = [f"Task: {task}\n"]
+    for rel in context_files:
+        parts.append(_file_block(root, rel, "read-only, for reference"))
+    for rel in files:
+        parts.append(_file_block(root, rel, "the file to change"))
+    if previous:
+        log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
+        parts.append(
+            "Your previous attempt is in the file above. It did not pass:\n"
+            f"```\n{log}\n```\n"
+            "Think about every failing case first, then give the corrected complete file.")
+    else:
+        parts.append("Give the complete new content of "
+                     + (", ".join(files) if files else "the files you change") + ".")
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]

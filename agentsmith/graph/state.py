@@ -1,0 +1,77 @@
+"""The run's state (checkpointed: plain JSON-able values only) and its context (live objects)."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Callable, TypedDict
+
+from agentsmith.audit import AuditLog
+from agentsmith.policy import LoadedPolicy
+
+
+class RunState(TypedDict, total=False):
+    # given at the start
+    run_id: str
+    task: str
+    repo: str
+    policy_path: str
+    tier_flag: str
+    mode: str                      # "interactive" | "ci"
+    test_command: list[str]
+    read_only: list[str]           # files the agent must not change (the tests, for a bench task)
+    # intake
+    worktree: str
+    branch: str
+    base_rev: str
+    local_only: list[str]
+    started_at: float
+    # plan
+    steps: list[dict[str, Any]]
+    step_index: int
+    # the cascade of the current step
+    history: list[dict[str, Any]]  # one entry per attempt: tier, passed, tokens, cost_usd, error, log
+    decision: dict[str, Any]
+    answer: str
+    applied: list[str]
+    verify: dict[str, Any]
+    # gate, review, commit
+    findings: list[dict[str, Any]]
+    gate: dict[str, Any]
+    review: dict[str, Any]
+    commit: str
+    # accumulated over the run
+    calls: Annotated[list[dict[str, Any]], operator.add]
+    routes: Annotated[list[dict[str, Any]], operator.add]
+    incidents: Annotated[list[dict[str, Any]], operator.add]
+    status: str                    # running | committed | failed | blocked | rejected | stopped
+    reason: str
+    finished_at: float
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class RunContext:
+    """What nodes need that cannot be checkpointed. Rebuilt on resume from the state's inputs."""
+
+    policy: LoadedPolicy
+    portfolio: Any                     # agentsmith.models.Portfolio
+    audit: AuditLog
+    listener: Listener | None = None
+    sandbox: Any = None                # opened at the first verify, kept warm for the run
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, run_id: str, kind: str, data: dict[str, Any], *, audit: bool = True) -> None:
+        if audit:
+            self.audit.append(run_id, kind, data)
+        if self.listener:
+            self.listener(kind, data)
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            try:
+                self.sandbox.close()
+            finally:
+                self.sandbox = None

@@ -1,0 +1,68 @@
+resource "aws_security_group" "web" {
+  name = "web"
+  ingress {
+    from_port = 22
+    to_port   = 22
+    protocol  = "tcp"
+    # ruleid: tf-ingress-open-to-world
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  egress {
+    from_port = 0
+    to_port   = 0
+    protocol  = "-1"
+    # ok: tf-ingress-open-to-world
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_security_group" "internal" {
+  ingress {
+    from_port = 443
+    to_port   = 443
+    protocol  = "tcp"
+    # ok: tf-ingress-open-to-world
+    cidr_blocks = ["10.0.0.0/8"]
+  }
+}
+
+resource "aws_security_group_rule" "ssh_v6" {
+  type = "ingress"
+  from_port = 22
+  to_port = 22
+  protocol = "tcp"
+  # ruleid: tf-ingress-open-to-world
+  ipv6_cidr_blocks = ["::/0"]
+  security_group_id = aws_security_group.web.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db" {
+  security_group_id = aws_security_group.web.id
+  # ruleid: tf-ingress-open-to-world
+  cidr_ipv4 = "0.0.0.0/0"
+  from_port = 5432
+  to_port = 5432
+  ip_protocol = "tcp"
+}
+
+resource "google_compute_firewall" "allow_ssh" {
+  name    = "allow-ssh"
+  network = "default"
+  # ruleid: tf-ingress-open-to-world
+  source_ranges = ["0.0.0.0/0"]
+}
+
+resource "google_compute_firewall" "office" {
+  name    = "office"
+  network = "default"
+  # ok: tf-ingress-open-to-world
+  source_ranges = ["203.0.113.0/24"]
+}
+
+resource "azurerm_network_security_rule" "rdp" {
+  name      = "rdp"
+  direction = "Inbound"
+  access    = "Allow"
+  # ruleid: tf-ingress-open-to-world
+  source_address_prefix = "*"
+}
