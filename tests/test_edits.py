@@ -1,0 +1,59 @@
+"""Edits are parsed from what small models really write and applied only inside the repo."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agentsmith.edits import Edit, apply_edits, parse_edits
+
+
+def test_whole_file_with_path_line(tmp_path):
+    answer = "text.py\n```python\ndef slugify(t):\n    return t.lower()\n```\n"
+    edits = parse_edits(answer)
+    assert [(e.path, e.search) for e in edits] == [("text.py", None)]
+    assert "return t.lower()" in edits[0].replace
+
+
+def test_bare_block_goes_to_the_single_target():
+    answer = "Here you go:\n\n```python\ndef add(a, b):\n    return a + b\n```\nThis adds."
+    edits = parse_edits(answer, default_path="calc.py")
+    assert edits[0].path == "calc.py" and "return a + b" in edits[0].replace
+
+
+def test_search_replace_block_applies(tmp_path):
+    (tmp_path / "m.py").write_text("x = 1\ny = 2\n")
+    answer = "m.py\n<<<<<<< SEARCH\ny = 2\n=======\ny = 3\n>>>>>>> REPLACE\n"
+    result = apply_edits(tmp_path, parse_edits(answer))
+    assert result.applied == ["m.py"] and (tmp_path / "m.py").read_text() == "x = 1\ny = 3\n"
+
+
+def test_search_text_missing_is_reported_not_applied(tmp_path):
+    (tmp_path / "m.py").write_text("x = 1\n")
+    result = apply_edits(tmp_path, [Edit("m.py", "nope = 0\n", "z\n")])
+    assert result.applied == [] and "not found" in result.failed[0]
+    assert (tmp_path / "m.py").read_text() == "x = 1\n"
+
+
+@pytest.mark.parametrize("path", ["../evil.py", "/etc/passwd", ".git/hooks/pre-commit", "a/../../b.py", "C:/x.py"])
+def test_paths_leaving_the_repo_are_refused_as_incidents(tmp_path, path):
+    (tmp_path / "inside").mkdir()
+    result = apply_edits(tmp_path / "inside", [Edit(path, None, "boom\n")])
+    assert result.applied == []
+    assert result.refused and result.refused[0].kind == "tool-misuse"
+
+
+def test_symlink_out_of_the_repo_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    os.symlink(outside, repo / "link")
+    result = apply_edits(repo, [Edit("link/pwned.py", None, "boom\n")])
+    assert result.refused and not (outside / "pwned.py").exists()
+
+
+def test_read_only_tests_are_refused(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test(): pass\n")
+    result = apply_edits(tmp_path, [Edit("test_x.py", None, "")], read_only={"test_x.py"})
+    assert result.refused and (tmp_path / "test_x.py").read_text() == "def test(): pass\n"
