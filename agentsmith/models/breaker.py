@@ -55,6 +55,11 @@ class CircuitBreaker:
             self._opened_at = None
             self._probe_in_flight = False
 
+    def release(self) -> None:
+        """A call ended without telling anything about the tier's health (a bad request, an interrupt)."""
+        with self._lock:
+            self._probe_in_flight = False
+
     def record_failure(self) -> None:
         with self._lock:
             self._failures += 1

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from agentsmith.policy.schema import Policy
 from agentsmith.redact.detectors import Span, personal_data_spans, regex_spans, secret_spans
 
-__all__ = ["Classification", "Redaction", "classify_files", "is_sensitive_path", "redact",
+__all__ = ["Classification", "Redaction", "classify_files", "classify_text", "is_sensitive_path", "redact",
            "redact_for_external", "restore"]
 
 PLACEHOLDER = re.compile(r"<<([A-Z_]+)_(\d+)>>")
@@ -63,7 +63,6 @@ def classify_files(root: Path, paths: list[str], policy: Policy) -> Classificati
     """Which of these repo-relative paths must never reach an external tier, and why."""
     result = Classification()
     root = Path(root).resolve()
-    content_patterns = [re.compile(p) for p in policy.sensitivity.patterns]
     for relative in paths:
         glob = is_sensitive_path(relative, policy)
         if glob:
@@ -86,22 +85,28 @@ def classify_files(root: Path, paths: list[str], policy: Policy) -> Classificati
             result.local_only.add(relative)
             result.reasons[relative] = "binary file"
             continue
-        text = data.decode("utf-8", errors="replace")
-        hit = next((p.pattern for p in content_patterns if p.search(text)), None)
-        if hit:
-            result.local_only.add(relative)
-            result.reasons[relative] = f"content matches sensitive pattern {hit!r}"
-            continue
-        found = secret_spans(text, filename=relative)
-        if found:
+        local_only, reason, has_secrets = classify_text(data.decode("utf-8", errors="replace"), policy, relative)
+        if has_secrets:
             result.with_secrets.add(relative)
-            kinds = sorted({s.kind for s in found})
-            if policy.sensitivity.secret_makes_file_local:
-                result.local_only.add(relative)
-                result.reasons[relative] = f"secret detected ({', '.join(kinds)}) and secret_makes_file_local is on"
-            else:
-                result.reasons[relative] = f"secret detected ({', '.join(kinds)}); redacted before any external call"
+        if local_only:
+            result.local_only.add(relative)
+        if reason:
+            result.reasons[relative] = reason
     return result
+
+
+def classify_text(text: str, policy: Policy, filename: str = "stdin") -> tuple[bool, str | None, bool]:
+    """(local_only, reason, has_secrets) for one file's content."""
+    hit = next((p for p in policy.sensitivity.patterns if re.search(p, text)), None)
+    if hit:
+        return True, f"content matches sensitive pattern {hit!r}", False
+    found = secret_spans(text, filename=filename)
+    if not found:
+        return False, None, False
+    kinds = ", ".join(sorted({s.kind for s in found}))
+    if policy.sensitivity.secret_makes_file_local:
+        return True, f"secret detected ({kinds}) and secret_makes_file_local is on", True
+    return False, f"secret detected ({kinds}); redacted before any external call", True
 
 
 def _spans_for(text: str, policy: Policy, filename: str) -> list[Span]:

@@ -1,0 +1,258 @@
+"""The portfolio: the policy's tiers, routed per step, with redaction, budgets and a breaker per tier."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Callable
+
+from agentsmith.errors import ModelUnavailable, UserError
+from agentsmith.models.breaker import CircuitBreaker
+from agentsmith.models.budget import BudgetLedger
+from agentsmith.models.router import Attempt, RouteDecision, RoutingFacts, route_step
+from agentsmith.models.tiers import LocalTier, OpenAITier, TierFailure
+from agentsmith.policy.schema import Policy, Tier
+from agentsmith.redact import redact, restore
+from agentsmith.seams import Completion
+
+# Rough size of one external call, for "is there budget left for the frontier at all?"
+TYPICAL_PROMPT_TOKENS = 2000
+
+
+def print_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def estimate_tokens(messages: list[dict]) -> int:
+    # Generous (about 3 characters a token) so that a reservation rarely undershoots the real bill.
+    return sum(len(str(m.get("content") or "")) for m in messages) // 3 + 8 * len(messages) + 16
+
+
+class _StreamRestorer:
+    """Restores placeholders in streamed text, holding back a chunk tail that may be half a placeholder."""
+
+    def __init__(self, mapping: dict[str, str], sink: Callable[[str], None]) -> None:
+        self.mapping, self.sink, self.buffer = mapping, sink, ""
+
+    def feed(self, piece: str) -> None:
+        self.buffer += piece
+        cut = len(self.buffer)
+        start = self.buffer.rfind("<<")
+        if start != -1 and ">>" not in self.buffer[start:]:
+            cut = start
+        elif self.buffer.endswith("<"):
+            cut -= 1
+        ready, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        if ready:
+            self.sink(restore(ready, self.mapping))
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.sink(restore(self.buffer, self.mapping))
+            self.buffer = ""
+
+
+class Portfolio:
+    def __init__(self, policy: Policy, *, tier_flag: str = "auto",
+                 notify: Callable[[str], None] = print_to_stderr,
+                 ledger: BudgetLedger | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        if not policy.tiers:
+            raise UserError("the policy defines no model tiers", "add a `tiers:` list (see policies/default.yaml)")
+        self.policy = policy
+        self.notify = notify
+        self.tiers: dict[str, LocalTier | OpenAITier] = {t.name: self._build(t) for t in policy.tiers}
+        self.local_name = self._pick(lambda t: not t.external, "local")
+        self.external_name = self._pick(lambda t: t.external, "frontier")
+        self.tier_flag = tier_flag
+        self.pinned = self._resolve_flag(tier_flag)
+        routing = policy.routing
+        self.breakers = {name: CircuitBreaker(routing.breaker_failures, routing.breaker_cooldown_s, clock)
+                         for name in self.tiers}
+        budget = policy.budget
+        self.ledger = ledger or BudgetLedger(budget.max_usd_per_task, budget.max_tokens_per_task,
+                                             budget.max_attempts_per_task)
+        self.mapping: dict[str, str] = {}     # placeholders, stable for the life of this portfolio (a run)
+        self.calls: list[Completion] = []
+        self.decisions: list[RouteDecision] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_policy(cls, loaded_policy, *, tier_flag: str = "auto",
+                    notify: Callable[[str], None] = print_to_stderr, **kwargs) -> "Portfolio":
+        policy = getattr(loaded_policy, "policy", loaded_policy)
+        return cls(policy, tier_flag=tier_flag, notify=notify, **kwargs)
+
+    # ------------------------------------------------------------ set-up
+
+    def _build(self, spec: Tier) -> LocalTier | OpenAITier:
+        if spec.kind == "openai":
+            return OpenAITier(spec)
+        model = spec.model
+        first_local_gguf = next(t for t in self.policy.tiers if t.kind == "gguf" and not t.external)
+        if spec is first_local_gguf and os.environ.get("AGENTSMITH_LOCAL_MODEL"):
+            model = os.environ["AGENTSMITH_LOCAL_MODEL"]
+        if not model:
+            raise UserError(f"tier {spec.name} has no model", "set a model id or a .gguf path in the policy")
+        return LocalTier(spec, model)
+
+    def _pick(self, wanted: Callable[[LocalTier | OpenAITier], bool], preferred: str) -> str | None:
+        if preferred in self.tiers and wanted(self.tiers[preferred]):
+            return preferred
+        return next((name for name, tier in self.tiers.items() if wanted(tier)), None)
+
+    def _resolve_flag(self, flag: str) -> str | None:
+        valid = ["auto", "local", "frontier", *[n for n in self.tiers if n not in ("local", "frontier")]]
+        if flag == "auto":
+            return None
+        if flag in self.tiers:
+            return flag
+        if flag == "local" and self.local_name:
+            return self.local_name
+        if flag == "frontier" and self.external_name:
+            return self.external_name
+        raise UserError(f"unknown tier {flag!r}", f"use --tier with one of: {', '.join(valid)}")
+
+    # ------------------------------------------------------------ readiness
+
+    def check(self, tier_name: str) -> None:
+        """Cheap readiness check at intake. An unconfigured external tier under policy "degrade" is not
+        an error here: routing degrades to local with a notice."""
+        name = self._resolve_flag(tier_name) if tier_name in ("local", "frontier") else tier_name
+        if name is None:  # "auto": what the cascade starts with
+            name = self.local_name or self.external_name
+        tier = self.tiers.get(name or "")
+        if tier is None:
+            self._resolve_flag(tier_name)   # raises with the valid names
+            return
+        if tier.external and tier.configured() and self.policy.routing.frontier_unavailable == "degrade":
+            return
+        tier.check()
+
+    def unavailable_reason(self, name: str) -> str | None:
+        tier = self.tiers[name]
+        problem = tier.configured()
+        if problem:
+            return problem
+        breaker = self.breakers[name]
+        if not breaker.available():
+            return (f"tier {name}'s circuit is open after {breaker.failures_to_open} failures "
+                    f"(next probe in {breaker.seconds_until_probe():.0f}s)")
+        spec = tier.spec
+        typical = (TYPICAL_PROMPT_TOKENS * spec.price_in_per_mtok + spec.max_output_tokens * spec.price_out_per_mtok) / 1e6
+        if not self.ledger.can_afford(typical, TYPICAL_PROMPT_TOKENS + spec.max_output_tokens):
+            return (f"tier {name} is over budget (${self.ledger.usd_left():.4f} and "
+                    f"{self.ledger.tokens_left()} tokens left of the task budget)")
+        return None
+
+    # ------------------------------------------------------------ routing
+
+    def route(self, step: dict, history: list[Attempt], *, sensitive: bool) -> RouteDecision:
+        external = self.pinned if self.pinned and self.tiers[self.pinned].external else self.external_name
+        facts = RoutingFacts(
+            policy=self.policy, local=self.local_name, external=self.external_name, pinned=self.pinned,
+            pinned_external=bool(self.pinned and self.tiers[self.pinned].external),
+            external_unavailable=self.unavailable_reason(external) if external else None,
+            attempts_left=self.ledger.max_attempts - self.ledger.attempts,
+            tokens_left=self.ledger.tokens_left(),
+            tier_external={name: tier.external for name, tier in self.tiers.items()},
+        )
+        decision = route_step(step, history, sensitive, facts)
+        decision.step_id = str(step.get("id", ""))
+        if decision.tier is not None:
+            decision.external = self.tiers[decision.tier].external
+            if not self.ledger.take_attempt():
+                decision = RouteDecision(tier=None, stop=True, samples=0, step_id=decision.step_id,
+                                         reason="attempt cap reached: budget.max_attempts_per_task = "
+                                                f"{self.ledger.max_attempts}")
+        if decision.degraded:
+            self.notify(f"! degraded to local: {decision.reason}")
+        with self._lock:
+            self.decisions.append(decision)
+        return decision
+
+    # ------------------------------------------------------------ calls
+
+    def complete(self, tier_name: str, messages: list[dict], *, temperature: float = 0.0,
+                 max_tokens: int | None = None, on_token: Callable[[str], None] | None = None,
+                 reason: str = "") -> Completion:
+        tier = self.tiers.get(tier_name)
+        if tier is None:
+            self._resolve_flag(tier_name)
+            raise UserError(f"unknown tier {tier_name!r}", "route first and use the decision's tier")
+        spec = tier.spec
+        max_tokens = max_tokens or spec.max_output_tokens
+        breaker = self.breakers[tier_name]
+        redacted_count = 0
+        sink = on_token
+        restorer = None
+        outgoing = messages
+        if tier.external:
+            tier.check()
+            with self._lock:  # the mapping is shared by every thread of one run
+                outgoing = []
+                for message in messages:
+                    result = redact(str(message.get("content") or ""), self.policy, self.mapping)
+                    redacted_count += result.count
+                    outgoing.append({**message, "content": result.text})
+            if on_token is not None:
+                restorer = _StreamRestorer(self.mapping, on_token)
+                sink = restorer.feed
+        prompt_estimate = estimate_tokens(outgoing)
+        reserved_usd = (prompt_estimate * spec.price_in_per_mtok + max_tokens * spec.price_out_per_mtok) / 1e6
+        reservation = self.ledger.reserve(reserved_usd, prompt_estimate + max_tokens)
+        if not breaker.acquire():
+            self.ledger.settle(reservation, 0.0, 0)
+            raise ModelUnavailable(f"tier {tier_name}'s circuit is open after repeated failures",
+                                   f"wait {breaker.seconds_until_probe():.0f}s or use --tier local")
+        if tier.external:
+            self.notify(f"-> external call: tier={tier_name} model={tier.model} redacted={redacted_count} items")
+        start = time.monotonic()
+        try:
+            answer = tier.chat(outgoing, temperature=temperature, max_tokens=max_tokens, on_token=sink)
+        except TierFailure as err:
+            self.ledger.settle(reservation, 0.0, 0)
+            breaker.record_failure() if err.unhealthy else breaker.release()
+            raise
+        except Exception:
+            self.ledger.settle(reservation, 0.0, 0)
+            breaker.record_failure()
+            raise
+        except BaseException:
+            self.ledger.settle(reservation, 0.0, 0)
+            breaker.release()
+            raise
+        seconds = time.monotonic() - start
+        breaker.record_success()
+        if restorer is not None:
+            restorer.flush()
+        cost = (answer.prompt_tokens * spec.price_in_per_mtok + answer.completion_tokens * spec.price_out_per_mtok) / 1e6
+        self.ledger.settle(reservation, cost, answer.prompt_tokens + answer.completion_tokens)
+        text = restore(answer.text, self.mapping) if tier.external else answer.text
+        completion = Completion(text=text, tier=tier_name, model=tier.model, prompt_tokens=answer.prompt_tokens,
+                                completion_tokens=answer.completion_tokens, seconds=round(seconds, 3),
+                                cost_usd=cost, redactions=redacted_count, reason=reason)
+        with self._lock:
+            self.calls.append(completion)
+        return completion
+
+    # ------------------------------------------------------------ totals
+
+    @property
+    def spent_usd(self) -> float:
+        return self.ledger.spent_usd
+
+    @property
+    def tokens_used(self) -> int:
+        return self.ledger.tokens_used
+
+    def report(self) -> dict:
+        """Per-call records and totals, as `run --json` reports them."""
+        return {
+            "calls": [c.to_dict() for c in self.calls],
+            "decisions": [d.to_dict() for d in self.decisions],
+            "spent_usd": self.spent_usd,
+            "tokens": self.tokens_used,
+            "attempts": self.ledger.attempts,
+        }

@@ -1,0 +1,222 @@
+"""The two kinds of tier: an in-process GGUF run by llama.cpp, and any OpenAI-compatible endpoint.
+
+Both satisfy `agentsmith.seams.ModelTier`; the portfolio adds pricing, budgets, redaction and the
+circuit breaker around them. Heavy libraries are imported on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from agentsmith.errors import ModelUnavailable
+from agentsmith.models.weights import ensure_model
+from agentsmith.policy.schema import Tier
+from agentsmith.seams import Completion
+
+GREEDY_SEED = 0
+
+
+@dataclass
+class Answer:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TierFailure(ModelUnavailable):
+    """A call failed. `unhealthy` says whether it counts against the tier's circuit breaker
+    (connection errors, timeouts, 5xx, rate limits) or was the request's own fault."""
+
+    def __init__(self, problem: str, fix: str = "", *, unhealthy: bool = True) -> None:
+        super().__init__(problem, fix)
+        self.unhealthy = unhealthy
+
+
+def _as_completion(backend, answer: Answer, seconds: float) -> Completion:
+    return Completion(text=answer.text, tier=backend.name, model=backend.model,
+                      prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+                      seconds=seconds)
+
+
+# ---------------------------------------------------------------- in-process GGUF
+
+_LLAMAS: dict[tuple[str, int], object] = {}
+_LLAMA_LOCKS: dict[tuple[str, int], threading.Lock] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def load_llama(path: Path, n_ctx: int):
+    """One llama.cpp model per (file, context size) per process: loading costs seconds and memory."""
+    key = (str(path), n_ctx)
+    with _LOAD_LOCK:
+        if key not in _LLAMAS:
+            from llama_cpp import Llama
+            _LLAMAS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1,
+                                 seed=GREEDY_SEED, verbose=False)
+            _LLAMA_LOCKS[key] = threading.Lock()
+        return _LLAMAS[key], _LLAMA_LOCKS[key]
+
+
+class LocalTier:
+    kind = "gguf"
+
+    def __init__(self, spec: Tier, model_ref: str) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.model_ref = model_ref
+        self.model = Path(model_ref).name if "/" in model_ref else model_ref
+        self.external = spec.external
+
+    def configured(self) -> str | None:
+        return None
+
+    def check(self) -> Path:
+        return ensure_model(self.model_ref)
+
+    def chat(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int,
+             on_token: Callable[[str], None] | None = None) -> Answer:
+        llm, lock = load_llama(self.check(), self.spec.context)
+        seed = GREEDY_SEED if temperature <= 0 else random.randrange(1 << 30)
+        with lock:  # a llama.cpp context is not thread-safe
+            try:
+                if on_token is None:
+                    result = llm.create_chat_completion(messages=messages, temperature=temperature,
+                                                        max_tokens=max_tokens, seed=seed)
+                    usage = result.get("usage") or {}
+                    return Answer(result["choices"][0]["message"].get("content") or "",
+                                  int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+                pieces: list[str] = []
+                for chunk in llm.create_chat_completion(messages=messages, temperature=temperature,
+                                                        max_tokens=max_tokens, seed=seed, stream=True):
+                    piece = chunk["choices"][0].get("delta", {}).get("content")
+                    if piece:
+                        pieces.append(piece)
+                        on_token(piece)
+                text = "".join(pieces)
+                completion_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
+                return Answer(text, max(0, llm.n_tokens - completion_tokens), completion_tokens)
+            except ValueError as err:   # llama.cpp raises ValueError when the prompt exceeds n_ctx
+                raise TierFailure(f"local tier {self.name}: {err}",
+                                  "send fewer or smaller files, or raise the tier's context in the policy",
+                                  unhealthy=False) from None
+
+    def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
+                 max_tokens: int = 1024) -> Completion:
+        start = time.monotonic()
+        answer = self.chat(messages, temperature=temperature, max_tokens=max_tokens)
+        return _as_completion(self, answer, time.monotonic() - start)
+
+    def stream(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
+               max_tokens: int = 1024) -> Iterator[str]:
+        pieces: list[str] = []
+        self.chat(messages, temperature=temperature, max_tokens=max_tokens, on_token=pieces.append)
+        yield from pieces
+
+
+# ---------------------------------------------------------------- OpenAI-compatible endpoint
+
+def frontier_settings(spec: Tier) -> tuple[str | None, str | None, str | None]:
+    """(base_url, model, api key): the policy's values first, then the AGENTSMITH_FRONTIER_* env."""
+    base_url = spec.base_url or os.environ.get("AGENTSMITH_FRONTIER_BASE_URL") or None
+    model = spec.model or os.environ.get("AGENTSMITH_FRONTIER_MODEL") or None
+    key = None
+    for var in (spec.api_key_env, "AGENTSMITH_FRONTIER_API_KEY", "OPENAI_API_KEY"):
+        if var and os.environ.get(var):
+            key = os.environ[var]
+            break
+    return base_url, model, key
+
+
+class OpenAITier:
+    kind = "openai"
+
+    def __init__(self, spec: Tier) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.external = spec.external
+        self.base_url, model, self._api_key = frontier_settings(spec)
+        self.model = model or ""
+        self._client = None
+
+    def configured(self) -> str | None:
+        """None when usable, else what is missing."""
+        missing = []
+        if not self.base_url:
+            missing.append("AGENTSMITH_FRONTIER_BASE_URL" if not self.spec.base_url else "base_url")
+        if not self.model:
+            missing.append("AGENTSMITH_FRONTIER_MODEL" if not self.spec.model else "model")
+        return f"tier {self.name} is not configured (missing {', '.join(missing)})" if missing else None
+
+    def check(self) -> None:
+        problem = self.configured()
+        if problem:
+            raise ModelUnavailable(problem, "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL "
+                                            "(and AGENTSMITH_FRONTIER_API_KEY), or use --tier local")
+
+    def client(self):
+        if self._client is None:
+            import openai
+            self.check()
+            # The SDK's own retries are the only retry loop; the breaker sits above it.
+            self._client = openai.OpenAI(base_url=self.base_url, api_key=self._api_key or "not-needed",
+                                         max_retries=self.spec.max_retries, timeout=self.spec.timeout_s)
+        return self._client
+
+    def chat(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int,
+             on_token: Callable[[str], None] | None = None) -> Answer:
+        import openai
+        client = self.client()
+        where = f"tier {self.name} at {self.base_url}"
+        try:
+            if on_token is None:
+                result = client.chat.completions.create(model=self.model, messages=messages,
+                                                        temperature=temperature, max_tokens=max_tokens)
+                usage = result.usage
+                return Answer(result.choices[0].message.content or "",
+                              usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+            pieces: list[str] = []
+            usage = None
+            stream = client.chat.completions.create(model=self.model, messages=messages, temperature=temperature,
+                                                    max_tokens=max_tokens, stream=True,
+                                                    stream_options={"include_usage": True})
+            for chunk in stream:
+                if chunk.usage:
+                    usage = chunk.usage
+                if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                    pieces.append(chunk.choices[0].delta.content)
+                    on_token(chunk.choices[0].delta.content)
+            text = "".join(pieces)
+            if usage:
+                return Answer(text, usage.prompt_tokens, usage.completion_tokens)
+            # Some servers send no usage when streaming: estimate (about 4 characters a token).
+            prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
+            return Answer(text, prompt_chars // 4 + 1, len(text) // 4 + 1)
+        except (openai.APIConnectionError, openai.APITimeoutError) as err:
+            raise TierFailure(f"{where} is unreachable ({type(err).__name__})",
+                              "check the endpoint, or use --tier local") from None
+        except openai.AuthenticationError:
+            raise TierFailure(f"{where} rejected the API key", "set AGENTSMITH_FRONTIER_API_KEY to a valid key",
+                              unhealthy=False) from None
+        except openai.APIStatusError as err:
+            unhealthy = err.status_code >= 500 or err.status_code == 429
+            raise TierFailure(f"{where} answered HTTP {err.status_code}",
+                              "check the endpoint and the model name, or use --tier local",
+                              unhealthy=unhealthy) from None
+
+    def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
+                 max_tokens: int = 1024) -> Completion:
+        start = time.monotonic()
+        answer = self.chat(messages, temperature=temperature, max_tokens=max_tokens)
+        return _as_completion(self, answer, time.monotonic() - start)
+
+    def stream(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
+               max_tokens: int = 1024) -> Iterator[str]:
+        pieces: list[str] = []
+        self.chat(messages, temperature=temperature, max_tokens=max_tokens, on_token=pieces.append)
+        yield from pieces
