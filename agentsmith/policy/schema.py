@@ -37,6 +37,8 @@ class Tier(Strict):
     price_out_per_mtok: float = 0.0
     context: int = 8192
     max_output_tokens: int = 1536
+    timeout_s: float = 120.0              # openai: per request
+    max_retries: int = 1                  # openai: the SDK's own retries, the only retry loop
 
 
 class Routing(Strict):
@@ -46,6 +48,7 @@ class Routing(Strict):
     frontier_difficulty: int = 4
     local_attempts: int = 2               # greedy attempt + retry with the failing output
     local_samples: int = 0                # extra sampled candidates before escalating
+    sample_temperature: float = 0.8       # temperature of those sampled candidates
     external_attempts: int = 2
     breaker_failures: int = 3             # consecutive failures that open a tier's circuit
     breaker_cooldown_s: float = 60.0
