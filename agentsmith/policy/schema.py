@@ -75,6 +75,10 @@ class BanditGate(Strict):
 
 class SecretsGate(Strict):
     enabled: bool = True
+    # Extra regexes for the team's own credentials (a match is a critical finding).
+    patterns: list[str] = Field(default_factory=list)
+    # detect-secrets' high-entropy string detectors: noisy on hashes and test data.
+    entropy: bool = True
 
 
 class ChecklistGate(Strict):
