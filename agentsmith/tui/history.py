@@ -1,0 +1,173 @@
+"""Past runs from the audit log: status, cost, branch; resume an unfinished one; open a run's report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Label, Static
+
+from agentsmith.tui.progress import event_line, one_line
+
+
+@dataclass
+class HistoryRow:
+    run_id: str
+    status: str
+    cost_usd: float | None
+    seconds: float | None
+    branch: str | None
+    task: str
+
+    @property
+    def resumable(self) -> bool:
+        return self.status == "unfinished"
+
+
+def load_history() -> list[HistoryRow]:
+    """Newest first: unfinished runs (resumable), then finished ones."""
+    from agentsmith.audit import AuditLog
+    from agentsmith.config import audit_db
+    from agentsmith.graph.reporting import build_report
+    report = build_report()
+    log = AuditLog(audit_db())
+    rows = []
+    for run_id in reversed(report["in_progress"]):
+        started = log.events(run_id, kinds=("run-started",))
+        task = started[0].data.get("task", "") if started else ""
+        rows.append(HistoryRow(run_id, "unfinished", None, None, None, task))
+    for run in reversed(report["history"]):
+        rows.append(HistoryRow(run["run_id"], run.get("status", "?"), run.get("cost_usd"), run.get("seconds"),
+                               run.get("branch"), run.get("task", "")))
+    return rows
+
+
+_STATUS_STYLE = {"committed": "green", "unfinished": "bold magenta", "rejected": "yellow"}
+
+
+class HistoryScreen(Screen[str | None]):
+    """Dismissed with a run id to resume, or None."""
+
+    BINDINGS = [
+        Binding("enter", "open_report", "Report", priority=True),
+        Binding("r", "resume", "Resume"),
+        Binding("f5", "refresh", "Refresh"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[HistoryRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label("Past runs (newest first). Enter opens a run's report; r resumes an unfinished run.",
+                    classes="pane-title")
+        yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#history", DataTable)
+        table.add_columns("Run", "Status", "Cost", "Time", "Branch", "Task")
+        self.action_refresh()
+        table.focus()
+
+    def action_refresh(self) -> None:
+        table = self.query_one("#history", DataTable)
+        table.clear()
+        try:
+            self.rows = load_history()
+        except Exception as err:  # a broken audit log must not take the app down
+            self.rows = []
+            self.notify(one_line(err), title="History unavailable", severity="error", timeout=10)
+        for index, row in enumerate(self.rows):
+            table.add_row(
+                row.run_id,
+                Text(row.status, style=_STATUS_STYLE.get(row.status, "red")),
+                "-" if row.cost_usd is None else f"${row.cost_usd:.4f}",
+                "-" if row.seconds is None else f"{row.seconds:.1f}s",
+                row.branch or "-",
+                row.task[:60],
+                key=str(index))
+        if not self.rows:
+            self.notify("No runs yet.", timeout=4)
+
+    def _selected(self) -> HistoryRow | None:
+        table = self.query_one("#history", DataTable)
+        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def action_open_report(self) -> None:
+        row = self._selected()
+        if row:
+            self.app.push_screen(ReportScreen(row.run_id))
+
+    def action_resume(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+        if not row.resumable:
+            self.notify(f"run {row.run_id} is {row.status}; only unfinished runs resume", timeout=5)
+            return
+        self.dismiss(row.run_id)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+def report_markup(run_id: str) -> str:
+    from agentsmith.audit import AuditLog
+    from agentsmith.config import audit_db
+    from agentsmith.graph.reporting import build_report
+    report = build_report(run_id)
+    lines = [f"[b]Run {escape(run_id)}[/]"]
+    for run in report["history"]:
+        lines.append(f"status [b]{escape(str(run.get('status')))}[/]: {escape(str(run.get('reason', '')))}")
+        lines.append(f"task: {escape(str(run.get('task', '')))}")
+        lines.append(f"branch {escape(str(run.get('branch') or '-'))}, commit {escape(str(run.get('commit') or '-'))}")
+    if run_id in report["in_progress"]:
+        lines.append("[b magenta]unfinished[/]: press r in the history to resume it")
+    lines += [
+        f"cost ${report['cost_usd']:.4f}, {report['tokens']} tokens, {report['redactions']} redaction(s); "
+        f"model calls {report['calls_by_tier'] or '{}'}",
+        f"routing {report['routes_by_tier'] or '{}'}; incidents {len(report['incidents'])}",
+        f"audit chain: {escape(report['audit_chain']['detail'])}"
+        + ("" if report["audit_chain"]["intact"] else " [b red](TAMPERED)[/]"),
+        "", "[b]Timeline[/]",
+    ]
+    for event in AuditLog(audit_db()).events(run_id):
+        line = event_line(event.kind, event.data)
+        if line:
+            lines.append("  " + line)
+    return "\n".join(lines)
+
+
+class ReportScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("q", "close", "Close", show=False)]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="report-box"):
+            yield Static(id="report")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        try:
+            text = report_markup(self.run_id)
+        except Exception as err:
+            text = f"[b red]report unavailable[/]: {escape(one_line(err))}"
+        self.query_one("#report", Static).update(text)
+        self.query_one("#report-box").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

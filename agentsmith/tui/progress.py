@@ -1,0 +1,184 @@
+"""What a run's events mean for the screen: a line per event, the graph's progress, the cost meter.
+
+Plain functions and dataclasses over the listener's `(kind, data)` events, so the widgets stay thin
+and the same lines serve the live run view and a past run's report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.markup import escape
+
+NODES = ("intake", "plan", "route", "edit", "apply", "verify", "gate", "review", "commit", "report")
+
+# The node an event finishes, and the node that runs next (shown as active).
+_FINISHES = {"intake": "intake", "plan": "plan", "route": "route", "call": "edit", "model-error": "edit",
+             "apply": "apply", "verify": "verify", "gate": "gate", "review": "review", "commit": "commit",
+             "run-finished": "report"}
+
+
+@dataclass
+class GraphProgress:
+    """Which of the graph's nodes are done, which one runs now, and which wait."""
+
+    done: set[str] = field(default_factory=set)
+    active: str | None = None
+    waiting_for_review: bool = False
+    failed: str | None = None
+
+    def start(self) -> None:
+        self.done, self.active, self.waiting_for_review, self.failed = set(), "intake", False, None
+
+    def update(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "token":
+            self.active = "edit"
+            return
+        node = _FINISHES.get(kind)
+        if node is None:
+            return
+        if node == "route":
+            # a new attempt: everything after route runs again
+            self.done -= set(NODES[NODES.index("route"):])
+        self.done.add(node)
+        self.active = self._next(kind, data)
+        if kind == "run-finished":
+            self.active = None
+
+    def _next(self, kind: str, data: dict[str, Any]) -> str | None:
+        if kind == "route":
+            return "edit" if data.get("tier") else "report"
+        if kind == "verify":
+            return "gate" if data.get("passed") else "route"
+        if kind == "gate":
+            return "route" if data.get("blocking") else "review"
+        if kind == "review":
+            return {"approve": "commit", "feedback": "route"}.get(data.get("decision"), "report")
+        following = NODES.index(_FINISHES[kind]) + 1
+        return NODES[following] if following < len(NODES) else None
+
+    def pause_for_review(self) -> None:
+        self.active, self.waiting_for_review = "review", True
+
+    def stop(self, node: str | None = None) -> None:
+        self.failed, self.active, self.waiting_for_review = node or self.active, None, False
+
+    def markup(self) -> str:
+        parts = []
+        for node in NODES:
+            if node == self.failed:
+                parts.append(f"[b red]✗ {node}[/]")
+            elif node == self.active and self.waiting_for_review:
+                parts.append(f"[b magenta]⏸ {node}[/]")
+            elif node == self.active:
+                parts.append(f"[b yellow]▶ {node}[/]")
+            elif node in self.done:
+                parts.append(f"[green]✓ {node}[/]")
+            else:
+                parts.append(f"[dim]· {node}[/]")
+        return " [dim]→[/] ".join(parts)
+
+
+@dataclass
+class Meter:
+    """Running totals over the model calls of the run on screen."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+    external_calls: int = 0
+    redactions: int = 0
+    streamed_chunks: int = 0
+
+    def add_call(self, data: dict[str, Any], *, external: bool) -> None:
+        self.prompt_tokens += int(data.get("prompt_tokens") or 0)
+        self.completion_tokens += int(data.get("completion_tokens") or 0)
+        self.cost_usd += float(data.get("cost_usd") or 0.0)
+        self.calls += 1
+        self.external_calls += int(external)
+        self.redactions += int(data.get("redactions") or 0)
+
+    def markup(self, seconds: float | None) -> str:
+        elapsed = "-" if seconds is None else f"{seconds:.1f}s"
+        return (f"[b]tokens[/] {self.prompt_tokens} in / {self.completion_tokens} out"
+                + (f" [dim](+{self.streamed_chunks} streaming)[/]" if self.streamed_chunks else "")
+                + f"   [b]cost[/] ${self.cost_usd:.4f}"
+                + f"   [b]calls[/] {self.calls} ({self.external_calls} external)"
+                + f"   [b]redactions[/] {self.redactions}"
+                + f"   [b]elapsed[/] {elapsed}")
+
+
+def _files(data: dict[str, Any], key: str) -> str:
+    return ", ".join(escape(str(p)) for p in data.get(key) or []) or "nothing"
+
+
+def event_line(kind: str, data: dict[str, Any], *, external_tiers: frozenset[str] = frozenset()) -> str | None:
+    """One line of Rich markup for an event, or None for events the log does not show (tokens)."""
+    d = data
+    if kind == "run-started":
+        return f"[b]start[/] {escape(str(d.get('task', '')))} [dim](tier {escape(str(d.get('tier', '')))})[/]"
+    if kind == "run-resumed":
+        return f"[b]resume[/] at {escape(', '.join(d.get('next', [])))}"
+    if kind == "intake":
+        local_only = d.get("local_only") or []
+        return (f"[b]intake[/] branch [cyan]{escape(str(d.get('branch', '')))}[/], policy {escape(str(d.get('policy', '')))},"
+                f" {len(local_only)} file(s) local-only" + (f": {_files(d, 'local_only')}" if local_only else ""))
+    if kind == "plan":
+        steps = "; ".join(f"{escape(str(s.get('id')))} (difficulty {s.get('difficulty')}, "
+                          f"{', '.join(escape(str(f)) for f in s.get('files', []))})" for s in d.get("steps", []))
+        return f"[b]plan[/] {steps or 'no steps'}"
+    if kind == "route":
+        tier = d.get("tier")
+        target = f"[b cyan]{escape(str(tier))}[/]" if tier else "[b red]stop[/]"
+        marks = "".join([" [b red]EXTERNAL[/]" if tier in external_tiers or d.get("external") else "",
+                         " [yellow]degraded[/]" if d.get("degraded") else "",
+                         " [magenta]sensitive: local only[/]" if d.get("sensitive") else ""])
+        samples = f", {d['samples']} samples" if (d.get("samples") or 1) > 1 else ""
+        return (f"[b]route[/] attempt {d.get('attempt', '?')} → {target}{marks}{samples}"
+                f" [dim]because[/] {escape(str(d.get('reason', '')))}")
+    if kind == "call":
+        external = d.get("tier") in external_tiers
+        head = "[b red]⇡ external call[/]" if external else "[b]model[/]"
+        return (f"{head} {escape(str(d.get('tier')))}/{escape(str(d.get('model')))}: "
+                f"{d.get('prompt_tokens', 0)}+{d.get('completion_tokens', 0)} tokens in {float(d.get('seconds') or 0):.1f}s,"
+                f" ${float(d.get('cost_usd') or 0):.4f}"
+                + (f", [b]{d.get('redactions', 0)} redaction(s)[/]" if external else ""))
+    if kind == "apply":
+        refused = f", [red]{d['refused']} refused[/]" if d.get("refused") else ""
+        failed = f", [yellow]{len(d['failed'])} failed[/]" if d.get("failed") else ""
+        return f"[b]apply[/] {_files(d, 'applied')}{failed}{refused}"
+    if kind == "verify":
+        backend = f" [dim]({escape(str(d['backend']))} sandbox, {d.get('seconds')}s)[/]" if d.get("backend") else ""
+        verdict = "[green]tests pass[/]" if d.get("passed") else f"[red]{escape(str(d.get('error') or 'tests failed'))}[/]"
+        return f"[b]verify[/] {verdict}{backend}"
+    if kind == "gate":
+        blocking = d.get("blocking", 0)
+        rules = f": {escape(', '.join(d.get('blocking_rules', [])))}" if d.get("blocking_rules") else ""
+        colour = "red" if blocking else "green"
+        tools = f" [dim]({escape(', '.join(d.get('tools', [])))}, {d.get('seconds')}s)[/]" if d.get("tools") else ""
+        return f"[b]gate[/] {d.get('findings', 0)} finding(s), [{colour}]{blocking} blocking[/]{rules}{tools}"
+    if kind == "incident":
+        return f"[b red]incident[/] ({escape(str(d.get('kind')))}): {escape(str(d.get('detail')))}"
+    if kind == "review":
+        feedback = f": {escape(str(d.get('feedback')))}" if d.get("feedback") else ""
+        return f"[b]review[/] {escape(str(d.get('decision')))} by {escape(str(d.get('by', 'human')))}{feedback}"
+    if kind == "commit":
+        return f"[b green]commit[/] {escape(str(d.get('sha', ''))[:12])} on [cyan]{escape(str(d.get('branch')))}[/]"
+    if kind == "notice":
+        return f"[b yellow]notice[/] {escape(str(d.get('text', '')))}"
+    if kind == "model-error":
+        return f"[b red]model error[/] {escape(str(d.get('tier')))}: {escape(str(d.get('error')))}"
+    if kind == "run-finished":
+        colour = "green" if d.get("status") == "committed" else "red"
+        return (f"[b {colour}]{escape(str(d.get('status')))}[/] {escape(str(d.get('reason', '')))}"
+                f" [dim](${float(d.get('cost_usd') or 0):.4f}, {d.get('seconds', 0)}s, "
+                f"{d.get('attempts', 0)} attempt(s))[/]")
+    return None
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one readable line (UserError's text already is one)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
