@@ -4,7 +4,6 @@ redaction on the wire, budgets under concurrency and the circuit breaker against
 from __future__ import annotations
 
 import hashlib
-import shutil
 import struct
 import threading
 import zipfile
@@ -19,7 +18,7 @@ from agentsmith.models.breaker import CircuitBreaker
 from agentsmith.models.budget import BudgetExceeded, BudgetLedger
 from agentsmith.policy import load_policy
 from tests.frontier_standin import free_port, frontier_env, frontier_standin  # noqa: F401 (fixtures)
-from tests.test_redact import ENV_FILE, PRIVATE_KEY, SECRETS, SOURCE
+from tests.test_redact import ENV_FILE, SECRETS, SOURCE
 
 SMALL = "qwen2.5-coder-0.5b"
 ASK = [{"role": "user", "content": "Reply with the single word: ok"}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -16,6 +17,8 @@ from agentsmith.models.tiers import LocalTier, OpenAITier, TierFailure
 from agentsmith.policy.schema import Policy, Tier
 from agentsmith.redact import redact, restore
 from agentsmith.seams import Completion
+
+_PARTIAL_PLACEHOLDER = re.compile(r"<(?:<[A-Z0-9_]*>?)?")
 
 # Rough size of one external call, for "is there budget left for the frontier at all?"
 TYPICAL_PROMPT_TOKENS = 2000
@@ -39,11 +42,11 @@ class _StreamRestorer:
     def feed(self, piece: str) -> None:
         self.buffer += piece
         cut = len(self.buffer)
-        start = self.buffer.rfind("<<")
-        if start != -1 and ">>" not in self.buffer[start:]:
+        start = self.buffer.rfind("<")
+        if start > 0 and self.buffer[start - 1] == "<":
+            start -= 1
+        if start != -1 and _PARTIAL_PLACEHOLDER.fullmatch(self.buffer[start:]):
             cut = start
-        elif self.buffer.endswith("<"):
-            cut -= 1
         ready, self.buffer = self.buffer[:cut], self.buffer[cut:]
         if ready:
             self.sink(restore(ready, self.mapping))
