@@ -115,14 +115,15 @@ def test_read_only_root_non_root_no_capabilities(sandbox):
     result = sandbox.exec(["sh", "-c", """
 id -u
 grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\\t' ' '
-touch /usr/evil 2>/dev/null && echo root-writable || echo root-read-only
-echo x >> /etc/passwd 2>/dev/null && echo passwd-writable || echo passwd-read-only
+awk '$2 == "/" { split($4, o, ","); print "root-mounted-" o[1] }' /proc/mounts
+(touch /usr/evil) 2>/dev/null && echo root-writable || echo root-read-only
+(echo x >> /etc/passwd) 2>/dev/null && echo passwd-writable || echo passwd-read-only
 touch /tmp/scratch && echo tmp-writable
 touch /workspace/new && echo workspace-writable
 """])
     assert result.output.splitlines() == [
         "10001", "CapEff: 0000000000000000", "CapBnd: 0000000000000000", "NoNewPrivs: 1",
-        "Seccomp: 2", "root-read-only", "passwd-read-only", "tmp-writable", "workspace-writable"]
+        "Seccomp: 2", "root-mounted-ro", "root-read-only", "passwd-read-only", "tmp-writable", "workspace-writable"]
 
 
 def test_seccomp_refuses_namespaces_mount_and_ptrace(sandbox):

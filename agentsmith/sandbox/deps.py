@@ -108,7 +108,7 @@ def _install_and_commit(client, base_image: str, wheelhouse: Path, tag: str) -> 
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(str(wheelhouse), arcname=WHEELS_IN_IMAGE.lstrip("/"))
     install = (f"python3 -I -m pip install --disable-pip-version-check --no-index --no-compile "
-               f"--break-system-packages --prefix /usr/local --find-links {WHEELS_IN_IMAGE} "
+               f"--break-system-packages --find-links {WHEELS_IN_IMAGE} "
                f"-r {WHEELS_IN_IMAGE}/requirements.txt && rm -rf {WHEELS_IN_IMAGE}")
     api = client.api
     created = api.create_container(
