@@ -57,3 +57,12 @@ def test_read_only_tests_are_refused(tmp_path):
     (tmp_path / "test_x.py").write_text("def test(): pass\n")
     result = apply_edits(tmp_path, [Edit("test_x.py", None, "")], read_only={"test_x.py"})
     assert result.refused and (tmp_path / "test_x.py").read_text() == "def test(): pass\n"
+
+
+def test_misnamed_path_is_retargeted_to_the_only_matching_file(tmp_path):
+    from agentsmith.edits import retarget
+    (tmp_path / "text.py").write_text("x\n")
+    edits = retarget(parse_edits("path/to/text.py\n```python\ny = 1\n```\n"), tmp_path, ["text.py"])
+    assert edits[0].path == "text.py"
+    # A path leaving the repo is not laundered into a target: it stays, and apply refuses it.
+    assert retarget([Edit("../text.py", None, "")], tmp_path, ["text.py"])[0].path == "../text.py"

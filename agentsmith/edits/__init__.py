@@ -81,6 +81,23 @@ def parse_edits(answer: str, *, default_path: str | None = None) -> list[Edit]:
     return edits
 
 
+def retarget(edits: list[Edit], root: Path, targets: list[str]) -> list[Edit]:
+    """Models misname files (`path/to/text.py`, `src/text.py`): a path that does not exist but whose
+    name matches exactly one target file is that target."""
+    by_name: dict[str, list[str]] = {}
+    for target in targets:
+        by_name.setdefault(PurePosixPath(target).name, []).append(target)
+    fixed = []
+    for edit in edits:
+        name = PurePosixPath(edit.path.replace("\\", "/")).name
+        candidates = by_name.get(name, [])
+        suspicious = ".." in edit.path or edit.path.startswith(("/", "\\")) or ".git" in edit.path.split("/")
+        if not suspicious and edit.path not in targets and len(candidates) == 1 and not (root / edit.path).exists():
+            edit = Edit(path=candidates[0], search=edit.search, replace=edit.replace)
+        fixed.append(edit)
+    return fixed
+
+
 def safe_path(root: Path, relative: str) -> Path:
     """The absolute path for `relative` inside `root`, or PathRefused (outside, .git, symlink escape)."""
     if not relative or "\x00" in relative:

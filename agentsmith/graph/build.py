@@ -22,7 +22,7 @@ def build_graph(checkpointer=None):
     graph.add_conditional_edges("route", nodes.after_route, ["edit", "report"])     # stop, or try a tier
     graph.add_edge("edit", "apply")
     graph.add_edge("apply", "verify")
-    graph.add_conditional_edges("verify", nodes.after_verify, ["gate", "route"])    # retry / escalate
+    graph.add_conditional_edges("verify", nodes.after_verify, ["gate", "edit", "route"])  # sample / retry / escalate
     graph.add_conditional_edges("gate", nodes.after_gate, ["review", "route"])      # findings go back
     graph.add_conditional_edges("review", nodes.after_review, ["commit", "route", "report"])
     graph.add_edge("commit", "report")

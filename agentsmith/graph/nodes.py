@@ -12,7 +12,7 @@ from langgraph.types import interrupt
 
 from agentsmith import vcs
 from agentsmith.config import worktrees_dir
-from agentsmith.edits import apply_edits, parse_edits
+from agentsmith.edits import apply_edits, parse_edits, retarget
 from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.graph.planning import plan_steps
 from agentsmith.graph.prompts import edit_messages
@@ -94,23 +94,26 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     step, decision = _step(state), state["decision"]
     history = state.get("history", [])
+    # The failure shown must match the file shown: mid-sampling that is the last candidate's.
+    previous = state.get("verify") if decision.get("drawn") else (history[-1] if history else None)
     messages = edit_messages(task=state["task"], root=Path(state["worktree"]), files=step["files"],
-                             context_files=step.get("context", []),
-                             previous=history[-1] if history else None)
+                             context_files=step.get("context", []), previous=previous)
 
     def on_token(chunk: str) -> None:
         ctx.record(state["run_id"], "token", {"text": chunk}, audit=False)
 
+    drawn = decision.get("drawn", 0) + 1
     try:
         completion = ctx.portfolio.complete(decision["tier"], messages, temperature=decision.get("temperature", 0.0),
                                             on_token=on_token if ctx.listener else None,
                                             reason=decision.get("reason", ""))
     except (ModelUnavailable, UserError) as err:
         ctx.record(state["run_id"], "model-error", {"tier": decision["tier"], "error": str(err)})
-        return {"answer": "", "verify": {"passed": False, "error": f"model call failed: {err}", "log": str(err)}}
+        return {"answer": "", "decision": decision | {"drawn": decision.get("samples", 1)},
+                "verify": {"passed": False, "error": f"model call failed: {err}", "log": str(err)}}
     call = completion.to_dict()
-    ctx.record(state["run_id"], "call", {k: v for k, v in call.items() if k != "text"})
-    return {"answer": completion.text, "calls": [call], "verify": {}}
+    ctx.record(state["run_id"], "call", {k: v for k, v in call.items() if k != "text"} | {"candidate": drawn})
+    return {"answer": completion.text, "calls": [call], "verify": {}, "decision": decision | {"drawn": drawn}}
 
 
 # -------------------------------------------------------------------------------------- apply
@@ -121,6 +124,7 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     if not state.get("answer"):
         return {"applied": []}
     edits = parse_edits(state["answer"], default_path=step["files"][0] if len(step["files"]) == 1 else None)
+    edits = retarget(edits, Path(state["worktree"]), step["files"])
     read_only = set(state.get("read_only", [])) | set(step.get("context", []))
     result = apply_edits(Path(state["worktree"]), edits, read_only=read_only)
     incidents = [asdict(i) for i in result.refused]
@@ -153,7 +157,15 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
                "log": outcome.get("log", "")[-TAIL:]}
     ctx.record(state["run_id"], "verify", {k: v for k, v in attempt.items() if k != "log"}
                | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend")})
+    if not outcome["passed"] and _more_candidates(state):
+        # A sampled candidate failed: draw the next one from the same tier; the attempt is not over.
+        return {"verify": outcome}
     return {"verify": outcome, "history": state.get("history", []) + [attempt]}
+
+
+def _more_candidates(state: RunState) -> bool:
+    decision = state["decision"]
+    return decision.get("drawn", 1) < decision.get("samples", 1)
 
 
 def _run_tests(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -173,7 +185,9 @@ def _run_tests(state: RunState, ctx: RunContext) -> dict[str, Any]:
 
 
 def after_verify(state: RunState) -> str:
-    return "gate" if state["verify"].get("passed") else "route"
+    if state["verify"].get("passed"):
+        return "gate"
+    return "edit" if _more_candidates(state) else "route"
 
 
 # --------------------------------------------------------------------------------------- gate

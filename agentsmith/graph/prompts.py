@@ -10,7 +10,7 @@ SYSTEM = (
     "Answer with the complete new content of every file you change, each as: the file path on a "
     "line of its own, then a fenced code block holding the whole file. "
     "For a small change to a large file you may instead give SEARCH/REPLACE blocks:\n"
-    "path/to/file.py\n<<<<<<< SEARCH\nexact existing lines\n=======\nnew lines\n>>>>>>> REPLACE\n"
+    "util.py\n<<<<<<< SEARCH\nexact existing lines\n=======\nnew lines\n>>>>>>> REPLACE\n"
     "No explanations outside the code blocks are needed."
 )
 
@@ -30,17 +30,18 @@ def _file_block(root: Path, relative: str, label: str) -> str:
 def edit_messages(*, task: str, root: Path, files: list[str], context_files: list[str],
                   previous: dict | None) -> list[dict[str, str]]:
     parts = [f"Task: {task}\n"]
-    for rel in context_files:
-        parts.append(_file_block(root, rel, "read-only, for reference"))
-    for rel in files:
-        parts.append(_file_block(root, rel, "the file to change"))
+    if context_files:
+        parts.append("Tests that must pass (read-only: do not change or repeat them):\n")
+        parts.extend(_file_block(root, rel, "read-only") for rel in context_files)
+    parts.append("File(s) to change:\n")
+    parts.extend(_file_block(root, rel, "current content") for rel in files)
     if previous:
         log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
-        parts.append(
-            "Your previous attempt is in the file above. It did not pass:\n"
-            f"```\n{log}\n```\n"
-            "Think about every failing case first, then give the corrected complete file.")
-    else:
-        parts.append("Give the complete new content of "
-                     + (", ".join(files) if files else "the files you change") + ".")
+        parts.append("The current content above is your previous attempt. It did not pass:\n"
+                     f"```\n{log}\n```\n"
+                     "Think about every failing case first, then give the corrected file.")
+    # Small models copy the last code block they saw: end with what to write, plainly.
+    wanted = ", ".join(files) if files else "the files you change"
+    parts.append(f"Reply with the complete new content of {wanted}: the path on its own line, "
+                 "then one fenced code block with the whole file.")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
