@@ -400,9 +400,10 @@ def open_docker_sandbox(policy: SandboxPolicy, *, run_id: str, worktree: Path | 
     reap_stale(client)
     sandbox = DockerSandbox(policy, run_id=run_id, client=client).start()
     try:
+        # the supervisor's python starts up while the worktree is copied in
+        sandbox._supervisor = sandbox._start_supervisor()
         if worktree is not None:
             sandbox.sync_in(worktree)
-        sandbox._supervisor = sandbox._start_supervisor()
     except BaseException:
         sandbox.close()
         raise
