@@ -17,7 +17,7 @@ from agentsmith.models import weights
 from agentsmith.models.breaker import CircuitBreaker
 from agentsmith.models.budget import BudgetExceeded, BudgetLedger
 from agentsmith.policy import load_policy
-from tests.frontier_standin import free_port, frontier_env, frontier_standin  # noqa: F401 (fixtures)
+from tests.frontier_standin import free_port
 from tests.test_redact import ENV_FILE, SECRETS, SOURCE
 
 SMALL = "qwen2.5-coder-0.5b"

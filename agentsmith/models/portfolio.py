@@ -129,6 +129,9 @@ class Portfolio:
         if tier is None:
             self._resolve_flag(tier_name)   # raises with the valid names
             return
+        if self.pinned == name and tier.external:
+            tier.probe()   # the user asked for this tier by name: no silent degrade
+            return
         if tier.external and tier.configured() and self.policy.routing.frontier_unavailable == "degrade":
             return
         tier.check()

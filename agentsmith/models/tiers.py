@@ -159,6 +159,22 @@ class OpenAITier:
             raise ModelUnavailable(problem, "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL "
                                             "(and AGENTSMITH_FRONTIER_API_KEY), or use --tier local")
 
+    def probe(self) -> None:
+        """Reachability, for a tier the user pinned: any HTTP answer is a live server; no answer, or a
+        refused key, is a one-line error before any work starts."""
+        import openai
+        self.check()
+        try:
+            self.client().with_options(timeout=5, max_retries=0).models.list()
+        except (openai.APIConnectionError, openai.APITimeoutError) as err:
+            raise ModelUnavailable(f"frontier tier {self.name} at {self.base_url} is unreachable ({type(err).__name__})",
+                                   "check AGENTSMITH_FRONTIER_BASE_URL and that the server is up, or use --tier local") from None
+        except openai.AuthenticationError:
+            raise ModelUnavailable(f"frontier tier {self.name} at {self.base_url} rejected the API key",
+                                   "set AGENTSMITH_FRONTIER_API_KEY (or OPENAI_API_KEY)") from None
+        except openai.APIStatusError:
+            pass  # answered: some servers do not list models
+
     def client(self):
         if self._client is None:
             import openai
