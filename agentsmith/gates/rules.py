@@ -13,7 +13,7 @@ from agentsmith.errors import PolicyError
 from agentsmith.policy import LoadedPolicy
 
 SEVERITY_OF_SEMGREP_LEVEL = {"ERROR": "high", "WARNING": "medium", "INFO": "low"}
-FIXTURE_ANNOTATION = re.compile(r"\b(ruleid|ok|todoruleid|todook):\s*([\w.,\s-]+)")
+FIXTURE_ANNOTATION = re.compile(r"\b(ruleid|ok|todoruleid|todook):[ \t]*([\w.,\- \t]+)")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,7 +66,7 @@ def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: li
             if bandit_job:
                 runs["bandit"] = bandit_job.result()
         hits = [h for run in runs.values() for h in run.hits]
-        hits = [h for h in hits if not allowed_public_ip(h, policy)]
+        hits = [h for h in hits if not allowed_public_ip(h, policy, change)]
         findings = [to_finding(h, policy) for h in introduced(hits, change)]
         findings = drop_bandit_duplicates([f for f in findings if f is not None])
         findings += tool_failures(runs)
@@ -101,12 +102,20 @@ def introduced(hits: list[Hit], change: Change) -> list[Hit]:
     return new
 
 
-def allowed_public_ip(hit: Hit, policy: Policy) -> bool:
-    if hit.rule != "tf-instance-public-ip":
+TERRAFORM_RESOURCE = re.compile(r'^resource\s+"([^"]+)"\s+"([^"]+)"')
+
+
+def allowed_public_ip(hit: Hit, policy: Policy, change: Change) -> bool:
+    """gates.checklist.allowed_public_ip_resources names Terraform resources ("aws_instance.bastion")."""
+    allowed = policy.gates.checklist.allowed_public_ip_resources
+    if hit.rule != "tf-instance-public-ip" or not allowed:
         return False
-    metavars = hit.extra.get("metavars", {})
-    resource = f"{metavars.get('$TYPE', '').strip(chr(34))}.{metavars.get('$NAME', '').strip(chr(34))}"
-    return resource in policy.gates.checklist.allowed_public_ip_resources
+    lines = (change.scratch / hit.side / hit.path).read_text(encoding="utf-8", errors="replace").splitlines()
+    for line in reversed(lines[:hit.line]):
+        match = TERRAFORM_RESOURCE.match(line)
+        if match:
+            return f"{match.group(1)}.{match.group(2)}" in allowed
+    return False
 
 
 def effective_severity(hit: Hit, policy: Policy) -> str | None:

@@ -65,8 +65,14 @@ def line_text(root: Path, path: str, start: int, end: int | None = None) -> str:
     return "\n".join(lines[start - 1:(end or start)])
 
 
+SUPPRESSION_MARKERS = re.compile(r"(#|//)\s*(nosec|noqa|nosemgrep)\b.*$|\bnosemgrep\b.*$|pragma:\s*allowlist[\s-]+secret.*$",
+                                 re.I | re.M)
+
+
 def squash(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace-insensitive, and blind to suppression comments: adding `# nosec` to a line
+    must not make its old finding look new (the comment is reported on its own)."""
+    return " ".join(SUPPRESSION_MARKERS.sub("", text).split())
 
 
 # ---------------------------------------------------------------- semgrep
@@ -240,7 +246,8 @@ def run_secrets(change: Change, policy: Policy) -> ToolRun:
                 lines = seen_lines.setdefault(secret.line_number, set())
                 lines.add(secret.secret_hash)
                 run.hits.append(secret_hit(side, root, path, secret.line_number, secret_rule(secret.type),
-                                           f"{secret.type} committed in the file", secret.secret_hash))
+                                           f"{secret.type} committed in the file", secret.secret_hash,
+                                           secret.secret_value or ""))
             text = (root / path).read_text(encoding="utf-8", errors="replace")
             for number, line in enumerate(text.splitlines(), start=1):
                 for rule, regex, label in extra + [(r, rx, "A value matching the policy's secret pattern")
@@ -253,17 +260,21 @@ def run_secrets(change: Change, policy: Policy) -> ToolRun:
                         if any(h.path == path and h.side == side and h.line == number and h.matched == fingerprint
                                for h in run.hits):
                             continue
-                        run.hits.append(secret_hit(side, root, path, number, rule, label, fingerprint))
+                        run.hits.append(secret_hit(side, root, path, number, rule, label, fingerprint, value))
     run.hits = drop_duplicate_secrets(run.hits)
     run.seconds = time.monotonic() - start
     return run
 
 
-def secret_hit(side: str, root: Path, path: str, line: int, rule: str, label: str, fingerprint: str) -> Hit:
+def secret_hit(side: str, root: Path, path: str, line: int, rule: str, label: str, fingerprint: str,
+               value: str) -> Hit:
+    text = line_text(root, path, line).strip()
+    # Reports get uploaded (SARIF, PR comments): never repeat the secret itself.
+    snippet = text.replace(value, value[:4] + "…") if len(value) > 4 else mask(text)
     return Hit(tool="secrets", rule=rule, severity="critical", side=side, path=path, line=line,
                message=f"{label}. A secret in the repository is a leaked secret.",
                fix="Remove it, rotate the credential, and read it from the environment or a secret manager.",
-               matched=fingerprint, snippet=mask(line_text(root, path, line).strip())[:200])
+               matched=fingerprint, snippet=snippet[:200])
 
 
 def drop_duplicate_secrets(hits: list[Hit]) -> list[Hit]:
@@ -288,7 +299,7 @@ SECRETISH = re.compile(r"([A-Za-z0-9+/_\-]{6})[A-Za-z0-9+/=_\-.]{8,}")
 
 
 def mask(text: str) -> str:
-    """Shown in reports (which get uploaded): keep the first characters of long tokens only."""
+    """Keep the first characters of anything token-shaped (lines that may hold a secret)."""
     return SECRETISH.sub(lambda m: m.group(1) + "…", text)
 
 
@@ -320,6 +331,7 @@ def find_suppressions(change: Change) -> ToolRun:
                         message=f"The change adds a suppression comment: {label}.",
                         fix="Fix the finding instead of silencing it; if it is a false positive, ask the security "
                             "team to tune the rule in the policy (gates.overrides).",
-                        matched=squash(line), snippet=mask(line.strip())[:200]))
+                        matched=" ".join(line.split()),
+                        snippet=(mask(line.strip()) if "secret" in rule else line.strip())[:200]))
     run.seconds = time.monotonic() - start
     return run
