@@ -1,0 +1,303 @@
+"""Run a suite's tasks as real agent runs and judge each one independently.
+
+A task succeeds only when the agent committed a change, the committed tests are byte-identical
+to the suite's, and the suite's own tests pass in a fresh sandbox against the committed solution
+(with any test configuration the agent added stripped: a conftest could skip every test).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from agentsmith.bench.results import ResultsFile
+from agentsmith.bench.suite import BenchTask, build_task_repo, git
+from agentsmith.errors import UserError
+
+TEST_COMMAND = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+STRATEGIES = ("local", "frontier", "cascade", "auto")
+# Files that change how pytest collects or runs; the verifier drops any the agent added.
+TEST_CONFIG = re.compile(r"(^|/)(conftest\.py|pytest\.ini|tox\.ini|setup\.cfg|pyproject\.toml|"
+                         r"sitecustomize\.py|usercustomize\.py|[^/]*\.pth)$")
+PYTEST_PASSED = re.compile(r"\b(\d+) passed\b")
+PYTEST_BAD = re.compile(r"\b\d+ (failed|errors?|skipped|xfailed|xpassed|deselected)\b")
+OUTPUT_TAIL = 2_000
+
+
+@dataclass
+class Strategy:
+    """How a strategy maps onto a run: the --tier flag and the policy file it runs under."""
+
+    name: str
+    tier: str
+    policy_path: Path
+    uses_frontier: bool
+
+
+def strategy_for(name: str, policy_path: Path, work_dir: Path) -> Strategy:
+    if name not in STRATEGIES:
+        raise UserError(f"unknown strategy {name!r}", f"use --strategy {'|'.join(STRATEGIES)}")
+    if name == "local":
+        return Strategy(name, "local", policy_path, uses_frontier=False)
+    if name == "frontier":
+        return Strategy(name, "frontier", policy_path, uses_frontier=True)
+    if name == "auto":
+        return Strategy(name, "auto", policy_path, uses_frontier=True)
+    # cascade: every step starts local and escalates only on failed tests.
+    return Strategy(name, "auto", cascade_policy(policy_path, work_dir), uses_frontier=True)
+
+
+def cascade_policy(policy_path: Path, work_dir: Path) -> Path:
+    """The policy with routing.frontier_difficulty raised past any difficulty, so no step goes to
+    the frontier first. Written beside the results; paths in it are made absolute so the copy
+    finds the same rule files."""
+    from agentsmith.policy import load_policy
+    loaded = load_policy(policy_path)
+    raw = yaml.safe_load(loaded.path.read_text(encoding="utf-8")) or {}
+    raw.setdefault("routing", {})["frontier_difficulty"] = 99
+    semgrep = raw.setdefault("gates", {}).setdefault("semgrep", {})
+    semgrep["rules"] = [str(loaded.resolve(rule)) for rule in loaded.policy.gates.semgrep.rules]
+    raw["name"] = f"{loaded.policy.name}-cascade"
+    target = work_dir / "policies" / f"{loaded.path.stem}-cascade.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(f"# Written by `agentsmith bench --strategy cascade` from {loaded.path}\n"
+                      + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    load_policy(target)   # still a valid policy
+    return target
+
+
+# ------------------------------------------------------------------------------ one task
+
+def count_escalations(routes: list[dict[str, Any]]) -> int:
+    """Route decisions that moved a step to a different tier than its previous attempt."""
+    escalations, previous = 0, {}
+    for route in routes:
+        tier, step = route.get("tier"), route.get("step", "")
+        if tier is None:
+            continue
+        if step in previous and previous[step] != tier:
+            escalations += 1
+        previous[step] = tier
+    return escalations
+
+
+def tokens_by_tier(calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    totals: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        into = totals.setdefault(call.get("tier") or "?", {"prompt": 0, "completion": 0, "calls": 0, "cost_usd": 0.0})
+        into["prompt"] += call.get("prompt_tokens") or 0
+        into["completion"] += call.get("completion_tokens") or 0
+        into["calls"] += 1
+        into["cost_usd"] = round(into["cost_usd"] + (call.get("cost_usd") or 0.0), 6)
+    return totals
+
+
+def verify_solution(task: BenchTask, repo: Path, commit: str, policy_path: Path, run_id: str,
+                    artifacts: Path | None) -> dict[str, Any]:
+    """Re-run the suite's unchanged tests against the committed solution in a fresh sandbox."""
+    from agentsmith.policy import load_policy
+    from agentsmith.sandbox import open_sandbox
+    changed_tests = [name for name in task.test_files
+                     if _git_bytes(repo, "show", f"{commit}:{name}") != (task.folder / name).read_bytes()]
+    with tempfile.TemporaryDirectory(prefix=f"bench-verify-{task.slug}-") as tmp:
+        checkout = Path(tmp) / "workspace"
+        checkout.mkdir()
+        archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=repo, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True, capture_output=True)
+        dropped = [str(p.relative_to(checkout)) for p in sorted(checkout.rglob("*"))
+                   if p.is_file() and TEST_CONFIG.search(str(p.relative_to(checkout)))]
+        for name in dropped:
+            (checkout / name).unlink()
+        for name in task.test_files:
+            shutil.copyfile(task.folder / name, checkout / name)
+        if artifacts is not None:
+            artifacts.mkdir(parents=True, exist_ok=True)
+            for name in task.solution_files:
+                if (checkout / name).is_file():
+                    shutil.copyfile(checkout / name, artifacts / Path(name).name)
+        sandbox_policy = load_policy(policy_path).policy.sandbox
+        sandbox = open_sandbox(sandbox_policy, run_id=f"{run_id}-verify", worktree=checkout)
+        try:
+            result = sandbox.exec(TEST_COMMAND, timeout=sandbox_policy.timeout_s)
+        finally:
+            sandbox.close()
+    output = result.output
+    passed_count = int(m.group(1)) if (m := PYTEST_PASSED.search(output)) else 0
+    tests_pass = result.exit_code == 0 and result.limit is None and passed_count > 0 and not PYTEST_BAD.search(output)
+    return {"tests_unchanged": not changed_tests, "changed_tests": changed_tests, "dropped_config": dropped,
+            "tests_pass": tests_pass, "tests_passed": passed_count, "exit_code": result.exit_code,
+            "limit": result.limit, "backend": result.backend, "seconds": round(result.seconds, 2),
+            "output_tail": output[-OUTPUT_TAIL:]}
+
+
+def _git_bytes(repo: Path, *args: str) -> bytes | None:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_root: Path | None) -> dict[str, Any]:
+    """One task as a real agent run in a fresh repo; the record the results file keeps."""
+    from agentsmith.graph.runner import start_run
+    repo = build_task_repo(task, Path(tempfile.mkdtemp(prefix=f"{task.slug}-", dir=work_root)) / "repo")
+    record: dict[str, Any] = {"slug": task.slug, "difficulty": task.difficulty, "strategy": strategy.name}
+    started = time.monotonic()
+    try:
+        result = start_run(task.task_text(), repo=str(repo), policy_path=str(strategy.policy_path),
+                           tier=strategy.tier, mode="ci", listener=None, read_only=list(task.test_files),
+                           test_command=TEST_COMMAND)
+    except UserError:
+        shutil.rmtree(repo.parent, ignore_errors=True)
+        raise   # a set-up problem (Docker, model, policy) stops the bench instead of failing every task
+    except Exception as err:  # the agent crashed on this task: record it, keep benching
+        shutil.rmtree(repo.parent, ignore_errors=True)
+        return record | {"success": False, "status": "error", "reason": f"{type(err).__name__}: {err}",
+                         "traceback": traceback.format_exc(limit=-6),
+                         "seconds": round(time.monotonic() - started, 2), "attempts": 0, "escalations": 0,
+                         "cost_usd": 0.0, "tokens_by_tier": {}, "incidents": [], "finished_at": time.time()}
+    seconds = time.monotonic() - started
+    calls = result.get("calls") or []
+    record |= {
+        "status": result.get("status"),
+        "reason": result.get("reason", ""),
+        "run_id": result.get("run_id"),
+        "seconds": round(seconds, 2),
+        "attempts": result.get("attempts", 0),
+        "escalations": count_escalations(result.get("routes") or []),
+        "tiers_used": result.get("tiers_used", []),
+        "first_tier": next((r.get("tier") for r in result.get("routes") or [] if r.get("tier")), None),
+        "tokens_by_tier": tokens_by_tier(calls),
+        "cost_usd": round(sum(c.get("cost_usd") or 0.0 for c in calls), 6),
+        "blocking_findings": result.get("blocking", 0),
+        "incidents": result.get("incidents") or [],
+        "route_reasons": [r.get("reason", "") for r in result.get("routes") or []],
+    }
+    verification: dict[str, Any] | None = None
+    try:
+        if result.get("status") == "committed" and result.get("commit"):
+            artifacts = artifacts_root / strategy.name / task.slug if artifacts_root else None
+            verification = verify_solution(task, repo, result["commit"], strategy.policy_path,
+                                           str(result.get("run_id")), artifacts)
+    finally:
+        shutil.rmtree(repo.parent, ignore_errors=True)
+    record["verification"] = verification
+    record["success"] = bool(verification and verification["tests_unchanged"] and verification["tests_pass"])
+    if verification and not verification["tests_unchanged"]:
+        record["incidents"] = record["incidents"] + [{
+            "kind": "tool-misuse", "node": "bench",
+            "detail": f"the committed change altered read-only test file(s) {verification['changed_tests']}"}]
+    record["finished_at"] = time.time()
+    return record
+
+
+# ------------------------------------------------------------------------------ the bench
+
+@dataclass
+class BenchOutcome:
+    ran: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    outputs: list[Path] = field(default_factory=list)
+
+
+def progress_line(strategy: str, done: int, total: int, record: dict[str, Any], summary: dict[str, Any]) -> str:
+    verdict = "pass" if record["success"] else (record.get("status") or "fail")
+    escalated = f", {record['escalations']} escalation(s)" if record.get("escalations") else ""
+    return (f"[bench {strategy} {done}/{total}] {record['slug']}: {verdict} ({record.get('attempts', 0)} attempt(s)"
+            f"{escalated}, ${record.get('cost_usd', 0.0):.4f}, {record.get('seconds', 0.0):.1f}s); "
+            f"success {summary['successes']}/{summary['tasks']} ({summary['success_rate']:.0%})")
+
+
+def run_bench(tasks: list[BenchTask], strategy: Strategy, *, out_dir: Path, suite: str, setup: dict[str, Any],
+              jobs: int = 1, keep_artifacts: bool = True,
+              say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> BenchOutcome:
+    """Run every task not already recorded for this strategy; record and render after each."""
+    results = ResultsFile(out_dir)
+    done_before = results.begin(suite, strategy.name, setup)
+    outcome = BenchOutcome()
+    pending = []
+    for task in tasks:
+        earlier = done_before.get(task.slug)
+        if earlier is not None and earlier.get("status") != "error":
+            outcome.skipped.append(task.slug)
+        else:
+            pending.append(task)
+    if outcome.skipped:
+        say(f"[bench {strategy.name}] resuming: {len(outcome.skipped)} task(s) already recorded in "
+            f"{results.path} are skipped ({', '.join(outcome.skipped[:8])}{', ...' if len(outcome.skipped) > 8 else ''})")
+    say(f"[bench {strategy.name}] {len(pending)} task(s) to run, {jobs} at a time")
+    work_root = Path(tempfile.mkdtemp(prefix="agentsmith-bench-"))
+    artifacts_root = out_dir / "solutions" if keep_artifacts else None
+    total, counter, lock = len(tasks), [len(outcome.skipped)], threading.Lock()
+
+    def finish(record: dict[str, Any]) -> None:
+        summary = results.record(strategy.name, record)
+        with lock:
+            counter[0] += 1
+            outcome.ran.append(record)
+            say(progress_line(strategy.name, counter[0], total, record, summary))
+        (out_dir / "results.md").write_text(_markdown(results), encoding="utf-8")
+
+    try:
+        if jobs <= 1:
+            for task in pending:
+                finish(run_task(task, strategy, work_root=work_root, artifacts_root=artifacts_root))
+        else:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bench") as pool:
+                futures = [pool.submit(run_task, task, strategy, work_root=work_root, artifacts_root=artifacts_root)
+                           for task in pending]
+                try:
+                    for future in as_completed(futures):
+                        finish(future.result())
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+        outcome.outputs = results.render()
+        outcome.summary = results.data["strategies"][strategy.name]["summary"]
+    return outcome
+
+
+def _markdown(results: ResultsFile) -> str:
+    from agentsmith.bench.results import render_markdown
+    return render_markdown(results.data)
+
+
+def describe_setup(strategy: Strategy, command: str) -> dict[str, Any]:
+    """What produced these numbers: the command, the policy, the models and their prices."""
+    from agentsmith.policy import load_policy
+    policy = load_policy(strategy.policy_path).policy
+    models = {}
+    for tier in policy.tiers:
+        model = tier.model
+        if tier.kind == "openai" and not model:
+            model = os.environ.get("AGENTSMITH_FRONTIER_MODEL", "")
+        if tier.kind == "gguf" and tier is next(t for t in policy.tiers if t.kind == "gguf" and not t.external):
+            model = os.environ.get("AGENTSMITH_LOCAL_MODEL") or model
+        models[tier.name] = {"model": model, "price_in_per_mtok": tier.price_in_per_mtok,
+                             "price_out_per_mtok": tier.price_out_per_mtok}
+    return {"command": command, "policy": str(strategy.policy_path), "tier": strategy.tier,
+            "models": models, "routing": policy.routing.model_dump(), "agentsmith_revision": _revision(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _revision() -> str | None:
+    from agentsmith.config import PROJECT_ROOT
+    try:
+        return git(PROJECT_ROOT, "rev-parse", "--short", "HEAD").strip() or None
+    except (subprocess.CalledProcessError, OSError):
+        return None

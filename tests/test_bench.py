@@ -1,0 +1,223 @@
+"""`agentsmith bench` and `bench compare`: a short real bench (0.5B model, real sandbox, real gates),
+its resume, the release gate, and the harness's honesty checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from agentsmith.bench.compare import Thresholds, compare_records
+from agentsmith.bench.results import ResultsFile, percentile, summarise
+from agentsmith.bench.suite import build_task_repo, load_suite, select_tasks
+
+PROJECT = Path(__file__).resolve().parent.parent
+SUITE = (PROJECT / ".." / "shared" / "bench" / "exercism-python").resolve()
+AGENTSMITH = [sys.executable, "-m", "agentsmith"]
+# Two easy tasks the 0.5B model solves greedily on its first or second attempt.
+SHORT_BENCH_TASKS = "leap,reverse-string"
+
+
+def agentsmith(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*AGENTSMITH, *args], cwd=PROJECT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+# ------------------------------------------------------------------------------ the suite
+
+def test_task_repo_holds_only_the_stub_tests_and_instructions(tmp_path):
+    task = select_tasks(load_suite(SUITE), slugs=["acronym"])[0]
+    repo = build_task_repo(task, tmp_path / "repo")
+    assert sorted(git(repo, "ls-files").split()) == ["acronym.py", "acronym_test.py", "instructions.md"]
+    assert not list(repo.glob(".approaches")) and not list(repo.glob(".articles"))
+    assert git(repo, "status", "--porcelain") == ""
+    text = task.task_text()
+    assert text.startswith("# Instructions") and "Implement the solution in acronym.py" in text
+    assert "acronym_test.py must pass" in text
+
+
+def test_tasks_select_by_slug_and_limit_in_slug_order():
+    tasks = load_suite(SUITE)
+    assert len(tasks) >= 30
+    assert [t.slug for t in tasks] == sorted(t.slug for t in tasks)
+    assert [t.slug for t in select_tasks(tasks, limit=3)] == [t.slug for t in tasks[:3]]
+    assert [t.slug for t in select_tasks(tasks, slugs=["leap", "bob"])] == ["leap", "bob"]
+    paasio = select_tasks(tasks, slugs=["paasio"])[0]
+    assert paasio.test_files == ("paasio_test.py", "test_utils.py")
+
+
+# ------------------------------------------------------------------------------ the numbers
+
+def record(slug: str, success: bool, cost: float, seconds: float, **extra) -> dict:
+    return {"slug": slug, "strategy": "x", "success": success, "status": "committed" if success else "failed",
+            "cost_usd": cost, "seconds": seconds, "attempts": 1, "escalations": 0, "incidents": [],
+            "tokens_by_tier": {}, **extra}
+
+
+def test_cost_per_success_counts_failed_tasks_and_percentiles_are_real_values():
+    records = [record("a", True, 0.02, 10), record("b", False, 0.06, 30), record("c", True, 0.01, 20),
+               record("d", True, 0.01, 40, escalations=1)]
+    summary = summarise(records)
+    assert summary["successes"] == 3 and summary["success_rate"] == 0.75
+    assert summary["cost_per_success_usd"] == pytest.approx(0.10 / 3, abs=1e-6)
+    assert summary["seconds_p50"] == 20 and summary["seconds_p95"] == 40
+    assert summary["tasks_escalated"] == 1
+    assert percentile([5.0], 95) == 5.0 and percentile([], 50) is None
+    assert summarise([record("a", False, 0.5, 1)])["cost_per_success_usd"] is None
+
+
+def write_results(out: Path, strategy: str, records: list[dict]) -> Path:
+    results = ResultsFile(out)
+    results.begin(str(SUITE), strategy, {"command": "constructed by the test"})
+    for item in records:
+        results.record(strategy, item)
+    results.render()
+    return out / "results.json"
+
+
+def test_compare_passes_when_equal_and_fails_when_new_is_worse(tmp_path):
+    base = [record("acronym", True, 0.010, 30), record("bob", True, 0.020, 40), record("leap", True, 0.005, 20),
+            record("clock", False, 0.030, 90)]
+    old = write_results(tmp_path / "old", "cascade", base)
+    same = write_results(tmp_path / "same", "cascade", [dict(r) for r in base])
+    worse = write_results(tmp_path / "worse", "cascade",
+                          [record("acronym", True, 0.010, 30), record("bob", False, 0.080, 150),
+                           record("leap", True, 0.005, 22), record("clock", False, 0.030, 90)])
+
+    equal = agentsmith("bench", "compare", str(old), str(same))
+    assert equal.returncode == 0, equal.stdout + equal.stderr
+    assert "gate: PASS" in equal.stdout and "3/4 (75%) -> 3/4 (75%)" in equal.stdout
+
+    regressed = agentsmith("bench", "compare", str(old.parent), str(worse))
+    assert regressed.returncode == 1, regressed.stdout + regressed.stderr
+    out = regressed.stdout
+    assert "gate: FAIL" in out and "REGRESSED" in out
+    assert "success rate fell 25.0 points" in out and "cost per success rose" in out and "p95 wall time rose" in out
+    bob_line = next(line for line in out.splitlines() if line.strip().startswith("bob"))
+    assert "pass" in bob_line and "fail" in bob_line and "REGRESSED" in bob_line
+
+    # A looser gate lets the same change through; the thresholds are the team's choice.
+    loose = agentsmith("bench", "compare", str(old), str(worse), "--max-success-drop", "0.3",
+                       "--max-cost-increase", "10", "--max-latency-increase", "10")
+    assert loose.returncode == 0, loose.stdout
+
+
+def test_compare_one_strategy_against_another_in_one_results_file(tmp_path):
+    out = tmp_path / "both"
+    write_results(out, "frontier", [record("a", True, 0.05, 30), record("b", True, 0.05, 30)])
+    write_results(out, "cascade", [record("a", True, 0.01, 35), record("b", True, 0.0, 20)])
+    done = agentsmith("bench", "compare", f"{out}:frontier", f"{out}/results.json:cascade")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ":frontier (OLD)" in done.stdout and ":cascade (NEW)" in done.stdout
+    gate = compare_records({"a": record("a", True, 0.05, 30)}, {"a": record("a", False, 0.05, 30)}, Thresholds())
+    assert not gate.passed and gate.tasks[0]["change"] == "REGRESSED"
+    table = (out / "results.md").read_text()
+    assert "| frontier | 2 | 2/2 (100%) | $0.0500 |" in table and "| cascade | 2 |" in table
+    assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    cases = [
+        (["bench", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "is not a folder"),
+        (["bench", str(SUITE), "--tasks", "leap,no-such-task", "--out", str(tmp_path / "o")], "unknown task(s): no-such-task"),
+        (["bench", str(SUITE), "--tasks", "leap"], "no --out folder"),
+        (["bench", "compare", str(tmp_path / "nothing"), str(tmp_path / "nothing")], "no bench results"),
+        (["bench", "compare", str(tmp_path)], "takes two results"),
+    ]
+    for argv, message in cases:
+        done = agentsmith(*argv)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    # Measuring "frontier" while it silently degraded to local would be a false number: refuse.
+    env = {k: "" for k in ("AGENTSMITH_FRONTIER_BASE_URL", "AGENTSMITH_FRONTIER_MODEL")}
+    done = agentsmith("bench", str(SUITE), "--strategy", "frontier", "--tasks", "leap", "--out", str(tmp_path / "o"),
+                      env=env)
+    assert done.returncode == 2 and "needs the frontier tier and it is not configured" in done.stderr
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_cascade_runs_under_a_policy_that_starts_every_step_local(tmp_path):
+    from agentsmith.bench.harness import strategy_for
+    from agentsmith.config import POLICIES_DIR
+    from agentsmith.policy import load_policy
+    cascade = strategy_for("cascade", POLICIES_DIR / "bench.yaml", tmp_path)
+    assert cascade.tier == "auto" and cascade.policy_path.parent == tmp_path / "policies"
+    loaded = load_policy(cascade.policy_path)
+    assert loaded.policy.routing.frontier_difficulty == 99
+    assert all(loaded.resolve(rule).exists() for rule in loaded.policy.gates.semgrep.rules)
+    auto = strategy_for("auto", POLICIES_DIR / "bench.yaml", tmp_path)
+    assert auto.policy_path == POLICIES_DIR / "bench.yaml"
+    assert load_policy(auto.policy_path).policy.routing.frontier_difficulty < 99
+
+
+# ------------------------------------------------------------------------------ real runs
+
+@pytest.mark.model
+def test_serve_frontier_answers_the_openai_api_on_loopback_and_stops(tmp_path):
+    import openai
+
+    from agentsmith.bench.frontier import serve_frontier
+    before = os.environ.get("AGENTSMITH_FRONTIER_BASE_URL")
+    with serve_frontier("qwen2.5-coder-0.5b", log_path=tmp_path / "server.log", n_ctx=1024) as settings:
+        base_url = settings["AGENTSMITH_FRONTIER_BASE_URL"]
+        assert base_url.startswith("http://127.0.0.1:") and os.environ["AGENTSMITH_FRONTIER_BASE_URL"] == base_url
+        client = openai.OpenAI(base_url=base_url, api_key=settings["AGENTSMITH_FRONTIER_API_KEY"])
+        answer = client.chat.completions.create(model=settings["AGENTSMITH_FRONTIER_MODEL"], max_tokens=8,
+                                                messages=[{"role": "user", "content": "Say OK."}])
+        assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
+    assert os.environ.get("AGENTSMITH_FRONTIER_BASE_URL") == before
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{base_url}/models", timeout=2)
+
+
+@pytest.mark.model
+@pytest.mark.docker
+def test_short_bench_runs_end_to_end_then_resumes_without_redoing_tasks(tmp_path):
+    out = tmp_path / "bench"
+    argv = ["bench", str(SUITE), "--strategy", "local", "--tasks", SHORT_BENCH_TASKS, "--out", str(out)]
+    first = agentsmith(*argv, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    progress = [line for line in first.stderr.splitlines() if line.startswith("[bench local ")]
+    assert [line.split("] ")[1].split(":")[0] for line in progress] == SHORT_BENCH_TASKS.split(",")
+    assert all("success " in line and "$" in line for line in progress)
+
+    data = json.loads((out / "results.json").read_text())
+    section = data["strategies"]["local"]
+    records = section["tasks"]
+    assert sorted(records) == sorted(SHORT_BENCH_TASKS.split(","))
+    for slug, rec in records.items():
+        assert rec["status"] != "error", rec.get("traceback")
+        assert rec["tiers_used"] == ["local"] and rec["escalations"] == 0 and rec["cost_usd"] == 0.0
+        assert rec["attempts"] >= 1 and rec["seconds"] > 0
+        assert rec["tokens_by_tier"]["local"]["completion"] > 0
+        if rec["success"]:
+            check = rec["verification"]
+            assert rec["status"] == "committed" and check["tests_unchanged"] and check["tests_pass"]
+            assert check["tests_passed"] >= 5 and check["backend"] == "docker"
+            solution = out / "solutions" / "local" / slug
+            assert any(p.suffix == ".py" for p in solution.iterdir())
+    summary = section["summary"]
+    assert summary["tasks"] == 2 and summary["successes"] == sum(r["success"] for r in records.values())
+    assert summary["successes"] >= 1, {s: (r["status"], r["reason"]) for s, r in records.items()}
+    assert summary["cost_usd"] == 0.0 and summary["seconds_p50"] <= summary["seconds_p95"]
+    assert "qwen2.5-coder-0.5b" in json.dumps(section["setup"]["models"])
+    table = (out / "results.md").read_text()
+    assert f"| local | 2 | {summary['successes']}/2" in table and "| leap |" in table
+    assert (out / "plot.png").stat().st_size > 5000
+    assert "local: " in first.stdout and "tasks succeeded" in first.stdout
+
+    again = agentsmith(*argv, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming: 2 task(s) already recorded" in again.stderr
+    assert "ran 0, skipped 2" in again.stdout
+    assert json.loads((out / "results.json").read_text())["strategies"]["local"]["tasks"] == records
