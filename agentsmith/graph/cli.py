@@ -35,9 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _progress(kind: str, data: dict[str, Any]) -> None:
     line = {
-        "intake": lambda d: f"intake: branch {d['branch']}; {len(d['local_only'])} file(s) local-only",
+        "intake": lambda d: f"intake: branch {d['branch']} from {d['base'][:12]}, policy {d['policy']}",
         "plan": lambda d: "plan: " + "; ".join(f"{s['id']} difficulty {s['difficulty']} files {', '.join(s['files'])}"
-                                               for s in d["steps"]),
+                                               for s in d["steps"])
+                          + (f"; local-only: {', '.join(d['local_only'])}" if d["local_only"] else ""),
         "route": lambda d: f"route: attempt {d['attempt']} -> {d['tier'] or 'stop'} ({d['reason']})",
         "call": lambda d: (f"model: {d['tier']}/{d['model']} {d['prompt_tokens']}+{d['completion_tokens']} tokens "
                            f"in {d['seconds']:.1f}s, ${d['cost_usd']:.4f}"),

@@ -37,14 +37,10 @@ def intake(state: RunState, runtime: Ctx) -> dict[str, Any]:
     _check_docker()
     worktree = worktrees_dir() / state["run_id"]
     branch, base = vcs.create_worktree(root, state["run_id"], worktree)
-    from agentsmith.redact import classify_files
-    classification = classify_files(worktree, vcs.tracked_files(worktree), ctx.policy.policy)
-    local_only = sorted(classification.local_only)
-    ctx.record(state["run_id"], "intake", {
-        "repo": str(root), "branch": branch, "base": base, "policy": ctx.policy.policy.name,
-        "local_only": local_only, "reasons": classification.reasons})
+    ctx.record(state["run_id"], "intake", {"repo": str(root), "branch": branch, "base": base,
+                                           "policy": ctx.policy.policy.name})
     return {"repo": str(root), "worktree": str(worktree), "branch": branch, "base_rev": base,
-            "local_only": local_only, "started_at": time.time(), "status": "running"}
+            "started_at": time.time(), "status": "running"}
 
 
 def _check_docker() -> None:
@@ -61,9 +57,17 @@ def _check_docker() -> None:
 # --------------------------------------------------------------------------------------- plan
 
 def plan(state: RunState, runtime: Ctx) -> dict[str, Any]:
-    steps = plan_steps(state["task"], Path(state["worktree"]), read_only=state.get("read_only", []))
-    runtime.context.record(state["run_id"], "plan", {"steps": steps})
-    return {"steps": steps, "step_index": 0, "history": []}
+    from agentsmith.redact import classify_files
+    ctx = runtime.context
+    worktree = Path(state["worktree"])
+    steps = plan_steps(state["task"], worktree, read_only=state.get("read_only", []))
+    # Only what a prompt may carry needs classifying: the steps' files and their tests.
+    seen = sorted({p for s in steps for p in s["files"] + s.get("context", [])})
+    classification = classify_files(worktree, seen, ctx.policy.policy)
+    local_only = sorted(classification.local_only)
+    ctx.record(state["run_id"], "plan", {"steps": steps, "local_only": local_only,
+                                         "reasons": classification.reasons})
+    return {"steps": steps, "step_index": 0, "history": [], "local_only": local_only}
 
 
 # -------------------------------------------------------------------------------------- route
