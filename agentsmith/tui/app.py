@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from rich.markup import escape
@@ -44,7 +45,7 @@ Action = Callable[[Callable[[str, dict[str, Any]], None]], dict[str, Any]]
 
 
 class AgentsmithApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere keep the styles
     TITLE = "agentsmith"
     BINDINGS = [
         Binding("question_mark", "help", "Keys"),
@@ -91,7 +92,7 @@ class AgentsmithApp(App[None]):
         self.query_one(TaskBox).border_title = "New task"
         self.query_one(PolicyPanel).border_title = "Active policy"
         self.query_one(RunView).border_title = "Run"
-        self.sub_title = "policy " + (self.loaded_policy.policy.name if self.loaded_policy else "unavailable")
+        self.show_repo(self.repo)
         panel = self.query_one(PolicyPanel)
         if self.loaded_policy is not None:
             panel.show_policy(self.loaded_policy)
@@ -99,6 +100,21 @@ class AgentsmithApp(App[None]):
             panel.show_error(self.policy_problem or "")
             self.show_problem(self.policy_problem or "the policy could not be loaded", title="Policy")
         self.query_one("#task", Input).focus()
+
+    def show_repo(self, repo: str) -> None:
+        policy = self.loaded_policy.policy.name if self.loaded_policy else "unavailable"
+        self.sub_title = f"{repo or '.'} · policy {policy}"
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "repo":
+            self.show_repo(event.value.strip())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that only mean something on the main screen are hidden elsewhere (and off the footer)."""
+        on_main = len(self.screen_stack) <= 1
+        if action in ("run_task", "leave_field", "open_review", "history"):
+            return on_main
+        return True
 
     def show_problem(self, text: str, *, title: str = "Run stopped") -> None:
         """A readable notice for anything that went wrong: a toast plus the status line."""
