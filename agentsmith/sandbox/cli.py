@@ -27,10 +27,10 @@ def register(subparsers) -> None:
 
 def build_command(args) -> int:
     from agentsmith.policy import load_policy
-    from agentsmith.sandbox import build_image
+    from agentsmith.sandbox.image import build_sandbox
 
     policy = load_policy(args.policy).policy
-    build_image(policy.sandbox.image, dockerfile=args.dockerfile, force=args.force)
+    build_sandbox(policy.sandbox.image, dockerfile=args.dockerfile, force=args.force)
     return 0
 
 

@@ -6,11 +6,15 @@ re-running setup or CI costs a second, not a minute.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
+from agentsmith.config import home
 from agentsmith.errors import UserError
 from agentsmith.sandbox.engine import (KEEPER_UID, LABEL_RECIPE, RECIPE_DIR, SANDBOX_UID,
                                        docker_client)
@@ -71,7 +75,7 @@ def image_recipe(client, image: str) -> str | None:
 
 
 def build_image(image: str = DEFAULT_IMAGE, *, dockerfile: bool = False, force: bool = False,
-                log=sys.stderr) -> tuple[str, bool]:
+                log=sys.stderr, tarball: Path | None = None) -> tuple[str, bool]:
     """Build the sandbox image unless one with the same recipe exists. Returns (image, built)."""
     client = docker_client()
     wanted = recipe_hash(dockerfile)
@@ -80,36 +84,101 @@ def build_image(image: str = DEFAULT_IMAGE, *, dockerfile: bool = False, force: 
         return image, False
     if dockerfile:
         _build_from_dockerfile(client, image, wanted, log)
+    elif tarball is not None:
+        _import_tarball(client, image, wanted, tarball)
     else:
-        _build_from_debian(client, image, wanted, log)
+        with debian_tarball(log) as made:
+            _import_tarball(client, image, wanted, made)
     print(f"built sandbox image {image} (recipe {wanted})", file=log)
     return image, True
 
 
-def _build_from_debian(client, image: str, recipe: str, log) -> None:
+def rootfs_path() -> Path:
+    """The bubblewrap backend's root filesystem: the same Debian recipe, as a plain folder."""
+    return home() / "tools" / "sandbox-rootfs" / recipe_hash()
+
+
+def build_rootfs(*, force: bool = False, log=sys.stderr, tarball: Path | None = None) -> tuple[Path, bool]:
+    target = rootfs_path()
+    if target.is_dir() and not force:
+        print(f"sandbox root filesystem {target} is up to date", file=log)
+        return target, False
+    if tarball is None:
+        with debian_tarball(log) as made:
+            return build_rootfs(force=force, log=log, tarball=made)
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    # device nodes cannot be made without root and are not needed: bubblewrap mounts its own /dev
+    result = subprocess.run(["tar", "-x", "-f", str(tarball), "-C", str(staging), "--exclude=./dev/*",
+                             "--no-same-owner"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"unpacking the sandbox root filesystem failed: {result.stderr.strip()[-300:]}",
+                        f"check the free space under {target.parent}")
+    for old in target.parent.iterdir():
+        if old != staging and old.name != target.name:
+            shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    print(f"built sandbox root filesystem {target}", file=log)
+    return target, True
+
+
+def build_sandbox(image: str = DEFAULT_IMAGE, *, dockerfile: bool = False, force: bool = False,
+                  log=sys.stderr) -> None:
+    """What `agentsmith sandbox build` does: the Docker image when an engine answers, and the
+    bubblewrap root filesystem when bubblewrap is installed; one Debian download for both."""
+    from agentsmith.errors import DockerUnavailable
+
+    try:
+        client = docker_client()
+    except DockerUnavailable:
+        client = None
+        if not shutil.which("bwrap"):
+            raise
+    need_image = client is not None and (force or image_recipe(client, image) != recipe_hash(dockerfile))
+    need_rootfs = bool(shutil.which("bwrap")) and (force or not rootfs_path().is_dir())
+    if (need_image and not dockerfile) or need_rootfs:
+        with debian_tarball(log) as tarball:
+            if client is not None:
+                build_image(image, dockerfile=dockerfile, force=force, log=log, tarball=tarball)
+            if need_rootfs:
+                build_rootfs(force=force, log=log, tarball=tarball)
+        return
+    if client is not None:
+        build_image(image, dockerfile=dockerfile, force=force, log=log)
+    if shutil.which("bwrap"):
+        build_rootfs(force=force, log=log)
+
+
+@contextlib.contextmanager
+def debian_tarball(log):
+    """mmdebstrap's root filesystem tarball, in a temporary file."""
     if not shutil.which("mmdebstrap"):
-        raise UserError("mmdebstrap is not installed, so the image cannot be built from Debian packages",
+        raise UserError("mmdebstrap is not installed, so the sandbox cannot be built from Debian packages",
                         "`apt-get install mmdebstrap`, or `agentsmith sandbox build --dockerfile` "
                         "if you can pull debian:bookworm-slim")
-    command = mmdebstrap_command(debian_packages())
-    print(f"building {image} from Debian {SUITE} packages: {', '.join(debian_packages())}", file=log)
+    print(f"fetching Debian {SUITE} packages: {', '.join(debian_packages())}", file=log)
+    with tempfile.TemporaryDirectory(prefix="agentsmith-rootfs-") as folder:
+        tarball = Path(folder) / "rootfs.tar"
+        with open(tarball, "wb") as out:
+            result = subprocess.run(mmdebstrap_command(debian_packages()), stdout=out,
+                                    stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            tail = " ".join(result.stderr.strip().splitlines()[-2:])[:300]
+            raise UserError(f"mmdebstrap failed (exit {result.returncode}): {tail}",
+                            "check that apt can reach deb.debian.org (or your mirror), then retry")
+        yield tarball
+
+
+def _import_tarball(client, image: str, recipe: str, tarball: Path) -> None:
     changes = [f"ENV {key}={value}" if " " not in value else f'ENV {key}="{value}"'
                for key, value in IMAGE_ENV.items()]
     changes += [f"USER {SANDBOX_UID}:{SANDBOX_UID}", "WORKDIR /workspace",
                 f"LABEL {LABEL_RECIPE}={recipe}"]
     repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        client.api.import_image_from_stream(process.stdout, repository=repository, tag=tag,
-                                            changes=changes)
-    finally:
-        process.stdout.close()
-        stderr = process.stderr.read().decode(errors="replace")
-        code = process.wait()
-    if code != 0:
-        tail = " ".join(stderr.strip().splitlines()[-2:])[:300]
-        raise UserError(f"mmdebstrap failed (exit {code}): {tail}",
-                        "check that apt can reach deb.debian.org (or your mirror), then retry")
+    with open(tarball, "rb") as stream:
+        client.api.import_image_from_stream(stream, repository=repository, tag=tag, changes=changes)
     if image_recipe(client, image) != recipe:
         raise UserError(f"docker import did not produce {image}", "retry with `--debug` to see why")
 
@@ -127,4 +196,4 @@ def _build_from_dockerfile(client, image: str, recipe: str, log) -> None:
                         "--dockerfile (from Debian packages)") from None
 
 
-__all__ = ["DEFAULT_IMAGE", "build_image", "recipe_hash"]
+__all__ = ["DEFAULT_IMAGE", "build_image", "build_rootfs", "build_sandbox", "recipe_hash", "rootfs_path"]
