@@ -27,6 +27,7 @@ AWS_KEY = "AKIA" + "Q3EGRVZ7NOT2REAL"
 GITHUB_TOKEN = "ghp_" + "Zx9" * 12
 SLACK_TOKEN = "xoxb-" + "2398472398-" + "aB3dE5gH7jK9"
 PRIVATE_KEY_HEADER = "-----BEGIN " + "RSA PRIVATE KEY-----"
+STRIPE_KEY = "sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc"
 
 
 def git(repo: Path, *args: str) -> str:
@@ -254,7 +255,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
 
 
             if __name__ == "__main__":
-                app.run(host="0.0.0.0", debug=True)
+                app.run(host="0.0.0.0", debug=True)  # noqa: S201
             """,
         "config.py": f"""
             AWS_ACCESS_KEY_ID = "{AWS_KEY}"
@@ -265,6 +266,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
             KEY = \"\"\"{PRIVATE_KEY_HEADER}
             MIIEpAIBAAKCAQEA7
             \"\"\"
+            STRIPE_KEY = "{STRIPE_KEY}"  # pragma: allowlist secret
             """,
     })
     result = scan_change(repo, "HEAD", load_policy())
@@ -286,8 +288,12 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
         assert {f.path for f in found[rule]} == {path}
         assert all(f.blocking and f.fix for f in found[rule]), rule
     secrets = sorted((f.line, f.rule) for f in result.findings if f.path == "config.py")
-    assert [line for line, _ in secrets] == [1, 2, 3, 4, 6], secrets   # not line 5: a ${VAR} placeholder
-    assert all(f.severity == "critical" and f.tool == "secrets" for f in result.findings if f.path == "config.py")
+    secrets = [s for s in secrets if not s[1].startswith("suppression.")]
+    assert [line for line, _ in secrets] == [1, 2, 3, 4, 6, 9], secrets   # not line 5: a ${VAR} placeholder
+    assert all(f.severity == "critical" for f in result.findings if f.tool == "secrets")
+    # the allowlist pragma and `# noqa: S201` hide nothing, and are findings themselves
+    assert [(f.path, f.line) for f in found["suppression.allowlist-secret"]] == [("config.py", 9)]
+    assert [(f.path, f.line) for f in found["suppression.noqa-security"]] == [("server.py", 12)]
     assert not any(AWS_KEY in f.snippet or GITHUB_TOKEN in f.snippet for f in result.findings), "reports mask secrets"
     assert len({f.fingerprint for f in result.findings}) == len(result.findings)
 

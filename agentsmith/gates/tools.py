@@ -3,6 +3,7 @@ and returns every hit on either side; `scan.py` keeps only what the change intro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -212,7 +213,6 @@ def secret_rule(name: str) -> str:
 
 
 def run_secrets(change: Change, policy: Policy) -> ToolRun:
-    from detect_secrets.core.scan import scan_line  # noqa: F401  (import check: fail early and clearly)
     from detect_secrets.core.secrets_collection import SecretsCollection
     from detect_secrets.settings import transient_settings
 
@@ -239,12 +239,9 @@ def run_secrets(change: Change, policy: Policy) -> ToolRun:
     with transient_settings({"plugins_used": plugins, "filters_used": filters}):
         for side, path in files:
             root = change.scratch / side
-            seen_lines: dict[int, set[str]] = {}
             collection = SecretsCollection(root=str(root))
             collection.scan_file(path)
             for secret in collection.data.get(path, set()) or []:
-                lines = seen_lines.setdefault(secret.line_number, set())
-                lines.add(secret.secret_hash)
                 run.hits.append(secret_hit(side, root, path, secret.line_number, secret_rule(secret.type),
                                            f"{secret.type} committed in the file", secret.secret_hash,
                                            secret.secret_value or ""))
@@ -291,7 +288,6 @@ def drop_duplicate_secrets(hits: list[Hit]) -> list[Hit]:
 
 
 def hash_text(text: str) -> str:
-    import hashlib
     return hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
 
 
@@ -307,10 +303,11 @@ def mask(text: str) -> str:
 
 SUPPRESSIONS = [
     ("suppression.nosec", re.compile(r"#\s*nosec\b", re.I), "`# nosec` hides Bandit findings"),
-    ("suppression.nosemgrep", re.compile(r"\bnosemgrep\b", re.I), "`nosemgrep` hides Semgrep findings"),
+    ("suppression.nosemgrep", re.compile(r"(#|//|/\*|--|<!--|;)\s*nosemgrep\b", re.I),
+     "`nosemgrep` hides Semgrep findings"),
     ("suppression.noqa-security", re.compile(r"#\s*noqa\s*:\s*[^#\n]*\bS\d{3}", re.I),
      "`# noqa: S...` hides flake8-bandit / Ruff security findings"),
-    ("suppression.allowlist-secret", re.compile(r"pragma:\s*allowlist[\s-]+secret", re.I),
+    ("suppression.allowlist-secret", re.compile(r"[#;/*]\s*pragma:\s*allowlist[\s-]+secret", re.I),
      "`pragma: allowlist secret` hides a secret from detect-secrets"),
 ]
 
