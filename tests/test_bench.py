@@ -20,7 +20,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 SUITE = (PROJECT / ".." / "shared" / "bench" / "exercism-python").resolve()
 AGENTSMITH = [sys.executable, "-m", "agentsmith"]
 # Two easy tasks the 0.5B model solves greedily on its first or second attempt.
-SHORT_BENCH_TASKS = "leap,reverse-string"
+SHORT_BENCH_TASKS = "resistor-color,reverse-string"
 
 
 def agentsmith(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -203,7 +203,7 @@ def test_short_bench_runs_end_to_end_then_resumes_without_redoing_tasks(tmp_path
         if rec["success"]:
             check = rec["verification"]
             assert rec["status"] == "committed" and check["tests_unchanged"] and check["tests_pass"]
-            assert check["tests_passed"] >= 5 and check["backend"] == "docker"
+            assert check["tests_passed"] >= 3 and check["backend"] == "docker"
             solution = out / "solutions" / "local" / slug
             assert any(p.suffix == ".py" for p in solution.iterdir())
     summary = section["summary"]
@@ -212,7 +212,7 @@ def test_short_bench_runs_end_to_end_then_resumes_without_redoing_tasks(tmp_path
     assert summary["cost_usd"] == 0.0 and summary["seconds_p50"] <= summary["seconds_p95"]
     assert "qwen2.5-coder-0.5b" in json.dumps(section["setup"]["models"])
     table = (out / "results.md").read_text()
-    assert f"| local | 2 | {summary['successes']}/2" in table and "| leap |" in table
+    assert f"| local | 2 | {summary['successes']}/2" in table and "| reverse-string |" in table
     assert (out / "plot.png").stat().st_size > 5000
     assert "local: " in first.stdout and "tasks succeeded" in first.stdout
 
