@@ -7,9 +7,11 @@ pids/memory/CPU limits, an output cap and a wall-clock timeout, no host environm
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path, PurePosixPath
 
@@ -46,6 +48,14 @@ def memory_bytes(text: str) -> int:
     return int(text)
 
 
+def _serialised(method):
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class DockerSandbox:
     """Satisfies agentsmith.seams.Sandbox. Use `open_sandbox`, or as a context manager."""
 
@@ -62,6 +72,7 @@ class DockerSandbox:
         self._counters = (0, 0)      # cgroup pids-limit hits, OOM kills, as last seen
         self._supervisor: _Channel | None = None
         self.replaced = 0            # how many times a dead or wedged container was replaced
+        self._lock = threading.RLock()  # one command at a time: graph nodes may run in threads
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,6 +161,7 @@ class DockerSandbox:
 
     # ------------------------------------------------------------------ workspace
 
+    @_serialised
     def sync_in(self, worktree: Path) -> None:
         worktree = Path(worktree).resolve()
         self._worktree = worktree
@@ -160,6 +172,7 @@ class DockerSandbox:
         if code != 0:
             raise RuntimeError(f"copying the worktree into the sandbox failed: {err[-300:]!r}")
 
+    @_serialised
     def copy_out(self, worktree: Path, allowed: list[str]) -> list[str]:
         """Copy back the allowed files the sandbox changed; see workspace.read_allowed_files."""
         from agentsmith.edits import PathRefused, safe_path
@@ -184,6 +197,7 @@ class DockerSandbox:
 
     # ------------------------------------------------------------------ running commands
 
+    @_serialised
     def exec(self, argv: list[str], *, timeout: float | None = None) -> ExecResult:
         if not argv:
             raise ValueError("exec needs a command")
