@@ -63,8 +63,7 @@ def test_declared_dependency_installed_offline_into_a_cached_layer(base_image, t
         started = time.monotonic()
         assert prepare_dependencies(policy, repo, find_links=[wheelhouse]) == tag
         assert time.monotonic() - started < 3   # cached by the hash of the dependency files
-        with open_sandbox(policy.model_copy(update={"image": tag}), run_id="test-deps",
-                          worktree=repo) as box:
+        with open_sandbox(policy, run_id="test-deps", worktree=repo, image=tag) as box:
             result = box.exec(["python3", "-m", "pytest", "-q"], timeout=60)
             assert result.ok and "1 passed" in result.output, result.output
             user = box.exec(["id", "-u"])

@@ -18,13 +18,18 @@ from agentsmith.sandbox.image import DEFAULT_IMAGE, build_image
 __all__ = ["DEFAULT_IMAGE", "build_image", "open_sandbox", "prepare_dependencies", "reap_stale"]
 
 
-def open_sandbox(policy: SandboxPolicy, *, run_id: str, worktree: Path | None = None):
+def open_sandbox(policy: SandboxPolicy, *, run_id: str, worktree: Path | None = None,
+                 image: str | None = None):
     """Start the run's one warm sandbox with a copy of `worktree` in /workspace.
 
     Docker when an engine answers. Otherwise bubblewrap if the policy allows a weaker backend,
     else DockerUnavailable (one line, with the fix). The result's `backend` says which ran.
+    `image`: e.g. the tag `prepare_dependencies` returned (default: policy.image).
     """
     from agentsmith.sandbox.docker_backend import open_docker_sandbox
+
+    if image:
+        policy = policy.model_copy(update={"image": image})
 
     try:
         return open_docker_sandbox(policy, run_id=run_id, worktree=worktree)
