@@ -117,12 +117,18 @@ def test_unknown_tier_flag_is_a_one_line_user_error():
 
 def test_unconfigured_frontier_degrades_to_local_with_a_notice(frontier_unconfigured):
     notices: list[str] = []
-    p = portfolio("frontier", notices)
-    p.check("frontier")   # policy "degrade": not an error at intake
-    decision = p.route(STEP, [], sensitive=False)
+    p = portfolio("auto", notices)
+    p.check("auto")   # policy "degrade": not an error at intake
+    decision = p.route(STEP | {"difficulty": 5}, [], sensitive=False)   # hard: frontier first, if it could
     assert decision.tier == "local" and decision.degraded
     assert "not configured" in decision.reason
     assert notices and notices[0].startswith("! degraded to local")
+
+
+def test_a_pinned_frontier_that_is_unconfigured_is_an_error_not_a_silent_swap(frontier_unconfigured):
+    # --tier frontier is the user's explicit choice: running another model instead would surprise them.
+    with pytest.raises(UserError, match="AGENTSMITH_FRONTIER_BASE_URL"):
+        portfolio("frontier").check("frontier")
 
 
 def test_unconfigured_frontier_stops_when_the_policy_says_stop(frontier_unconfigured):

@@ -82,7 +82,9 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
         if number == 1:
             return RouteDecision(tier=tier, reason=f"{why}: local attempt 1/{allowed}", degraded=degraded)
         samples = 1 + max(0, routing.local_samples)
-        temperature = routing.sample_temperature if samples > 1 else 0.0
+        # A greedy retry of a small model mostly repeats its first answer word for word (seen here with
+        # the failing output in the prompt): retries sample.
+        temperature = routing.sample_temperature
         extra = f", {samples} sampled candidates" if samples > 1 else ""
         return RouteDecision(tier=tier, temperature=temperature, samples=samples, degraded=degraded,
                              reason=f"{why}: local retry {number}/{allowed} with the failing output{extra}")
