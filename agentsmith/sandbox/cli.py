@@ -54,6 +54,8 @@ def exec_command(args) -> int:
     if result.limit:
         print(f"agentsmith: stopped by the {result.limit} limit ({describe_limit(result.limit, policy.sandbox, args.timeout)}); "
               f"exit {result.exit_code}, backend {result.backend}", file=sys.stderr)
+    elif result.exit_code == 137:
+        print(f"agentsmith: the command was killed (exit 137, backend {result.backend})", file=sys.stderr)
     return result.exit_code
 
 
