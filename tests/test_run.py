@@ -170,3 +170,30 @@ def test_malformed_policy(repo_factory, tmp_path):
     policy.write_text("name: broken\ngates: {block_at: catastrophic}\n")
     _assert_one_line_error(run_cli("run", TASK, "--repo", str(repo), "--policy", str(policy), "--mode", "ci"),
                            "gates.block_at")
+
+
+def test_a_change_the_gate_blocks_is_never_committed(repo_factory, agentsmith_home):
+    """Asked for shell=True, the model writes it; Bandit blocks it, the finding goes back to the model,
+    and no commit ever carries a blocking finding."""
+    repo = repo_factory({
+        "runner.py": '"""Run shell snippets."""\n\nimport subprocess\n\n\ndef run_shell(command):\n'
+                     '    """Run `command` through the shell and return its exit code."""\n'
+                     '    raise NotImplementedError\n',
+        "test_runner.py": "from runner import run_shell\n\n\ndef test_exit_code():\n"
+                          "    assert run_shell(\"exit 3\") == 3\n",
+    })
+    proc = run_cli("run", "Implement run_shell in runner.py with subprocess.run(command, shell=True) "
+                   "so the tests pass", "--repo", str(repo), "--tier", "local", "--mode", "ci", "--json")
+    result = json.loads(proc.stdout)
+    from agentsmith.audit import AuditLog
+    gates = AuditLog(agentsmith_home / "audit.sqlite").events(result["run_id"], kinds=("gate",))
+    assert gates and gates[0].data["blocking"] >= 1, "the first draft was expected to use shell=True"
+    assert any(rule.startswith(("bandit", "B60", "python")) or "shell" in rule
+               for rule in gates[0].data["blocking_rules"])
+    if result["status"] == "committed":
+        # Only a later, clean draft may land.
+        assert gates[-1].data["blocking"] == 0
+        assert "shell=True" not in git(repo, "show", f"{result['branch']}:runner.py")
+    else:
+        assert result["status"] == "blocked" and result["branch"] is None
+        assert git(repo, "branch", "--list", "agentsmith/*") == ""

@@ -116,7 +116,9 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         return {"answer": "", "decision": decision | {"drawn": decision.get("samples", 1)},
                 "verify": {"passed": False, "error": f"model call failed: {err}", "log": str(err)}}
     call = completion.to_dict()
-    ctx.record(state["run_id"], "call", {k: v for k, v in call.items() if k != "text"} | {"candidate": drawn})
+    # The answer is kept (locally) so a failed run can be reviewed: what did the model actually say?
+    ctx.record(state["run_id"], "call", {k: v for k, v in call.items() if k != "text"}
+               | {"candidate": drawn, "answer": completion.text[-4000:]})
     return {"answer": completion.text, "calls": [call], "verify": {}, "decision": decision | {"drawn": drawn}}
 
 

@@ -11,7 +11,7 @@ SYSTEM = (
     "line of its own, then a fenced code block holding the whole file. "
     "For a small change to a large file you may instead give SEARCH/REPLACE blocks:\n"
     "util.py\n<<<<<<< SEARCH\nexact existing lines\n=======\nnew lines\n>>>>>>> REPLACE\n"
-    "No explanations outside the code blocks are needed."
+    "Keep any explanation short."
 )
 
 MAX_FILE_CHARS = 12_000
@@ -39,7 +39,8 @@ def edit_messages(*, task: str, root: Path, files: list[str], context_files: lis
         log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
         parts.append("The current content above is your previous attempt. It did not pass:\n"
                      f"```\n{log}\n```\n"
-                     "Think about every failing case first, then give the corrected file.")
+                     "First, in a few short lines, go through each failing case: what the test expects and "
+                     "why the code gives something else. Then give the corrected file.")
     # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
     parts.append(f"Reply with the complete new content of {wanted}: the path on its own line, "

@@ -6,7 +6,9 @@ circuit breaker around them. Heavy libraries are imported on first use.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import random
 import threading
 import time
@@ -51,14 +53,36 @@ _LLAMA_LOCKS: dict[tuple[str, int], threading.Lock] = {}
 _LOAD_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _quiet_fd2():
+    """llama.cpp writes load-time chatter straight to file descriptor 2, past Python's sys.stderr: it
+    would garble the TUI. Divert it, and show it only if loading fails."""
+    import tempfile
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace")[-2000:])
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def load_llama(path: Path, n_ctx: int):
     """One llama.cpp model per (file, context size) per process: loading costs seconds and memory."""
     key = (str(path), n_ctx)
     with _LOAD_LOCK:
         if key not in _LLAMAS:
             from llama_cpp import Llama
-            _LLAMAS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1,
-                                 seed=GREEDY_SEED, verbose=False)
+            with _quiet_fd2():
+                _LLAMAS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1,
+                                     seed=GREEDY_SEED, verbose=False)
             _LLAMA_LOCKS[key] = threading.Lock()
         return _LLAMAS[key], _LLAMA_LOCKS[key]
 
