@@ -4,6 +4,7 @@ real git) to approval, and the real `agentsmith tui` in tmux, typed into and rea
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,14 +74,15 @@ async def test_a_whole_run_from_task_to_approved_commit(repo_factory, monkeypatc
         assert isinstance(app.screen, ReviewScreen), log + str(app.last_result)
         assert "route attempt 1 → local" in log and "because" in log
         assert "tests pass" in log and "docker sandbox" in log
-        assert "gate 0 finding(s), 0 blocking" in log or "gate" in log and "0 blocking" in log
+        assert re.search(r"gate \d+ finding\(s\), 0 blocking", log), log
         assert app.query_one("#stream", Log).line_count > 1           # the model's answer streamed in
         meter = str(app.query_one("#meter", Static).render())
-        assert "tokens 0 in" not in meter and "calls 1 (0 external)" in meter.replace("calls 2", "calls 1") \
-            or "external)" in meter
+        calls = re.search(r"calls (\d+) \((\d+) external\)", meter)
+        assert "tokens 0 in" not in meter and int(calls.group(1)) >= 1 and calls.group(2) == "0", meter
         assert "⏸ review" in str(app.query_one("#nodes", Static).render())
 
         review = app.screen
+        await wait_until(pilot, lambda: "clamp" in str(review.query_one("#diff", Static).render()), timeout=10)
         assert [f.path for f in review.files] == ["mathutil.py"]
         diff = str(review.query_one("#diff", Static).render())
         assert "- " in diff and "raise NotImplementedError" in diff and "clamp" in diff
