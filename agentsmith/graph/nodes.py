@@ -130,14 +130,19 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     if not state.get("answer"):
         return {"applied": []}
     edits = parse_edits(state["answer"], default_path=step["files"][0] if len(step["files"]) == 1 else None)
-    edits = retarget(edits, Path(state["worktree"]), step["files"])
     read_only = set(state.get("read_only", [])) | set(step.get("context", []))
-    result = apply_edits(Path(state["worktree"]), edits, read_only=read_only)
+    edits = retarget(edits, Path(state["worktree"]), step["files"])
+    # Only the planned files change: a stray file (a model echoing an example name) is dropped, logged.
+    worktree = Path(state["worktree"])
+    wanted = set(step["files"]) | read_only
+    stray = [e.path for e in edits if e.path not in wanted and not _leaves_repo(worktree, e.path)]
+    edits = [e for e in edits if e.path not in stray]
+    result = apply_edits(worktree, edits, read_only=read_only)
     incidents = [asdict(i) for i in result.refused]
     for incident in incidents:
         ctx.record(state["run_id"], "incident", incident)
     ctx.record(state["run_id"], "apply", {"applied": result.applied, "failed": result.failed,
-                                          "refused": len(incidents)})
+                                          "refused": len(incidents), "ignored": stray})
     update: dict[str, Any] = {"applied": result.applied, "incidents": incidents}
     if not result.applied:
         problems = result.failed + [i["detail"] for i in incidents] or ["the answer held no edit I could apply"]
@@ -146,6 +151,16 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
                             + ". Answer with the file path on its own line, then a fenced code block "
                               "holding the whole file."}
     return update
+
+
+def _leaves_repo(root: Path, path: str) -> bool:
+    """Such edits are kept so apply refuses them and logs a tool-misuse incident, not dropped quietly."""
+    from agentsmith.edits import PathRefused, safe_path
+    try:
+        safe_path(root, path)
+    except PathRefused:
+        return True
+    return False
 
 
 # ------------------------------------------------------------------------------------- verify

@@ -11,6 +11,7 @@ from agentsmith import vcs
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*\.py|[^/]*_test\.py|conftest\.py)$|(^|/)tests?/")
 _HARD_WORDS = re.compile(r"\b(refactor|concurren\w*|thread\w*|async\w*|architect\w*|migrat\w*|"
                          r"security|crypt\w*|parser|optimi[sz]\w*|performance|protocol)\b", re.I)
+_NEW_PATH = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.[a-z]{1,5})(?![\w-])")
 SOURCE_SUFFIXES = {".py", ".pyi", ".toml", ".cfg", ".txt", ".md", ".yaml", ".yml", ".json", ".sh"}
 
 
@@ -24,6 +25,11 @@ def plan_steps(task: str, root: Path, *, read_only: list[str]) -> list[dict]:
              or re.search(rf"(?<![\w./-]){re.escape(Path(p).name)}(?![\w-])", task)]
     tests = [p for p in tracked if is_test_file(p)]
     targets = [p for p in named if not is_test_file(p) and p not in read_only]
+    # Files the task names that do not exist yet are targets too ("add a module cache.py").
+    tracked_set = set(tracked)
+    targets += [t for t in dict.fromkeys(_NEW_PATH.findall(task))
+                if t not in tracked_set and not is_test_file(t) and Path(t).suffix in SOURCE_SUFFIXES
+                and ".." not in t and not t.startswith("/")]
     if not targets:
         targets = [p for p in tracked if p.endswith(".py") and not is_test_file(p)
                    and p not in read_only and Path(p).name not in {"setup.py", "conftest.py"}]

@@ -10,7 +10,7 @@ SYSTEM = (
     "Answer with the complete new content of every file you change, each as: the file path on a "
     "line of its own, then a fenced code block holding the whole file. "
     "For a small change to a large file you may instead give SEARCH/REPLACE blocks:\n"
-    "util.py\n<<<<<<< SEARCH\nexact existing lines\n=======\nnew lines\n>>>>>>> REPLACE\n"
+    "<path of the file>\n<<<<<<< SEARCH\nexact existing lines\n=======\nnew lines\n>>>>>>> REPLACE\n"
     "Keep any explanation short."
 )
 
