@@ -20,19 +20,10 @@ from agentsmith.tui.help import HelpScreen
 from agentsmith.tui.history import HistoryScreen
 from agentsmith.tui.review import ReviewScreen
 from tests.conftest import git
+from tests.test_run import CLAMP_REPO, TASK
 
 AGENTSMITH = str(Path(sys.executable).with_name("agentsmith"))
 
-CLAMP_REPO = {
-    "mathutil.py": ('"""Number helpers."""\n\n\ndef clamp(value, low, high):\n'
-                    '    """Return value limited to the range [low, high]."""\n    raise NotImplementedError\n'),
-    "test_mathutil.py": (
-        "from mathutil import clamp\n\n\n"
-        "def test_inside():\n    assert clamp(5, 0, 10) == 5\n\n\n"
-        "def test_below():\n    assert clamp(-3, 0, 10) == 0\n\n\n"
-        "def test_above():\n    assert clamp(42, 0, 10) == 10\n"),
-}
-TASK = "Implement clamp in mathutil.py so the tests pass"
 
 
 async def wait_until(pilot, condition, timeout: float) -> None:

@@ -87,7 +87,23 @@ def load_llama(path: Path, n_ctx: int):
         return _LLAMAS[key], _LLAMA_LOCKS[key]
 
 
-class LocalTier:
+class _ChatTier:
+    """`complete` and `stream` (the ModelTier seam) on top of a tier's own `chat`."""
+
+    def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
+                 max_tokens: int = 1024) -> Completion:
+        start = time.monotonic()
+        answer = self.chat(messages, temperature=temperature, max_tokens=max_tokens)
+        return _as_completion(self, answer, time.monotonic() - start)
+
+    def stream(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
+               max_tokens: int = 1024) -> Iterator[str]:
+        pieces: list[str] = []
+        self.chat(messages, temperature=temperature, max_tokens=max_tokens, on_token=pieces.append)
+        yield from pieces
+
+
+class LocalTier(_ChatTier):
     kind = "gguf"
 
     def __init__(self, spec: Tier, model_ref: str) -> None:
@@ -130,17 +146,6 @@ class LocalTier:
                                   "send fewer or smaller files, or raise the tier's context in the policy",
                                   unhealthy=False) from None
 
-    def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-                 max_tokens: int = 1024) -> Completion:
-        start = time.monotonic()
-        answer = self.chat(messages, temperature=temperature, max_tokens=max_tokens)
-        return _as_completion(self, answer, time.monotonic() - start)
-
-    def stream(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-               max_tokens: int = 1024) -> Iterator[str]:
-        pieces: list[str] = []
-        self.chat(messages, temperature=temperature, max_tokens=max_tokens, on_token=pieces.append)
-        yield from pieces
 
 
 # ---------------------------------------------------------------- OpenAI-compatible endpoint
@@ -157,7 +162,7 @@ def frontier_settings(spec: Tier) -> tuple[str | None, str | None, str | None]:
     return base_url, model, key
 
 
-class OpenAITier:
+class OpenAITier(_ChatTier):
     kind = "openai"
 
     def __init__(self, spec: Tier) -> None:
@@ -249,14 +254,3 @@ class OpenAITier:
                               "check the endpoint and the model name, or use --tier local",
                               unhealthy=unhealthy) from None
 
-    def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-                 max_tokens: int = 1024) -> Completion:
-        start = time.monotonic()
-        answer = self.chat(messages, temperature=temperature, max_tokens=max_tokens)
-        return _as_completion(self, answer, time.monotonic() - start)
-
-    def stream(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-               max_tokens: int = 1024) -> Iterator[str]:
-        pieces: list[str] = []
-        self.chat(messages, temperature=temperature, max_tokens=max_tokens, on_token=pieces.append)
-        yield from pieces
