@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
 STRATEGIES = ("local", "frontier", "cascade", "auto")
@@ -98,9 +99,14 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
                             "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL, or pass "
                             "--serve-frontier qwen2.5-coder-1.5b to serve one on 127.0.0.1")
     command = bench_command(args, suite_dir, strategy.name, loaded.path, out_dir)
-    with serving:
-        outcome = run_bench(tasks, strategy, out_dir=out_dir, suite=str(suite_dir),
-                            setup=describe_setup(strategy, command), jobs=args.jobs)
+    try:
+        with serving:
+            outcome = run_bench(tasks, strategy, out_dir=out_dir, suite=str(suite_dir),
+                                setup=describe_setup(strategy, command), jobs=args.jobs)
+    except KeyboardInterrupt:
+        print(f"agentsmith: bench interrupted; finished tasks are kept in {out_dir / 'results.json'}: "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     summary = outcome.summary
     cost = summary.get("cost_per_success_usd")
     print(f"{strategy.name}: {summary['successes']}/{summary['tasks']} tasks succeeded "

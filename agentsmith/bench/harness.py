@@ -250,14 +250,17 @@ def run_bench(tasks: list[BenchTask], strategy: Strategy, *, out_dir: Path, suit
             say(progress_line(strategy.name, counter[0], total, record, summary))
         (out_dir / "results.md").write_text(_markdown(results), encoding="utf-8")
 
+    def run_one(task: BenchTask) -> dict[str, Any]:
+        say(f"[bench {strategy.name}] running {task.slug} (difficulty {task.difficulty})")
+        return run_task(task, strategy, work_root=work_root, artifacts_root=artifacts_root)
+
     try:
         if jobs <= 1:
             for task in pending:
-                finish(run_task(task, strategy, work_root=work_root, artifacts_root=artifacts_root))
+                finish(run_one(task))
         else:
             with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bench") as pool:
-                futures = [pool.submit(run_task, task, strategy, work_root=work_root, artifacts_root=artifacts_root)
-                           for task in pending]
+                futures = [pool.submit(run_one, task) for task in pending]
                 try:
                     for future in as_completed(futures):
                         finish(future.result())
