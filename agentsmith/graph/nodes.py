@@ -100,8 +100,14 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     history = state.get("history", [])
     # The failure shown must match the file shown: mid-sampling that is the last candidate's.
     previous = state.get("verify") if decision.get("drawn") else (history[-1] if history else None)
+    escalated = bool(history) and not decision.get("drawn") and history[-1]["tier"] != decision["tier"]
+    if escalated:
+        # A stronger tier anchored on a weaker tier's broken draft did worse than one starting clean
+        # (seen in the bench): it gets the original files and the failure log, not the draft.
+        vcs.restore_files(Path(state["worktree"]), state["base_rev"], step["files"])
     messages = edit_messages(task=state["task"], root=Path(state["worktree"]), files=step["files"],
-                             context_files=step.get("context", []), previous=previous)
+                             context_files=step.get("context", []), previous=previous,
+                             previous_by_other=escalated)
 
     def on_token(chunk: str) -> None:
         ctx.record(state["run_id"], "token", {"text": chunk}, audit=False)

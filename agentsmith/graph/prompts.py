@@ -28,14 +28,18 @@ def _file_block(root: Path, relative: str, label: str) -> str:
 
 
 def edit_messages(*, task: str, root: Path, files: list[str], context_files: list[str],
-                  previous: dict | None) -> list[dict[str, str]]:
+                  previous: dict | None, previous_by_other: bool = False) -> list[dict[str, str]]:
     parts = [f"Task: {task}\n"]
     if context_files:
         parts.append("Tests that must pass (read-only: do not change or repeat them):\n")
         parts.extend(_file_block(root, rel, "read-only") for rel in context_files)
     parts.append("File(s) to change:\n")
     parts.extend(_file_block(root, rel, "current content") for rel in files)
-    if previous:
+    if previous and previous_by_other:
+        log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
+        parts.append("An attempt by a smaller model failed. What went wrong, for reference:\n"
+                     f"```\n{log}\n```\n")
+    elif previous:
         log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
         parts.append("The current content above is your previous attempt. It did not pass:\n"
                      f"```\n{log}\n```\n"

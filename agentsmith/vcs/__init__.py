@@ -92,3 +92,12 @@ def status_snapshot(root: Path) -> tuple[str, str, str]:
     """(HEAD, branch, porcelain status): equal before and after a run means nothing was touched."""
     return (head_revision(root), current_branch(root),
             _git(root, "status", "--porcelain", "--untracked-files=all"))
+
+
+def restore_files(worktree: Path, base: str, paths: list[str]) -> None:
+    """Put `paths` back as they are at `base` (a path new since then is removed)."""
+    existing = set(_git(worktree, "ls-tree", "-r", "--name-only", base, "--", *paths).split()) if paths else set()
+    if existing:
+        _git(worktree, "checkout", base, "--", *sorted(existing))
+    for path in set(paths) - existing:
+        (worktree / path).unlink(missing_ok=True)
