@@ -98,16 +98,14 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     step, decision = _step(state), state["decision"]
     history = state.get("history", [])
-    # The failure shown must match the file shown: mid-sampling that is the last candidate's.
-    previous = state.get("verify") if decision.get("drawn") else (history[-1] if history else None)
-    escalated = bool(history) and not decision.get("drawn") and history[-1]["tier"] != decision["tier"]
-    if escalated:
-        # A stronger tier anchored on a weaker tier's broken draft did worse than one starting clean
-        # (seen in the bench): it gets the original files and the failure log, not the draft.
+    previous = history[-1] if history else None
+    if previous:
+        # Every retry, sampled candidate and escalation starts from the original files with the failure
+        # log: a failed draft anchors small models (they repeat it) and a stronger tier did worse given
+        # a weaker tier's broken draft than starting clean (both seen here).
         vcs.restore_files(Path(state["worktree"]), state["base_rev"], step["files"])
     messages = edit_messages(task=state["task"], root=Path(state["worktree"]), files=step["files"],
-                             context_files=step.get("context", []), previous=previous,
-                             previous_by_other=escalated)
+                             context_files=step.get("context", []), previous=previous)
 
     def on_token(chunk: str) -> None:
         ctx.record(state["run_id"], "token", {"text": chunk}, audit=False)

@@ -14,6 +14,13 @@ SYSTEM = (
     "Keep any explanation short."
 )
 
+SYSTEM_RETRY = (
+    "You are a careful software engineer working in a git repository. Never change test files. "
+    "Think about every test case first: for each test, write its input, its expected output and how the "
+    "code gets there. Then write the code: the file path on its own line, then one fenced code block "
+    "holding the whole file."
+)
+
 MAX_FILE_CHARS = 12_000
 MAX_LOG_CHARS = 3_000
 
@@ -28,25 +35,24 @@ def _file_block(root: Path, relative: str, label: str) -> str:
 
 
 def edit_messages(*, task: str, root: Path, files: list[str], context_files: list[str],
-                  previous: dict | None, previous_by_other: bool = False) -> list[dict[str, str]]:
+                  previous: dict | None) -> list[dict[str, str]]:
     parts = [f"Task: {task}\n"]
     if context_files:
         parts.append("Tests that must pass (read-only: do not change or repeat them):\n")
         parts.extend(_file_block(root, rel, "read-only") for rel in context_files)
     parts.append("File(s) to change:\n")
     parts.extend(_file_block(root, rel, "current content") for rel in files)
-    if previous and previous_by_other:
+    if previous:
         log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
-        parts.append("An attempt by a smaller model failed. What went wrong, for reference:\n"
-                     f"```\n{log}\n```\n")
-    elif previous:
-        log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
-        parts.append("The current content above is your previous attempt. It did not pass:\n"
-                     f"```\n{log}\n```\n"
-                     "First, in a few short lines, go through each failing case: what the test expects and "
-                     "why the code gives something else. Then give the corrected file.")
+        parts.append("A previous attempt at this task failed. What went wrong:\n" f"```\n{log}\n```\n")
     # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
-    parts.append(f"Reply with the complete new content of {wanted}: the path on its own line, "
-                 "then one fenced code block with the whole file.")
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
+    if previous:
+        parts.append(f"Think about every test case first, then give the whole file {wanted}.")
+    else:
+        parts.append(f"Reply with the complete new content of {wanted}: the path on its own line, "
+                     "then one fenced code block with the whole file.")
+    # On a retry the model must reason before it writes: answering with code at once, small models repeat
+    # their mistake; reasoning first, about 1 sample in 6 passes (Qwen2.5-Coder 1.5B on slugify, here).
+    system = SYSTEM_RETRY if previous else SYSTEM
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]

@@ -47,7 +47,7 @@ class Routing(Strict):
     # Steps with difficulty >= this go to the frontier first under --tier auto.
     frontier_difficulty: int = 4
     local_attempts: int = 2               # greedy attempt + retry with the failing output
-    local_samples: int = 2                # extra sampled candidates on a local retry, each verified
+    local_samples: int = 3                # extra sampled candidates on a local retry, each verified
     sample_temperature: float = 0.8       # temperature of those sampled candidates
     external_attempts: int = 2
     breaker_failures: int = 3             # consecutive failures that open a tier's circuit
