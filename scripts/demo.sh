@@ -16,6 +16,10 @@ set +e
 rc=$?
 set -e
 echo "wall time: $(( $(date +%s) - start ))s"
-git -C "$demo" branch --list 'agentsmith/*'
-git -C "$demo" log --format='%h %s%n%b' -1 'agentsmith/*' --branches='agentsmith/*' 2>/dev/null | head -12 || true
+branch=$(git -C "$demo" branch --list 'agentsmith/*' --format='%(refname:short)' | tail -n 1)
+if [ -n "$branch" ]; then
+  git -C "$demo" log -1 --format='%h %s%n%n%b' "$branch"
+  git -C "$demo" diff --stat main "$branch"
+  echo "your branch is untouched: $(git -C "$demo" rev-parse --abbrev-ref HEAD), $(git -C "$demo" status --porcelain | wc -l) changed file(s)"
+fi
 exit $rc
