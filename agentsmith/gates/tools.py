@@ -76,6 +76,28 @@ def squash(text: str) -> str:
     return " ".join(SUPPRESSION_MARKERS.sub("", text).split())
 
 
+def run_json_tool(run: "ToolRun", name: str, argv: list[str], *, cwd: Path, timeout_s: int, env=None,
+                  timeout_hint: str = "", missing: str = "") -> dict | None:
+    """Run a scanner that prints a JSON report; on failure set `run.error` (the gate then fails closed)."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except FileNotFoundError:
+        run.error = missing or f"{name} not found"
+        return None
+    except subprocess.TimeoutExpired:
+        run.error = f"{name} ran past {timeout_s}s{timeout_hint}"
+        return None
+    finally:
+        run.seconds = time.monotonic() - start
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        run.error = f"{name} exited {proc.returncode}: {last}"
+        return None
+
+
 # ---------------------------------------------------------------- semgrep
 
 def run_semgrep(change: Change, rules: list[Rule], rule_files: list[Path], timeout_s: int) -> ToolRun:
@@ -90,23 +112,10 @@ def run_semgrep(change: Change, rules: list[Rule], rule_files: list[Path], timeo
             "--disable-nosem", "--no-rewrite-rule-ids", "--timeout", "30", "--max-target-bytes", "2000000"]
     for path in rule_files:
         argv += ["--config", str(path)]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(argv + ["--", *targets], cwd=change.scratch, capture_output=True, text=True,
-                              timeout=timeout_s, env=tool_env())
-    except FileNotFoundError:
-        run.error = f"semgrep not found at {semgrep_bin()}; run scripts/setup.sh (or set AGENTSMITH_SEMGREP)"
-        return run
-    except subprocess.TimeoutExpired:
-        run.error = f"semgrep ran past {timeout_s}s (gates.semgrep.timeout_s)"
-        return run
-    finally:
-        run.seconds = time.monotonic() - start
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        run.error = f"semgrep exited {proc.returncode}: {last}"
+    report = run_json_tool(run, "semgrep", argv + ["--", *targets], cwd=change.scratch, timeout_s=timeout_s,
+                           env=tool_env(), timeout_hint=" (gates.semgrep.timeout_s)",
+                           missing=f"semgrep not found at {semgrep_bin()}; run scripts/setup.sh (or set AGENTSMITH_SEMGREP)")
+    if report is None:
         return run
     run.version = report.get("version", "")
     for err in report.get("errors", []):
@@ -153,20 +162,8 @@ def run_bandit(change: Change, policy: Policy) -> ToolRun:
             "--severity-level", settings.severity, "--confidence-level", settings.confidence]
     if settings.skips:
         argv += ["-s", ",".join(settings.skips)]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(argv + ["--", *targets], cwd=change.scratch, capture_output=True, text=True,
-                              timeout=300)
-    except subprocess.TimeoutExpired:
-        run.error = "bandit ran past 300s"
-        return run
-    finally:
-        run.seconds = time.monotonic() - start
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        run.error = f"bandit exited {proc.returncode}: {last}"
+    report = run_json_tool(run, "bandit", argv + ["--", *targets], cwd=change.scratch, timeout_s=300)
+    if report is None:
         return run
     for err in report.get("errors", []):
         run.warnings.append(f"{err.get('filename', '')}: {err.get('reason', '')}")
