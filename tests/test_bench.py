@@ -181,6 +181,34 @@ def test_serve_frontier_answers_the_openai_api_on_loopback_and_stops(tmp_path):
 
 
 @pytest.mark.model
+def test_a_bench_killed_hard_takes_its_frontier_server_with_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = ("import os, sys, time\n"
+              "from pathlib import Path\n"
+              "from agentsmith.bench.frontier import serve_frontier\n"
+              f"with serve_frontier('qwen2.5-coder-0.5b', log_path=Path({str(tmp_path / 'server.log')!r}), n_ctx=512):\n"
+              "    print(os.environ['AGENTSMITH_FRONTIER_BASE_URL'], flush=True)\n"
+              "    time.sleep(600)\n")
+    bench = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    base_url = bench.stdout.readline().strip()
+    assert base_url.startswith("http://127.0.0.1:")
+    urllib.request.urlopen(f"{base_url}/models", timeout=5)      # the server is up
+    bench.send_signal(signal.SIGKILL)                              # no cleanup code runs
+    bench.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base_url}/models", timeout=2)
+        except OSError:
+            return                                                 # gone with its parent
+        time.sleep(0.5)
+    pytest.fail("the frontier server outlived the killed bench")
+
+
+@pytest.mark.model
 @pytest.mark.docker
 def test_short_bench_runs_end_to_end_then_resumes_without_redoing_tasks(tmp_path):
     out = tmp_path / "bench"

@@ -34,6 +34,15 @@ def _answers(base_url: str) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """A bench killed hard (kill -9) must not leave a model server eating both cores: Linux sends the
+    server SIGTERM when its parent dies."""
+    import ctypes
+    import signal
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @contextmanager
 def serve_frontier(model: str, *, log_path: Path, n_ctx: int = 8192, threads: int | None = None,
                    startup_timeout_s: float = 180.0) -> Iterator[dict[str, str]]:
@@ -51,7 +60,8 @@ def serve_frontier(model: str, *, log_path: Path, n_ctx: int = 8192, threads: in
                "--n_threads", str(threads or os.cpu_count() or 1), "--verbose", "False"]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + startup_timeout_s
         while not _answers(base_url):
