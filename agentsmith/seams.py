@@ -117,11 +117,12 @@ class Sandbox(Protocol):
 
 @runtime_checkable
 class Gate(Protocol):
-    """A scanner over the files a change touches; returns every finding in those files."""
+    """The security gate over a change. Judging only what a change introduces needs both sides, so a
+    gate is called with the repo and the base revision, not a file list: each scanner runs once over
+    the base and head versions of the touched files (`agentsmith.gates.scan_change` is the gate)."""
 
-    name: str
-
-    def scan(self, root: Path, paths: list[str]) -> list[Finding]: ...
+    def __call__(self, repo: Path, base: str, loaded_policy: Any, *,
+                 paths: list[str] | None = None) -> Any: ...   # agentsmith.gates.ScanResult
 
 
 @runtime_checkable
