@@ -17,6 +17,7 @@ from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.graph.planning import plan_steps
 from agentsmith.graph.prompts import edit_messages
 from agentsmith.graph.state import RunContext, RunState
+from agentsmith.sandbox.engine import docker_client
 
 Ctx = Runtime[RunContext]
 TAIL = 4_000
@@ -34,24 +35,13 @@ def intake(state: RunState, runtime: Ctx) -> dict[str, Any]:
     vcs.head_revision(root)
     vcs.ensure_clean(root)
     ctx.portfolio.check(state.get("tier_flag", "auto"))
-    _check_docker()
+    docker_client()   # no engine: one line naming the fix, before anything is created
     worktree = worktrees_dir() / state["run_id"]
     branch, base = vcs.create_worktree(root, state["run_id"], worktree)
     ctx.record(state["run_id"], "intake", {"repo": str(root), "branch": branch, "base": base,
                                            "policy": ctx.policy.policy.name})
     return {"repo": str(root), "worktree": str(worktree), "branch": branch, "base_rev": base,
             "started_at": time.time(), "status": "running"}
-
-
-def _check_docker() -> None:
-    from agentsmith.errors import DockerUnavailable
-    try:
-        import docker
-        docker.from_env(timeout=5).ping()
-    except Exception:
-        raise DockerUnavailable("no Docker engine answers",
-                                "start one (`dockerd --bridge=none --iptables=false &` or `systemctl start docker`),"
-                                " or run `bash scripts/setup.sh`") from None
 
 
 # --------------------------------------------------------------------------------------- plan

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Callable, TypedDict
 
 from agentsmith.audit import AuditLog
@@ -61,7 +61,6 @@ class RunContext:
     audit: AuditLog
     listener: Listener | None = None
     sandbox: Any = None                # opened at the first verify, kept warm for the run
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def record(self, run_id: str, kind: str, data: dict[str, Any], *, audit: bool = True) -> None:
         if audit:
