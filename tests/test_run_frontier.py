@@ -54,7 +54,11 @@ def test_frontier_run_sends_no_secret_and_restores_them_locally(repo_factory, fr
         # Placeholders in the answer were restored locally: the branch keeps the real values.
         committed = git(repo, "show", f"{result['branch']}:mailer.py")
         assert "<<" not in committed
-        assert AWS_KEY in committed and ADMIN_EMAIL in committed
+        # The model may drop lines; every secret's line that it kept carries the real value again.
+        for name, value in (("ADMIN_EMAIL", ADMIN_EMAIL), ("AWS_ACCESS_KEY_ID", AWS_KEY),
+                            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET)):
+            if f"{name} =" in committed:
+                assert value in committed, f"{name} lost its value"
     assert git(repo, "status", "--porcelain") == ""
 
 

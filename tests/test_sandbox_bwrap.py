@@ -62,7 +62,7 @@ def test_limits_fire_and_the_sandbox_recovers(sandbox):
     output = sandbox.exec(["yes"])
     assert (output.exit_code, output.limit, len(output.output)) == (137, "output", 100_000)
     bomb = sandbox.exec(["sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 30"], timeout=4)
-    assert bomb.exit_code in (124, 137) and bomb.limit in ("pids", "timeout")
+    assert bomb.exit_code in (124, 137) and bomb.limit in ("pids", "timeout", "output")   # its "Cannot fork" spam may hit the output cap first
     memory = sandbox.exec(["python3", "-c", "c = []\nwhile True: c.append(bytearray(32 << 20))"])
     assert memory.exit_code != 0 and not memory.ok
     assert sandbox.exec(["echo", "ok"]).output == "ok\n"
