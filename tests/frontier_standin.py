@@ -88,6 +88,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         except OSError as err:
             payload = json.dumps({"error": {"message": f"stand-in upstream unreachable: {err}"}}).encode()
             status, reply_headers = 502, [("Content-Type", "application/json")]
+        rewrite = standin.answer_rewrite
+        if rewrite is not None and status == 200 and self.path.endswith("/chat/completions"):
+            payload = _rewrite_answer(payload, lambda text: rewrite(text, json.loads(body)))
         self.send_response(status)
         for key, value in reply_headers:
             if key.lower() not in HOP_BY_HOP:
@@ -97,6 +100,23 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     do_GET = do_POST = _forward
+
+
+def _rewrite_answer(payload: bytes, rewrite) -> bytes:
+    """The model's real answer, rewritten the way a faulty model would have answered (JSON or SSE stream)."""
+    text = payload.decode("utf-8")
+    if not text.lstrip().startswith("data:"):
+        reply = json.loads(text)
+        reply["choices"][0]["message"]["content"] = rewrite(reply["choices"][0]["message"]["content"] or "")
+        return json.dumps(reply).encode()
+    chunks = [json.loads(line[5:]) for line in text.splitlines()
+              if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+    answer = "".join((c.get("choices") or [{}])[0].get("delta", {}).get("content") or "" for c in chunks)
+    first = next(c for c in chunks if c.get("choices"))
+    head = {**first, "choices": [{**first["choices"][0], "delta": {"role": "assistant", "content": rewrite(answer)},
+                                  "finish_reason": None}]}
+    tail = [c for c in chunks if not c.get("choices") or c["choices"][0].get("finish_reason") or c.get("usage")]
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in [head, *tail]).encode() + b"data: [DONE]\n\n"
 
 
 class FrontierStandin:
@@ -110,6 +130,8 @@ class FrontierStandin:
         self.upstream_port = free_port()
         self.port = free_port()
         self.requests: list[RecordedRequest] = []
+        # (answer, request) -> answer: what a faulty or hostile model would have said instead (tests set it)
+        self.answer_rewrite = None
         self._lock = threading.Lock()
         self._server: subprocess.Popen | None = None
         self._proxy: _Proxy | None = None
@@ -150,6 +172,7 @@ class FrontierStandin:
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+        self.answer_rewrite = None
 
     def server_log(self) -> str:
         return Path(self._log.name).read_text(errors="replace")

@@ -9,7 +9,7 @@ import pytest
 
 from agentsmith.cli import main
 from agentsmith.policy import load_policy
-from agentsmith.redact import classify_files, redact, redact_for_external, restore
+from agentsmith.redact import altered_values, classify_files, redact, redact_for_external, restore
 from tests.conftest import make_repo
 
 # Secrets of every kind the issue names, as a developer would leave them in a repo.
@@ -72,6 +72,34 @@ def test_placeholders_are_stable_within_a_run_and_restore_exactly(policy):
     # A model's answer that uses the placeholders gets the real values back, locally.
     answer = f'password = "{placeholder}"  # unchanged'
     assert restore(answer, mapping) == f'password = "{SECRETS["keyword"]}"  # unchanged'
+
+
+def test_a_placeholder_a_small_model_mangled_is_still_restored(policy):
+    redacted, mapping = redact_for_external(SOURCE, policy)
+    placeholder = next(p for p, v in mapping.items() if v == SECRETS["aws_secret"])
+    name = placeholder.strip("<>")
+    for mangled in (f"<{name}>>", f"<<{name}>", f"<{name}>", f"<< {name} >>"):
+        assert restore(f'aws_secret_access_key = "{mangled}"', mapping) == f'aws_secret_access_key = "{SECRETS["aws_secret"]}"'
+    # A name the run never handed out stays as written (and the integrity check below sees it).
+    assert restore('x = "<<SECRET_999>>"', mapping) == 'x = "<<SECRET_999>>"'
+
+
+def test_an_answer_that_changed_a_redacted_value_it_never_saw_is_caught(policy):
+    _, mapping = redact_for_external(SOURCE, policy)
+    placeholder = next(p for p, v in mapping.items() if v == SECRETS["aws_secret"])
+    invented = SOURCE.replace(SECRETS["aws_secret"], placeholder.strip("<>"))      # "SECRET_3"
+    problems = altered_values(SOURCE, invented, mapping)
+    assert len(problems) == 1 and placeholder in problems[0] and "aws_secret_access_key" in problems[0]
+    assert SECRETS["aws_secret"] not in problems[0]                      # the message may go back to the model
+    squeezed = SOURCE.replace(f'aws_secret_access_key = "{SECRETS["aws_secret"]}"', 'aws_secret_access_key="x"')
+    assert len(altered_values(SOURCE, squeezed, mapping)) == 1
+    # Real changes pass: the value kept, the line removed, or the value moved to the environment.
+    assert altered_values(SOURCE, SOURCE + "\nX = 1\n", mapping) == []
+    removed = "\n".join(line for line in SOURCE.splitlines() if "aws_secret_access_key" not in line)
+    assert altered_values(SOURCE, removed, mapping) == []
+    to_env = SOURCE.replace(f'"{SECRETS["aws_secret"]}"', 'os.environ["AWS_SECRET_ACCESS_KEY"]')
+    assert altered_values(SOURCE, to_env, mapping) == []
+    assert altered_values(SOURCE, invented, {}) == []
 
 
 def test_a_value_seen_once_is_redacted_wherever_it_occurs(policy):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.conftest import git
 from tests.test_run import run_cli
@@ -70,3 +71,30 @@ def test_a_sensitive_file_never_goes_out_even_when_frontier_is_pinned(repo_facto
     assert result["status"] != "committed"
     assert "sensitive" in result["reason"]
     assert frontier_env.chat_requests() == []
+
+
+def _mangling_model(answer: str, request: dict) -> str:
+    """A model that does the task but copies one placeholder wrong: `<<SECRET_4>>` becomes `SECRET_4`."""
+    prompt = request["messages"][-1]["content"]
+    shown = re.search(r"mailer\.py \(current content\)\n```python\n(.*?)```", prompt, re.S).group(1)
+    placeholder = re.search(r'AWS_SECRET_ACCESS_KEY = "(<<[A-Z_]+_\d+>>)"', shown).group(1)
+    done = shown.replace("raise NotImplementedError", 'return f"Hello, {name}!"')
+    return "mailer.py\n```python\n" + done.replace(placeholder, placeholder.strip("<>")) + "```\n"
+
+
+def test_an_answer_that_altered_a_redacted_value_is_refused_and_the_repo_kept(repo_factory, frontier_env):
+    repo = repo_factory(SECRET_REPO)
+    head = git(repo, "rev-parse", "HEAD")
+    frontier_env.answer_rewrite = _mangling_model
+    proc = run_cli("run", "Implement greeting in mailer.py so the tests pass", "--repo", str(repo),
+                   "--tier", "frontier", "--mode", "ci", "--json")
+    result = json.loads(proc.stdout)
+    assert result["status"] != "committed"
+    assert any("altered a redacted value" in i["detail"] and i["kind"] == "sensitive-data"
+               for i in result["incidents"]), result["incidents"]
+    # The retry told the model what it did wrong, in redacted form.
+    requests = frontier_env.chat_requests()
+    assert len(requests) >= 2 and "exactly as given" in requests[-1].json["messages"][-1]["content"]
+    assert AWS_SECRET not in frontier_env.received_text()
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
+    assert AWS_SECRET in (repo / "mailer.py").read_text()

@@ -12,11 +12,13 @@ from langgraph.types import interrupt
 
 from agentsmith import vcs
 from agentsmith.config import worktrees_dir
-from agentsmith.edits import apply_edits, parse_edits, retarget
+from agentsmith.edits import ApplyResult, apply_edits, parse_edits, retarget
 from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.graph.planning import plan_steps
 from agentsmith.graph.prompts import edit_messages
 from agentsmith.graph.state import RunContext, RunState
+from agentsmith.redact import altered_values
+from agentsmith.seams import Incident
 from agentsmith.sandbox.engine import docker_client
 
 Ctx = Runtime[RunContext]
@@ -131,7 +133,10 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     wanted = set(step["files"]) | read_only
     stray = [e.path for e in edits if e.path not in wanted and not _leaves_repo(worktree, e.path)]
     edits = [e for e in edits if e.path not in stray]
+    before = _current_texts(worktree, [e.path for e in edits])
     result = apply_edits(worktree, edits, read_only=read_only)
+    if state["decision"].get("external"):
+        _refuse_altered_secrets(worktree, before, result, ctx.portfolio.mapping)
     incidents = [asdict(i) for i in result.refused]
     for incident in incidents:
         ctx.record(state["run_id"], "incident", incident)
@@ -145,6 +150,29 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
                             + ". Answer with the file path on its own line, then a fenced code block "
                               "holding the whole file."}
     return update
+
+
+def _current_texts(root: Path, paths: list[str]) -> dict[str, str]:
+    texts = {}
+    for path in paths:
+        target = root / path
+        if not _leaves_repo(root, path) and target.is_file():
+            texts[path] = target.read_text(encoding="utf-8", errors="replace")
+    return texts
+
+
+def _refuse_altered_secrets(root: Path, before: dict[str, str], result: ApplyResult, mapping: dict[str, str]) -> None:
+    """An external answer that changed a redacted value it never saw is undone, file by file, as an incident."""
+    for path in list(result.applied):
+        if path not in before:
+            continue
+        problems = altered_values(before[path], (root / path).read_text(encoding="utf-8", errors="replace"), mapping)
+        if problems:
+            (root / path).write_text(before[path], encoding="utf-8")
+            result.applied.remove(path)
+            result.refused.append(Incident(kind="sensitive-data", node="apply",
+                                           detail=f"edit of {path} refused: it altered a redacted value: "
+                                                  + "; ".join(problems)))
 
 
 def _leaves_repo(root: Path, path: str) -> bool:

@@ -15,10 +15,13 @@ from pathlib import Path, PurePosixPath
 from agentsmith.policy.schema import Policy
 from agentsmith.redact.detectors import Span, personal_data_spans, regex_spans, secret_spans
 
-__all__ = ["Classification", "Redaction", "classify_files", "classify_text", "is_sensitive_path", "redact",
-           "redact_for_external", "restore"]
+__all__ = ["Classification", "Redaction", "altered_values", "classify_files", "classify_text", "is_sensitive_path",
+           "redact", "redact_for_external", "restore"]
 
 PLACEHOLDER = re.compile(r"<<([A-Z_]+)_(\d+)>>")
+# What small models make of `<<SECRET_4>>` when they copy it: `<<SECRET_4>`, `<SECRET_4>>`, `< <SECRET_4> >`.
+# Only a name that the run's mapping holds is restored; anything else is left for the integrity check.
+LOOSE_PLACEHOLDER = re.compile(r"<{1,2}\s*([A-Z]+(?:_[A-Z]+)*_\d+)\s*>{1,2}")
 # A value this short is replaced only where a detector saw it, never everywhere it occurs.
 MIN_GLOBAL_VALUE = 6
 MAX_CLASSIFY_BYTES = 2_000_000
@@ -170,4 +173,33 @@ def restore(text: str, mapping: dict[str, str]) -> str:
     """Put the original values back in place of placeholders (in a model's answer, locally)."""
     if not mapping:
         return text
-    return PLACEHOLDER.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
+    return LOOSE_PLACEHOLDER.sub(lambda m: mapping.get(f"<<{m.group(1)}>>", m.group(0)), text)
+
+
+def altered_values(before: str, after: str, mapping: dict[str, str]) -> list[str]:
+    """Lines where an external model replaced a redacted value it never saw with something else.
+
+    The model was shown `KEY = "<<SECRET_4>>"`; if its file keeps `KEY = "` but the real value is
+    gone, it invented or mangled one (a small model copying placeholders does). Restoring that
+    line would be guessing and keeping it silently corrupts the user's file, so the caller refuses
+    the answer. Each problem is described in redacted form: it may go back to the model.
+    Removing the value (the whole line, or `KEY = os.environ[...]`) is a real change and passes.
+    """
+    if not mapping:
+        return []
+    by_value = sorted(((v, p) for p, v in mapping.items() if len(v) >= MIN_GLOBAL_VALUE), key=lambda vp: -len(vp[0]))
+    squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731 (`KEY="` and `KEY = "` are the same line)
+    after_lines = [squeeze(line) for line in after.splitlines()]
+    problems: list[str] = []
+    for line in before.splitlines():
+        for value, placeholder in by_value:
+            at = line.find(value)
+            if at == -1:
+                continue
+            prefix = line[:at].strip()
+            if len(prefix) < 3 or not re.search(r"\w", prefix) or value in after:
+                break
+            if any(other.startswith(squeeze(prefix)) for other in after_lines):
+                problems.append(f"`{prefix}{placeholder}...`: keep {placeholder} exactly as given")
+            break
+    return problems
