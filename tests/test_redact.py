@@ -100,6 +100,9 @@ def test_an_answer_that_changed_a_redacted_value_it_never_saw_is_caught(policy):
     to_env = SOURCE.replace(f'"{SECRETS["aws_secret"]}"', 'os.environ["AWS_SECRET_ACCESS_KEY"]')
     assert altered_values(SOURCE, to_env, mapping) == []
     assert altered_values(SOURCE, invented, {}) == []
+    # A placeholder the run never handed out is refused wherever it appears.
+    assert altered_values(SOURCE, SOURCE + 'BACKUP = "<<SECRET_99>>"\n', mapping) == [
+        "<<SECRET_99>> is not a placeholder you were given"]
 
 
 def test_a_value_seen_once_is_redacted_wherever_it_occurs(policy):

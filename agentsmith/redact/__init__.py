@@ -187,10 +187,12 @@ def altered_values(before: str, after: str, mapping: dict[str, str]) -> list[str
     """
     if not mapping:
         return []
+    # A placeholder left in the answer is one the run never handed out (known ones were restored).
+    problems = [f"{name} is not a placeholder you were given" for name in
+                dict.fromkeys(m.group(0) for m in LOOSE_PLACEHOLDER.finditer(after)) if name not in before]
     by_value = sorted(((v, p) for p, v in mapping.items() if len(v) >= MIN_GLOBAL_VALUE), key=lambda vp: -len(vp[0]))
     squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731 (`KEY="` and `KEY = "` are the same line)
     after_lines = [squeeze(line) for line in after.splitlines()]
-    problems: list[str] = []
     for line in before.splitlines():
         for value, placeholder in by_value:
             at = line.find(value)
