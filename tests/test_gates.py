@@ -7,6 +7,7 @@ things at once and scans it once.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -344,3 +345,27 @@ def test_a_scanner_that_cannot_run_fails_closed(tmp_path, monkeypatch, missing):
     result = scan_change(repo, "HEAD", load_policy())
     assert [f.rule for f in result.blocking] == ["gate.tool-error"]
     assert "semgrep not found" in result.blocking[0].message
+
+
+def test_an_unchanged_secret_two_detectors_see_is_never_new(tmp_path):
+    """detect-secrets returns a set: which detector names a line must not depend on its order.
+    Seen here: an old AWS secret, untouched by a whole-file rewrite, blocked as new in some runs."""
+    secret = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzq8Rt3Kx2b"
+    base = f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\nAWS_SECRET_ACCESS_KEY = "{secret}"\n\n\ndef greeting(name):\n    raise NotImplementedError\n'
+    repo = make_repo(tmp_path / "repo", {"mailer.py": base})
+    (repo / "mailer.py").write_text(base.replace("\n\n\n", "\n\n").replace("raise NotImplementedError",
+                                                                          'return f"Hello, {name}!"'))
+    policy = tmp_path / "secrets-only.yaml"
+    policy.write_text((ROOT / "policies" / "default.yaml").read_text()
+                      .replace("semgrep: {enabled: true", "semgrep: {enabled: false")
+                      .replace("bandit: {enabled: true", "bandit: {enabled: false"))
+    for seed in range(8):
+        proc = subprocess.run([*AGENTSMITH, "scan", "--repo", str(repo), "--policy", str(policy), "--format", "json"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=120,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)})
+        assert proc.returncode == 0, (seed, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert json.loads(proc.stdout)["findings"] == []
+    # A new secret in the same change still blocks.
+    with (repo / "mailer.py").open("a") as handle:
+        handle.write(f'BACKUP_SECRET_ACCESS_KEY = "{secret[::-1]}"\n')
+    assert scan_cli(repo, "--policy", str(policy)).returncode == 1

@@ -55,11 +55,12 @@ def test_frontier_run_sends_no_secret_and_restores_them_locally(repo_factory, fr
         # Placeholders in the answer were restored locally: the branch keeps the real values.
         committed = git(repo, "show", f"{result['branch']}:mailer.py")
         assert "<<" not in committed
-        # The model may drop lines; every secret's line that it kept carries the real value again.
+        # The model may drop a line or move a value to the environment (`KEY = None`, `os.environ[...]`);
+        # a literal it kept is the real value again, never a value it made up.
         for name, value in (("ADMIN_EMAIL", ADMIN_EMAIL), ("AWS_ACCESS_KEY_ID", AWS_KEY),
                             ("AWS_SECRET_ACCESS_KEY", AWS_SECRET)):
-            if f"{name} =" in committed:
-                assert value in committed, f"{name} lost its value"
+            for literal in re.findall(rf'^{name}\s*=\s*["\']([^"\']*)["\']', committed, re.M):
+                assert literal == value, f"{name} lost its value: {committed}"
     assert git(repo, "status", "--porcelain") == ""
 
 

@@ -85,7 +85,8 @@ def introduced(hits: list[Hit], change: Change) -> list[Hit]:
     base_count: dict[tuple[str, str], int] = {}
     head_by_key: dict[tuple[str, str], list[Hit]] = {}
     for hit in hits:
-        key = (hit.rule, hit.matched)
+        # A secret is the same finding whichever detector named it: keyed by the value's hash alone.
+        key = ("secrets" if hit.tool == "secrets" else hit.rule, hit.matched)
         if hit.side == "base":
             base_count[key] = base_count.get(key, 0) + 1
         else:

@@ -271,11 +271,19 @@ def secret_hit(side: str, root: Path, path: str, line: int, rule: str, label: st
                matched=fingerprint, snippet=snippet[:200])
 
 
+GENERIC_SECRET_RULES = ("secrets.secret-keyword", "secrets.base64-high-entropy-string")
+
+
 def drop_duplicate_secrets(hits: list[Hit]) -> list[Hit]:
-    """Two detectors on one line (detect-secrets' and ours) are one finding: keep the first."""
+    """Two detectors on one line (detect-secrets' and ours) are one finding: keep the most specific.
+
+    detect-secrets hands back a set, so "the first" would differ between the base and the head scan
+    of one unchanged line (seen here: `secret-keyword` on one side, `aws-access-key` on the other,
+    and an old secret blocked as new). The choice must not depend on iteration order.
+    """
     kept: list[Hit] = []
     seen: set[tuple[str, str, int]] = set()
-    for hit in hits:
+    for hit in sorted(hits, key=lambda h: (h.side, h.path, h.line, h.rule in GENERIC_SECRET_RULES, h.rule)):
         key = (hit.side, hit.path, hit.line)
         if key in seen:
             continue
