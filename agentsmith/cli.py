@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from agentsmith.errors import UserError
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = args.debug or bool(os.environ.get("AGENTSMITH_DEBUG"))
+    # CI cancels a job with SIGTERM: clean up exactly as for Ctrl-C (sandbox containers, the bench's
+    # frontier server and scratch space, the run's checkpoint kept for `resume`).
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return int(args.func(args) or 0)
     except UserError as err:
@@ -54,9 +58,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"agentsmith: {err}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("agentsmith: interrupted; `agentsmith resume RUN_ID` continues a run", file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so every `finally` and `with` runs."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)    # a second SIGTERM ends it at once
+    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -210,6 +210,30 @@ def test_a_bench_killed_hard_takes_its_frontier_server_with_it(tmp_path):
 
 @pytest.mark.model
 @pytest.mark.docker
+def test_a_bench_cancelled_with_sigterm_cleans_up_and_says_how_to_resume(tmp_path):
+    import signal
+    import time
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "bench"
+    bench = subprocess.Popen([*AGENTSMITH, "bench", str(SUITE), "--strategy", "local", "--tasks", "acronym",
+                              "--out", str(out)], cwd=PROJECT, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(scratch)})
+    for line in bench.stderr:                                  # wait until the task is under way
+        if "running acronym" in line:
+            break
+    time.sleep(3)
+    bench.send_signal(signal.SIGTERM)                          # what a CI runner does on cancel
+    rest = bench.stderr.read()
+    assert bench.wait(timeout=60) == 143, rest[-2000:]
+    assert "run the same command again to resume" in rest
+    assert not list(scratch.glob("agentsmith-bench-*")), "the bench's scratch space outlived it"
+    data = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    assert "acronym" not in data.get("strategies", {}).get("local", {}).get("tasks", {})   # redone on resume
+
+
+@pytest.mark.model
+@pytest.mark.docker
 def test_short_bench_runs_end_to_end_then_resumes_without_redoing_tasks(tmp_path):
     out = tmp_path / "bench"
     argv = ["bench", str(SUITE), "--strategy", "local", "--tasks", SHORT_BENCH_TASKS, "--out", str(out)]

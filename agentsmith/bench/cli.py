@@ -103,10 +103,10 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
         with serving:
             outcome = run_bench(tasks, strategy, out_dir=out_dir, suite=str(suite_dir),
                                 setup=describe_setup(strategy, command), jobs=args.jobs)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print(f"agentsmith: bench interrupted; finished tasks are kept in {out_dir / 'results.json'}: "
               "run the same command again to resume", file=sys.stderr)
-        return 130
+        return 143 if type(err).__name__ == "Terminated" else 130
     summary = outcome.summary
     cost = summary.get("cost_per_success_usd")
     print(f"{strategy.name}: {summary['successes']}/{summary['tasks']} tasks succeeded "

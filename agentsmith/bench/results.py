@@ -104,6 +104,7 @@ class ResultsFile:
         """Write results.md and plot.png from what is recorded so far."""
         with self._lock:
             data = json.loads(json.dumps(self.data))
+        self.out_dir.mkdir(parents=True, exist_ok=True)    # a bench stopped before its first task
         table = self.out_dir / TABLE_FILE
         table.write_text(render_markdown(data), encoding="utf-8")
         plot = self.out_dir / PLOT_FILE
