@@ -18,8 +18,8 @@ from agentsmith.graph.planning import plan_steps
 from agentsmith.graph.prompts import edit_messages
 from agentsmith.graph.state import RunContext, RunState
 from agentsmith.redact import altered_values
-from agentsmith.seams import Incident
 from agentsmith.sandbox.engine import docker_client
+from agentsmith.seams import Incident
 
 Ctx = Runtime[RunContext]
 TAIL = 4_000

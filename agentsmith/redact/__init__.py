@@ -176,6 +176,11 @@ def restore(text: str, mapping: dict[str, str]) -> str:
     return LOOSE_PLACEHOLDER.sub(lambda m: mapping.get(f"<<{m.group(1)}>>", m.group(0)), text)
 
 
+def _squeeze(text: str) -> str:
+    """`KEY="` and `KEY = "` are the same line."""
+    return re.sub(r"\s+", "", text)
+
+
 def altered_values(before: str, after: str, mapping: dict[str, str]) -> list[str]:
     """Lines where an external model replaced a redacted value it never saw with something else.
 
@@ -191,8 +196,7 @@ def altered_values(before: str, after: str, mapping: dict[str, str]) -> list[str
     problems = [f"{name} is not a placeholder you were given" for name in
                 dict.fromkeys(m.group(0) for m in LOOSE_PLACEHOLDER.finditer(after)) if name not in before]
     by_value = sorted(((v, p) for p, v in mapping.items() if len(v) >= MIN_GLOBAL_VALUE), key=lambda vp: -len(vp[0]))
-    squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731 (`KEY="` and `KEY = "` are the same line)
-    after_lines = [squeeze(line) for line in after.splitlines()]
+    after_lines = [_squeeze(line) for line in after.splitlines()]
     for line in before.splitlines():
         for value, placeholder in by_value:
             at = line.find(value)
@@ -201,7 +205,7 @@ def altered_values(before: str, after: str, mapping: dict[str, str]) -> list[str
             prefix = line[:at].strip()
             if len(prefix) < 3 or not re.search(r"\w", prefix) or value in after:
                 break
-            if any(other.startswith(squeeze(prefix)) for other in after_lines):
+            if any(other.startswith(_squeeze(prefix)) for other in after_lines):
                 problems.append(f"`{prefix}{placeholder}...`: keep {placeholder} exactly as given")
             break
     return problems
