@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from agentsmith.errors import UserError
+from agentsmith.errors import Terminated, UserError
 
 # subcommand -> module exposing `register(subparsers)`; each parser sets `func(args) -> int`.
 COMMANDS = {
@@ -61,10 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print("agentsmith: interrupted; `agentsmith resume RUN_ID` continues a run", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the main thread is, so every `finally` and `with` runs."""
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -24,3 +24,7 @@ class DockerUnavailable(UserError):
 
 class ModelUnavailable(UserError):
     pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so every `finally` and `with` runs (exit 143)."""

@@ -7,6 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from agentsmith.errors import Terminated
+
 STRATEGIES = ("local", "frontier", "cascade", "auto")
 
 
@@ -106,7 +108,7 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as err:
         print(f"agentsmith: bench interrupted; finished tasks are kept in {out_dir / 'results.json'}: "
               "run the same command again to resume", file=sys.stderr)
-        return 143 if type(err).__name__ == "Terminated" else 130
+        return 143 if isinstance(err, Terminated) else 130
     summary = outcome.summary
     cost = summary.get("cost_per_success_usd")
     print(f"{strategy.name}: {summary['successes']}/{summary['tasks']} tasks succeeded "

@@ -133,9 +133,10 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     wanted = set(step["files"]) | read_only
     stray = [e.path for e in edits if e.path not in wanted and not _leaves_repo(worktree, e.path)]
     edits = [e for e in edits if e.path not in stray]
-    before = _current_texts(worktree, [e.path for e in edits])
+    external = bool(state["decision"].get("external") and ctx.portfolio.mapping)
+    before = _current_texts(worktree, [e.path for e in edits]) if external else {}
     result = apply_edits(worktree, edits, read_only=read_only)
-    if state["decision"].get("external"):
+    if external:
         _refuse_altered_secrets(worktree, before, result, ctx.portfolio.mapping)
     incidents = [asdict(i) for i in result.refused]
     for incident in incidents:
