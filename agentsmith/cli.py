@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import signal
+import subprocess
 import sys
 
 from agentsmith.errors import Terminated, UserError
@@ -31,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in dict.fromkeys(COMMANDS.values()):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name and err.name.startswith("agentsmith"):
-                continue  # a part not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
@@ -61,6 +56,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print("agentsmith: interrupted; `agentsmith resume RUN_ID` continues a run", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if debug:
+            raise
+        print(f"agentsmith: {internal_error_line(err)}", file=sys.stderr)
+        return 2
+
+
+def internal_error_line(err: Exception) -> str:
+    """What went wrong inside, named for a person: the engine, git, a file, or our own bug."""
+    detail = (str(err).strip().splitlines() or [""])[0][:300]
+    kind = type(err)
+    if kind.__module__.startswith("docker"):
+        return (f"the Docker engine refused a request ({kind.__name__}: {detail}); "
+                "check `docker info`, then retry (`--debug` shows the traceback)")
+    if isinstance(err, subprocess.CalledProcessError):
+        return (f"{' '.join(map(str, err.cmd))[:120]} failed with exit {err.returncode}; "
+                "run it by hand to see why (`--debug` shows the traceback)")
+    if isinstance(err, OSError):
+        return f"{detail or kind.__name__}; check the path and its permissions (`--debug` shows the traceback)"
+    return (f"internal error ({kind.__name__}: {detail}); please report it with the output of "
+            "the same command and `--debug`")
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
-PROJECT_ROOT = PACKAGE_ROOT.parent
-POLICIES_DIR = PROJECT_ROOT / "policies"
+# The default policy, the Semgrep rules with their fixtures and the sandbox recipe are package data,
+# so an installed wheel works from any directory. (`policies/` and `sandbox/` at the top of the
+# checkout are links to these folders, for the people who own them.)
+DATA_DIR = Path(str(files("agentsmith") / "data"))
+POLICIES_DIR = DATA_DIR / "policies"
 DEFAULT_POLICY = POLICIES_DIR / "default.yaml"
+SANDBOX_RECIPE_DIR = DATA_DIR / "sandbox"
 
 
 def home() -> Path:

@@ -26,5 +26,13 @@ class ModelUnavailable(UserError):
     pass
 
 
+class GitError(UserError):
+    """A git command failed: the repository is in a state agentsmith did not expect."""
+
+
+class SandboxError(UserError):
+    """The sandbox engine refused or failed an operation (an API error, a failed copy)."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the main thread is, so every `finally` and `with` runs (exit 143)."""

@@ -35,12 +35,13 @@ def _answers(base_url: str) -> bool:
 
 
 def _die_with_parent() -> None:
-    """A bench killed hard (kill -9) must not leave a model server eating both cores: Linux sends the
-    server SIGTERM when its parent dies."""
+    """A bench killed hard (kill -9) must not leave a model server eating both cores: Linux kills the
+    server when its parent dies. SIGKILL, not SIGTERM: uvicorn's graceful shutdown on SIGTERM waits for
+    the request being decoded, which on 2 cores is a minute of full CPU."""
     import ctypes
     import signal
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @contextmanager
@@ -61,7 +62,10 @@ def serve_frontier(model: str, *, log_path: Path, n_ctx: int = 8192, threads: in
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  preexec_fn=_die_with_parent)
+                                  preexec_fn=_die_with_parent,
+                                  # its own session: a SIGTERM to the bench's process group (how CI
+                                  # cancels) must not start uvicorn's drain-then-exit; we kill it below
+                                  start_new_session=True)
     try:
         deadline = time.monotonic() + startup_timeout_s
         while not _answers(base_url):
@@ -85,9 +89,6 @@ def serve_frontier(model: str, *, log_path: Path, n_ctx: int = 8192, threads: in
                 else:
                     os.environ[key] = value
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        # an experiment's server holds nothing worth a graceful drain; SIGKILL stops decoding at once
+        server.kill()
+        server.wait(timeout=10)

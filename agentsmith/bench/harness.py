@@ -299,8 +299,14 @@ def describe_setup(strategy: Strategy, command: str) -> dict[str, Any]:
 
 
 def _revision() -> str | None:
-    from agentsmith.config import PROJECT_ROOT
+    """The checkout's commit when agentsmith runs from one, else the installed version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from agentsmith.config import DATA_DIR
     try:
-        return git(PROJECT_ROOT, "rev-parse", "--short", "HEAD").strip() or None
-    except (subprocess.CalledProcessError, OSError):
-        return None
+        return git(DATA_DIR.parent.parent, "rev-parse", "--short", "HEAD").strip() or None
+    except Exception:  # not a checkout (an installed wheel), or no git
+        try:
+            return version("agentsmith")
+        except PackageNotFoundError:
+            return None

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path, PurePosixPath
 
+from agentsmith.errors import SandboxError
 from agentsmith.policy.schema import SandboxPolicy
 from agentsmith.sandbox.engine import (KEEPER_UID, LABEL, LABEL_HOST, LABEL_PID, LABEL_RUN,
                                        SANDBOX_UID, docker_client, host_name, reap_stale,
@@ -170,7 +171,8 @@ class DockerSandbox:
         script = f"find {WORKSPACE} -mindepth 1 -delete; exec tar -x -m -C {WORKSPACE} -f -"
         code, _, err = self._raw_exec(["sh", "-c", script], stdin=payload, timeout=120)
         if code != 0:
-            raise RuntimeError(f"copying the worktree into the sandbox failed: {err[-300:]!r}")
+            raise SandboxError(f"copying the worktree into the sandbox failed: {err[-300:]!r}",
+                               "check `docker info` and the free disk space of the engine")
 
     @_serialised
     def copy_out(self, worktree: Path, allowed: list[str]) -> list[str]:
@@ -192,7 +194,8 @@ class DockerSandbox:
             ["tar", "-c", "--ignore-failed-read", "-C", WORKSPACE, "-f", "-", "--", *wanted],
             timeout=120, stdout_limit=1 << 30)
         if code not in (0, 2) and not archive:
-            raise RuntimeError(f"reading files back from the sandbox failed: {err[-300:]!r}")
+            raise SandboxError(f"reading files back from the sandbox failed: {err[-300:]!r}",
+                               "check `docker info` and the free disk space of the engine")
         return read_allowed_files(archive, worktree, wanted, refused=self.refused)
 
     # ------------------------------------------------------------------ running commands

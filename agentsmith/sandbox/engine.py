@@ -6,10 +6,10 @@ import os
 import socket
 from pathlib import Path
 
-from agentsmith.config import PROJECT_ROOT
+from agentsmith.config import SANDBOX_RECIPE_DIR
 from agentsmith.errors import DockerUnavailable, UserError
 
-RECIPE_DIR = PROJECT_ROOT / "sandbox"
+RECIPE_DIR = SANDBOX_RECIPE_DIR
 SECCOMP_PROFILE = RECIPE_DIR / "seccomp.json"
 
 # Untrusted commands run as this uid; the container's own keeper process runs as KEEPER_UID, so

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from agentsmith.config import home
-from agentsmith.errors import UserError
+from agentsmith.errors import SandboxError, UserError
 from agentsmith.sandbox.engine import (KEEPER_UID, LABEL_RECIPE, RECIPE_DIR, SANDBOX_UID,
                                        docker_client)
 
@@ -177,8 +177,16 @@ def _import_tarball(client, image: str, recipe: str, tarball: Path) -> None:
     changes += [f"USER {SANDBOX_UID}:{SANDBOX_UID}", "WORKDIR /workspace",
                 f"LABEL {LABEL_RECIPE}={recipe}"]
     repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
-    with open(tarball, "rb") as stream:
-        client.api.import_image_from_stream(stream, repository=repository, tag=tag, changes=changes)
+    from docker.errors import APIError
+
+    # import_image_from_stream(open file) fails against real engines ("header line too long": the
+    # SDK declares a chunked body, requests sends the file unchunked); from_file streams it right.
+    try:
+        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+    except APIError as err:
+        raise SandboxError(f"docker import of the sandbox image failed: {_first_line(err)}",
+                           "check `docker info` and the engine's free disk space, then "
+                           "`agentsmith sandbox build --force`") from None
     if image_recipe(client, image) != recipe:
         raise UserError(f"docker import did not produce {image}", "retry with `--debug` to see why")
 
@@ -191,9 +199,13 @@ def _build_from_dockerfile(client, image: str, recipe: str, log) -> None:
         client.images.build(path=str(RECIPE_DIR), dockerfile=DOCKERFILE.name, tag=image, rm=True,
                             labels={LABEL_RECIPE: recipe})
     except (BuildError, APIError) as err:
-        raise UserError(f"building {image} from {DOCKERFILE} failed: {str(err)[:300]}",
+        raise SandboxError(f"building {image} from {DOCKERFILE} failed: {_first_line(err)}",
                         "check that the engine can pull debian:bookworm-slim, or build without "
                         "--dockerfile (from Debian packages)") from None
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
 
 
 __all__ = ["DEFAULT_IMAGE", "build_image", "build_rootfs", "build_sandbox", "recipe_hash", "rootfs_path"]

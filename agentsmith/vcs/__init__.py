@@ -6,13 +6,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from agentsmith.errors import UserError
+from agentsmith.errors import GitError, UserError
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
+        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
+        raise GitError(f"git {' '.join(args)} failed in {cwd}: {detail}",
+                       "check that repository with `git status`; nothing of yours was changed")
     return proc.stdout
 
 
