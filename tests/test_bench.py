@@ -208,17 +208,26 @@ def test_a_bench_killed_hard_takes_its_frontier_server_with_it(tmp_path):
     pytest.fail("the frontier server outlived the killed bench")
 
 
-def _llama_servers(marker: str) -> list[int]:
-    """Pids of llama_cpp.server processes whose command line holds `marker`."""
+def _llama_servers_of(parent: int) -> list[int]:
+    """Pids of the llama_cpp.server processes `parent` started."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            cmdline = (proc / "cmdline").read_bytes()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if proc.name.isdigit() and "llama_cpp.server" in cmdline and marker in cmdline:
+        if ppid == parent and b"llama_cpp.server" in cmdline:
             pids.append(int(proc.name))
     return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _sandbox_containers() -> list[str]:
@@ -238,7 +247,7 @@ def test_a_bench_cancelled_like_ci_leaves_nothing_behind_within_5s(tmp_path):
     scratch.mkdir()
     out = tmp_path / "bench"
     bench = subprocess.Popen([*AGENTSMITH, "bench", str(SUITE), "--strategy", "frontier", "--tasks", "acronym",
-                              "--serve-frontier", "qwen2.5-coder-0.5b", "--out", str(out)],
+                              "--serve-frontier", "qwen2.5-coder-1.5b", "--out", str(out)],
                              cwd=PROJECT, stderr=subprocess.PIPE, text=True, start_new_session=True,
                              env={**os.environ, "TMPDIR": str(scratch)})
     seen = []
@@ -246,16 +255,16 @@ def test_a_bench_cancelled_like_ci_leaves_nothing_behind_within_5s(tmp_path):
         seen.append(line)
         if "running acronym" in line:
             break
-    time.sleep(8)                                              # the server is decoding by now
-    servers = _llama_servers(str(out))
+    time.sleep(12)                                             # the server is decoding by now
+    servers = _llama_servers_of(bench.pid)
     assert servers, "".join(seen)[-2000:]
     os.killpg(bench.pid, signal.SIGTERM)                       # what a CI runner does on cancel
     cancelled = time.monotonic()
     rest = bench.stderr.read()
     assert bench.wait(timeout=30) == 143, rest[-2000:]
-    while time.monotonic() - cancelled < 5 and (_llama_servers(str(out)) or _sandbox_containers()):
+    while time.monotonic() - cancelled < 5 and (any(map(_alive, servers)) or _sandbox_containers()):
         time.sleep(0.2)
-    assert not _llama_servers(str(out)), "the frontier server outlived the cancelled bench by 5 s"
+    assert not any(map(_alive, servers)), "the frontier server outlived the cancelled bench by 5 s"
     assert not _sandbox_containers(), "a sandbox container outlived the cancelled bench by 5 s"
     assert time.monotonic() - cancelled < 10, "cleanup took longer than a CI runner waits"
     assert "run the same command again to resume" in rest
