@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run each task of SUITE as a real agent run (fresh repo, tests read-only, success = the "
                     "unchanged tests pass in the sandbox), or compare two results with `bench compare OLD NEW` "
                     "(OLD and NEW: an out dir or results.json, optionally :STRATEGY).")
-    bench.add_argument("suite", metavar="SUITE|compare", help="a suite folder, e.g. ../shared/bench/exercism-python")
+    bench.add_argument("suite", metavar="SUITE|compare",
+                       help="a suite folder, e.g. ../shared/bench/exercism-python, or a real-repo definitions file "
+                            "(benchmarks/realrepo/tasks.json: built from PyPI sdists on first use)")
     bench.add_argument("sides", nargs="*", metavar="OLD NEW", help="with `compare`: the two results to compare")
     bench.add_argument("--strategy", choices=STRATEGIES, default=None,
                        help="local: local tier only; frontier: frontier only; cascade: local first, escalate on "

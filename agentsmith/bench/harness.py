@@ -111,18 +111,15 @@ def verify_solution(task: BenchTask, repo: Path, commit: str, policy_path: Path,
     from agentsmith.policy import load_policy
     from agentsmith.sandbox import open_sandbox
     changed_tests = [name for name in task.test_files
-                     if _git_bytes(repo, "show", f"{commit}:{name}") != (task.folder / name).read_bytes()]
+                     if _git_bytes(repo, "show", f"{commit}:{name}") != (task.source / name).read_bytes()]
     with tempfile.TemporaryDirectory(prefix=f"bench-verify-{task.slug}-") as tmp:
         checkout = Path(tmp) / "workspace"
         checkout.mkdir()
         archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=repo, check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True, capture_output=True)
-        dropped = [str(p.relative_to(checkout)) for p in sorted(checkout.rglob("*"))
-                   if p.is_file() and TEST_CONFIG.search(str(p.relative_to(checkout)))]
-        for name in dropped:
-            (checkout / name).unlink()
+        dropped = _reset_test_config(checkout, task.source)
         for name in task.test_files:
-            shutil.copyfile(task.folder / name, checkout / name)
+            shutil.copyfile(task.source / name, checkout / name)
         if artifacts is not None:
             artifacts.mkdir(parents=True, exist_ok=True)
             for name in task.solution_files:
@@ -131,7 +128,7 @@ def verify_solution(task: BenchTask, repo: Path, commit: str, policy_path: Path,
         sandbox_policy = load_policy(policy_path).policy.sandbox
         sandbox = open_sandbox(sandbox_policy, run_id=f"{run_id}-verify", worktree=checkout)
         try:
-            result = sandbox.exec(TEST_COMMAND, timeout=sandbox_policy.timeout_s)
+            result = sandbox.exec(task_test_command(task), timeout=sandbox_policy.timeout_s)
         finally:
             sandbox.close()
     output = result.output
@@ -143,6 +140,50 @@ def verify_solution(task: BenchTask, repo: Path, commit: str, policy_path: Path,
             "output_tail": output[-OUTPUT_TAIL:]}
 
 
+def task_test_command(task: BenchTask) -> list[str]:
+    return list(task.test_command) or TEST_COMMAND
+
+
+def _reset_test_config(checkout: Path, source: Path) -> list[str]:
+    """Test configuration as the task shipped it: files the agent added are dropped, files it
+    changed are restored (a real library's setup.cfg or conftest.py stays as released)."""
+    dropped = []
+    for path in sorted(checkout.rglob("*")):
+        name = path.relative_to(checkout).as_posix()
+        if not path.is_file() or not TEST_CONFIG.search(name):
+            continue
+        original = source / name
+        if not original.is_file():
+            path.unlink()
+            dropped.append(name)
+        elif original.read_bytes() != path.read_bytes():
+            shutil.copyfile(original, path)
+            dropped.append(name)
+    return dropped
+
+
+def localisation(task: BenchTask, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Did the plan choose the task's file (and, for a real-repo task, its function)?"""
+    files = [f for step in steps for f in step.get("files", [])]
+    symbols = [s.get("qualname") for step in steps for s in step.get("symbols", [])]
+    top = (steps[0].get("candidates") or [{}])[0] if steps else {}
+    return {"file_hit": set(task.solution_files) <= set(files),
+            "function_hit": (task.function in symbols) if task.function else None,
+            "chosen_files": files, "chosen_symbols": symbols,
+            "top_candidate": {k: top.get(k) for k in ("path", "qualname", "score")} if top else None}
+
+
+def plan_for(task: BenchTask, repo: Path) -> dict[str, Any]:
+    """The plan the run will make (deterministic), scored against the task's known answer."""
+    from agentsmith.graph.planning import plan_steps
+    started = time.monotonic()
+    try:
+        steps = plan_steps(task.task_text(), repo, read_only=list(task.test_files))
+    except Exception as err:  # a planner crash is a localisation miss to report, not a bench stop
+        return {"file_hit": False, "function_hit": False if task.function else None, "error": repr(err)}
+    return localisation(task, steps) | {"seconds": round(time.monotonic() - started, 2)}
+
+
 def _git_bytes(repo: Path, *args: str) -> bytes | None:
     done = subprocess.run(["git", *args], cwd=repo, capture_output=True)
     return done.stdout if done.returncode == 0 else None
@@ -152,12 +193,13 @@ def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_
     """One task as a real agent run in a fresh repo; the record the results file keeps."""
     from agentsmith.graph.runner import start_run
     repo = build_task_repo(task, Path(tempfile.mkdtemp(prefix=f"{task.slug}-", dir=work_root)) / "repo")
-    record: dict[str, Any] = {"slug": task.slug, "difficulty": task.difficulty, "strategy": strategy.name}
+    record: dict[str, Any] = {"slug": task.slug, "difficulty": task.difficulty, "strategy": strategy.name,
+                              "localisation": plan_for(task, repo)}
     started = time.monotonic()
     try:
         result = start_run(task.task_text(), repo=str(repo), policy_path=str(strategy.policy_path),
                            tier=strategy.tier, mode="ci", listener=None, read_only=list(task.test_files),
-                           test_command=TEST_COMMAND)
+                           test_command=task_test_command(task))
     except UserError:
         shutil.rmtree(repo.parent, ignore_errors=True)
         raise   # a set-up problem (Docker, model, policy) stops the bench instead of failing every task

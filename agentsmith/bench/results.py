@@ -42,6 +42,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             into = tokens.setdefault(tier, {"prompt": 0, "completion": 0})
             into["prompt"] += used.get("prompt", 0)
             into["completion"] += used.get("completion", 0)
+    located = [r["localisation"] for r in records if r.get("localisation")]
     return {
         "tasks": len(records),
         "successes": len(successes),
@@ -57,7 +58,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "tasks_escalated": sum(1 for r in records if r.get("escalations", 0)),
         "incidents": sum(len(r.get("incidents") or []) for r in records),
         "tokens_by_tier": tokens,
+        "localised_file_rate": _rate([loc.get("file_hit") for loc in located]),
+        "localised_function_rate": _rate([loc.get("function_hit") for loc in located]),
     }
+
+
+def _rate(hits: list[bool | None]) -> float | None:
+    """Share of True among the tasks where the question applies (None: no known answer)."""
+    known = [hit for hit in hits if hit is not None]
+    return round(sum(known) / len(known), 4) if known else None
 
 
 # ------------------------------------------------------------------------------ the file
@@ -144,12 +153,23 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _located(record: dict[str, Any]) -> str:
+    found = record.get("localisation") or {}
+    if found.get("function_hit") is not None:
+        return f", located {'file+function' if found['function_hit'] else 'file' if found['file_hit'] else 'nothing'}"
+    return "" if found.get("file_hit") in (None, True) else ", wrong file"
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     strategies = ordered_strategies(data)
     lines = [f"# Bench results: {Path(str(data.get('suite') or '?')).name}", "",
              "| strategy | tasks | success | cost per success | total cost | p50 s | p95 s | "
-             "escalated tasks | incidents | harness errors |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "escalated tasks | incidents | harness errors | right file | right function |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in strategies:
         s = data["strategies"][name]["summary"]
         if not s:
@@ -157,9 +177,11 @@ def render_markdown(data: dict[str, Any]) -> str:
         rate = "-" if s["success_rate"] is None else f"{s['success_rate']:.0%}"
         lines.append(f"| {name} | {s['tasks']} | {s['successes']}/{s['tasks']} ({rate}) | "
                      f"{_money(s['cost_per_success_usd'])} | {_money(s['cost_usd'])} | {_secs(s['seconds_p50'])} | "
-                     f"{_secs(s['seconds_p95'])} | {s['tasks_escalated']} | {s['incidents']} | {s['harness_errors']} |")
+                     f"{_secs(s['seconds_p95'])} | {s['tasks_escalated']} | {s['incidents']} | {s['harness_errors']} | "
+                     f"{_pct(s.get('localised_file_rate'))} | {_pct(s.get('localised_function_rate'))} |")
     lines += ["", "Cost per success = total cost of all tasks, failures included, / successful tasks. "
-              "Wall time is per task (the whole agent run).", ""]
+              "Wall time is per task (the whole agent run). Right file / function: the plan chose the "
+              "task's file / the function whose body was removed (real-repo tasks).", ""]
     for name in strategies:
         setup = data["strategies"][name].get("setup") or {}
         if setup.get("command"):
@@ -181,7 +203,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                 mark = "pass" if record["success"] else record.get("status", "fail")
                 escalated = f", {record['escalations']} esc" if record.get("escalations") else ""
                 cells.append(f"{mark} ({record.get('attempts', 0)} att{escalated}, "
-                             f"{_money(record.get('cost_usd'))}, {_secs(record.get('seconds'))}s)")
+                             f"{_money(record.get('cost_usd'))}, {_secs(record.get('seconds'))}s{_located(record)})")
             lines.append(f"| {slug} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

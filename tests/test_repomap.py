@@ -1,0 +1,140 @@
+"""The repository map and localisation, on a real library (humanize's sdist from PyPI) and on
+repos built in the test. No model: planning is deterministic."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agentsmith.bench.realrepo import extract_sdist, fetch_sdist, remove_body
+from agentsmith.graph.planning import plan_steps
+from agentsmith.repomap import build_map, covering_tests, rank, skeleton, split_identifier
+from agentsmith.repomap.parse import parse_file
+from tests.conftest import REAL_HOME, make_repo
+
+HUMANIZE = ("humanize", "4.11.0", "e66f36020a2d5a974c504bd2555cf770621dbdbb6d82f94a6857c0b1ea2608be")
+SDISTS = REAL_HOME / "bench" / "sdists"   # shared across sessions: PyPI is asked once
+
+
+@pytest.fixture(scope="module")
+def humanize_tree(tmp_path_factory) -> Path:
+    return extract_sdist(fetch_sdist(*HUMANIZE, SDISTS), tmp_path_factory.mktemp("humanize"))
+
+
+def humanize_repo(tree: Path, dest: Path, stubbed: dict[str, list[str]]) -> Path:
+    """The library as a git repo with the named functions' bodies removed."""
+    shutil.copytree(tree, dest)
+    for rel, functions in stubbed.items():
+        path = dest / rel
+        for function in functions:
+            path.write_text(remove_body(path.read_text(), function))
+    return make_repo(dest, {})
+
+
+def test_map_of_a_real_library_has_symbols_signatures_docstrings_and_references(humanize_tree, tmp_path):
+    repo_map = build_map(humanize_tree, cache=tmp_path / "cache.sqlite")
+    number = repo_map.files["src/humanize/number.py"]
+    ordinal = next(s for s in number.symbols if s.name == "ordinal")
+    assert ordinal.signature == "def ordinal(value: NumberOrString, gender: str = 'male') -> str"
+    assert ordinal.doc == "Converts an integer to its ordinal as a string."
+    assert ordinal.kind == "function" and not ordinal.stub and ordinal.end_lineno - ordinal.lineno > 30
+    assert {"isfinite", "_format_not_finite"} <= set(ordinal.refs)
+    assert {"powers", "human_powers"} <= {a["name"] for a in number.assignments}
+    assert "math" in number.imports and ".i18n._gettext" in number.imports
+    assert ("tests/test_number.py", "test_ordinal") in repo_map.referencers("ordinal")
+    assert "tests/test_number.py::test_ordinal" in covering_tests(repo_map, "ordinal")
+    assert repo_map.lines() > 2500 and repo_map.stats["parsed"] == repo_map.stats["files"]
+
+
+def test_the_second_build_parses_only_what_changed(humanize_tree, tmp_path):
+    tree = shutil.copytree(humanize_tree, tmp_path / "tree")
+    cache = tmp_path / "cache.sqlite"
+    cold = build_map(tree, cache=cache)
+    warm = build_map(tree, cache=cache)
+    assert cold.stats["parsed"] == cold.stats["files"] > 10
+    assert warm.stats["parsed"] == 0 and warm.stats["cached"] == cold.stats["files"]
+    assert {p: f.to_dict() for p, f in warm.files.items()} == {p: f.to_dict() for p, f in cold.files.items()}
+    lists = tree / "src" / "humanize" / "lists.py"
+    lists.write_text(lists.read_text() + "\n\ndef oxford_list(items):\n    pass\n")
+    again = build_map(tree, cache=cache)
+    assert again.stats["parsed"] == 1
+    assert [s.qualname for s in again.files["src/humanize/lists.py"].symbols][-1] == "oxford_list"
+
+
+def test_stub_bodies_are_recognised():
+    source = b'''
+def a():
+    pass
+def b():
+    """Only a docstring."""
+def c(x):
+    ...
+def d():
+    raise NotImplementedError("later")
+def e():
+    return 1
+class K:
+    def m(self):
+        raise NotImplementedError
+'''
+    symbols = {s.qualname: s for s in parse_file("k.py", source).symbols}
+    assert {q for q, s in symbols.items() if s.stub} == {"a", "b", "c", "d", "K", "K.m"}
+    assert symbols["K.m"].kind == "method" and symbols["c"].signature == "def c(x)"
+    assert parse_file("bad.py", b"def broken(:\n").error.startswith("SyntaxError")
+
+
+def test_skeleton_keeps_signatures_and_first_doc_lines_and_the_bodies_asked_for(humanize_tree):
+    text = skeleton(humanize_tree / "src" / "humanize" / "number.py", keep={"ordinal"})
+    assert 'return f"{value}{t[value % 10]}"' in text                      # ordinal kept whole
+    assert "def intcomma(value: NumberOrString, ndigits: int | None = None) -> str:" in text
+    assert '"""Converts an integer to a string containing commas every three digits."""' in text
+    assert "orig = str(value)" not in text                                  # intcomma's body elided
+    original = (humanize_tree / "src" / "humanize" / "number.py").read_text()
+    assert len(text) < len(original) / 2
+
+
+def test_identifiers_split_at_snake_and_camel_case():
+    assert split_identifier("parse_HTTPDate2") == ["parse", "http", "date", "2"]
+    assert split_identifier("naturalSize") == ["natural", "size"]
+
+
+# ------------------------------------------------------------------------------ localisation
+
+def test_localisation_finds_a_stubbed_function_the_task_describes_without_naming_it(humanize_tree, tmp_path):
+    repo = humanize_repo(humanize_tree, tmp_path / "repo", {"src/humanize/number.py": ["ordinal"]})
+    task = ("Numbers should read as ordinals: 1 becomes '1st', 2 becomes '2nd', 3 becomes '3rd' and "
+            "11 becomes '11th'. That conversion is not written yet.")
+    steps = plan_steps(task, repo, read_only=[])
+    assert len(steps) == 1
+    step = steps[0]
+    assert step["files"] == ["src/humanize/number.py"]
+    assert [s["qualname"] for s in step["symbols"]] == ["ordinal"]
+    assert step["symbols"][0]["kind"] == "function" and step["symbols"][0]["lineno"] > 1
+    assert "tests/test_number.py::test_ordinal" in step["tests"] and "tests/test_number.py" in step["context"]
+    top = step["candidates"][0]
+    assert top["qualname"] == "ordinal" and "stub body" in top["reasons"] and top["score"] > step["candidates"][1]["score"]
+    assert 1 <= step["difficulty"] <= 5 and step["id"] == "step-1"
+
+
+def test_a_task_naming_two_unwritten_functions_becomes_two_steps(humanize_tree, tmp_path):
+    repo = humanize_repo(humanize_tree, tmp_path / "repo", {"src/humanize/lists.py": ["natural_list"],
+                                                            "src/humanize/number.py": ["intcomma"]})
+    task = "Implement intcomma (4500 -> '4,500') and natural_list (['a', 'b'] -> 'a and b')."
+    steps = plan_steps(task, repo, read_only=[])
+    assert [(s["id"], s["files"], s["symbols"][0]["qualname"]) for s in steps] == [
+        ("step-1", ["src/humanize/number.py"], "intcomma"), ("step-2", ["src/humanize/lists.py"], "natural_list")]
+    assert "tests/test_lists.py::test_natural_list" in steps[1]["tests"]
+
+
+def test_a_file_the_task_names_still_wins(repo_factory):
+    repo = repo_factory({"shapes.py": "def area(w, h):\n    raise NotImplementedError\n",
+                         "geometry.py": "def area_of_rectangle(w, h):\n    raise NotImplementedError\n",
+                         "test_shapes.py": "from shapes import area\n\ndef test_area():\n    assert area(2, 3) == 6\n"})
+    steps = plan_steps("Compute the area of a rectangle in shapes.py.", repo, read_only=["test_shapes.py"])
+    assert len(steps) == 1 and steps[0]["files"] == ["shapes.py"]
+    assert [s["qualname"] for s in steps[0]["symbols"]] == ["area"]
+    assert steps[0]["context"] == ["test_shapes.py"] and steps[0]["tests"] == ["test_shapes.py::test_area"]
+    ranked = rank(build_map(repo, cache=False), "rectangle area")
+    assert ranked[0].symbol.name == "area_of_rectangle"   # without the file name, the words decide
