@@ -140,3 +140,123 @@ def test_explain_states_the_matrix_and_show_round_trips(tmp_path):
     effective = yaml.safe_load(shown.stdout)
     assert Policy.model_validate(effective) == load_policy(policy).policy
     assert effective["gates"]["bandit"]["confidence"] == "medium"   # a default, filled in
+
+
+def test_lint_reports_every_problem_at_once_with_file_line_and_fix(tmp_path):
+    path = team_policy(tmp_path, """
+        name: team
+        routing:
+          frontier_unavailable: maybe
+          local_atempts: 2
+        tiers:
+          - {name: local, kind: gguf}
+          - name: cloud
+            kind: openia
+            context: lots
+        gates:
+          blok_at: high
+          overrides: {no-such-rule: "off"}
+          secrets: {patterns: ["(unclosed"]}
+        """)
+    proc = policy_cli("lint", str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    expected = [f"{path}:3: routing.frontier_unavailable: Input should be 'degrade' or 'stop'; use 'degrade' or 'stop'",
+                f"{path}:4: routing.local_atempts: Extra inputs are not permitted; remove `local_atempts` or fix "
+                "its spelling (did you mean `local_attempts`?)",
+                f"{path}:8: tiers[1].kind: Input should be 'gguf' or 'openai'",
+                f"{path}:9: tiers[1].context: Input should be a valid integer",
+                f"{path}:11: gates.blok_at: Extra inputs are not permitted; remove `blok_at`",
+                f"{path}:13: gates.secrets.patterns[0]: '(unclosed' is not a valid regex",
+                f"{path}:12: gates.overrides: 'no-such-rule' is not a rule id"]
+    assert len(lines) == len(expected), proc.stderr
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(f"agentsmith: {start}"), (line, start)
+
+    # Anything else that loads the policy stops at the first problem, with its line, and says how many more.
+    run = subprocess.run([sys.executable, "-m", "agentsmith", "policy", "show", str(path)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert f"{path}:3: routing.frontier_unavailable" in run.stderr and "(and 5 more problem(s))" in run.stderr   # overrides: lint only
+
+
+def test_committed_json_schema_is_the_models_export_and_the_shipped_policies_follow_it():
+    import json
+
+    import jsonschema
+
+    from agentsmith.policy.cli import policy_json_schema
+
+    committed = ROOT / "agentsmith" / "data" / "policies" / "policy.schema.json"
+    assert committed.read_text() == policy_json_schema(), (
+        "policy.schema.json is stale: run `agentsmith policy schema > agentsmith/data/policies/policy.schema.json`")
+    schema = json.loads(committed.read_text())
+    for policy in (ROOT / "agentsmith/data/policies/default.yaml", ROOT / "agentsmith/data/policies/bench.yaml",
+                   ROOT / "examples/team-policy/policy.yaml"):
+        first = policy.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema=") and first.endswith("policy.schema.json"), policy
+        assert (policy.parent / first.split("$schema=")[1]).resolve() == committed.resolve(), policy
+        jsonschema.validate(yaml.safe_load(policy.read_text()), schema)
+    with __import__("pytest").raises(jsonschema.ValidationError, match="blok_at"):
+        jsonschema.validate({"gates": {"blok_at": "high"}}, schema)
+
+
+def test_policy_test_runs_the_shipped_cases_and_reports_a_wrong_expectation(tmp_path):
+    team = policy_cli("test", "examples/team-policy/policy.yaml")
+    assert team.returncode == 0, team.stdout + team.stderr
+    assert "6/6 policy test cases passed" in team.stdout and "All tests passed" in team.stdout
+
+    cases = tmp_path / "tests"
+    cases.mkdir()
+    (cases / "mine.yaml").write_text(textwrap.dedent("""
+        cases:
+          - name: the team thinks configs under ops/ never leave
+            path: ops/settings.py
+            content: "TIMEOUT = 3\\n"
+            expect: {local_only: true, tiers: [local]}
+          - name: env files stay
+            path: .env
+            expect: {local_only: true}
+        """))
+    policy = team_policy(tmp_path, "name: team\ngates:\n  semgrep: {rules: [semgrep/python]}\n")
+    proc = policy_cli("test", str(policy))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL mine.yaml: the team thinks configs under ops/ never leave" in proc.stdout
+    assert "local_only: expected True, got False" in proc.stdout and "ok   mine.yaml: env files stay" in proc.stdout
+    assert "1/2 policy test cases passed" in proc.stdout
+
+
+def test_policy_diff_on_the_test_cases_and_on_recent_runs_in_the_audit_log(tmp_path):
+    from agentsmith.audit import AuditLog
+
+    log = AuditLog(tmp_path / "audit.sqlite")
+    # Three runs, recorded in the shapes the run graph writes.
+    for run_id, files, tier, external, blocking in (
+            ("run-pay", ["payments/api.py"], "frontier", True, []),
+            ("run-debug", ["web/app.py"], "local", False, ["python-web-debug-enabled"]),
+            ("run-plain", ["web/strings.py"], "frontier", True, [])):
+        log.append(run_id, "plan", {"steps": [{"id": "step-1", "files": files, "context": []}],
+                                    "local_only": [], "reasons": {}})
+        log.append(run_id, "route", {"step": "step-1", "attempt": 1, "tier": tier, "external": external})
+        log.append(run_id, "gate", {"findings": len(blocking), "blocking": len(blocking), "blocking_rules": blocking})
+        log.append(run_id, "run-finished", {"status": "blocked" if blocking else "committed", "task": f"task {run_id}"})
+    new = tmp_path / "new.yaml"
+    new.write_text((ROOT / "examples/team-policy/policy.yaml").read_text()
+                   .replace("overrides: {}", "overrides: {python-web-debug-enabled: low}")
+                   .replace("../../policies/semgrep", str(ROOT / "policies/semgrep"))
+                   + f"tests: [{ROOT / 'examples/team-policy/tests'}]\n")
+    proc = policy_cli("diff", "policies/default.yaml", str(new), "--db", str(tmp_path / "audit.sqlite"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert 'sensitivity.paths: + "payments/**"' in out and 'routing.frontier_unavailable: "degrade" -> "stop"' in out
+    assert ("payments code never leaves, whatever it contains (payments/ledger.py): local_only false -> true; "
+            "tiers [local, frontier] -> [local]") in out
+    assert "RECENT RUNS (3 newest" in out and "3 would differ" in out
+    runs = {line.split()[0]: line for line in out.splitlines() if line.startswith("  run-")}
+    assert "run-pay (committed; 'task run-pay'): now local-only: payments/api.py; it was sent to frontier" in runs["run-pay"]
+    assert "would pass the gate (blocked by python-web-debug-enabled under OLD)" in runs["run-debug"]
+    # NEW adds content patterns and the log holds no file content: said, not guessed.
+    assert "content of web/strings.py decides (not in the log)" in runs["run-plain"]
+
+    same = policy_cli("diff", "policies/default.yaml", "policies/default.yaml", "--db", str(tmp_path / "audit.sqlite"))
+    assert same.returncode == 0 and "(no outcome changes)" in same.stdout, same.stdout + same.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -10,6 +9,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from agentsmith import store
+from agentsmith.audit.verify import GENESIS, check_chain
+from agentsmith.audit.verify import digest as _digest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -29,7 +32,6 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 """
 
-GENESIS = "0" * 64
 
 
 @dataclass
@@ -43,11 +45,6 @@ class Event:
     hash: str
 
 
-def _digest(prev_hash: str, ts: float, run_id: str, kind: str, data_json: str) -> str:
-    payload = json.dumps([prev_hash, repr(ts), run_id, kind, data_json], separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
 class AuditLog:
     _lock = threading.Lock()
 
@@ -58,7 +55,9 @@ class AuditLog:
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # The store decides where the chain lives: this SQLite file, or the shared database
+        # (agentsmith.store), where BEGIN IMMEDIATE takes the same one-writer lock across machines.
+        db = store.current().connect(self.path)
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
@@ -90,13 +89,18 @@ class AuditLog:
             rows = db.execute(query + " ORDER BY seq", params).fetchall()
         return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
 
-    def verify(self) -> tuple[bool, str]:
-        """Recompute the chain: (True, "n events intact") or (False, where it breaks)."""
-        prev = GENESIS
+    def head(self) -> str:
+        """The newest event's hash: what an agent commit records to anchor the chain in git."""
         with self._connect() as db:
-            rows = db.execute("SELECT seq, ts, run_id, kind, data, prev_hash, hash FROM events ORDER BY seq").fetchall()
-        for seq, ts, run_id, kind, data, prev_hash, digest in rows:
-            if prev_hash != prev or _digest(prev_hash, ts, run_id, kind, data) != digest:
-                return False, f"chain broken at event {seq}"
-            prev = digest
-        return True, f"{len(rows)} events intact"
+            row = db.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return row[0] if row else GENESIS
+
+    def verify(self) -> tuple[bool, str]:
+        """(True, "n events intact") or (False, the first bad event); `agentsmith audit verify` says more."""
+        shared = store.current()
+        if shared.shared:
+            from agentsmith.store.postgres import check_chain as check_shared_chain
+            verdict = check_shared_chain(shared)
+        else:
+            verdict = check_chain(self.path)
+        return verdict.intact, verdict.detail

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from agentsmith.config import DEFAULT_POLICY
 from agentsmith.errors import PolicyError
+from agentsmith.policy.lint import check_policy_file
 from agentsmith.policy.schema import Policy, Tier
 
 __all__ = ["LoadedPolicy", "Policy", "Tier", "load_policy"]
@@ -35,25 +33,11 @@ def load_policy(path: str | Path | None = None) -> LoadedPolicy:
     if not policy_path.is_file():
         raise PolicyError(f"policy file not found: {policy_path}",
                           "pass --policy with an existing YAML file, or omit it for the default policy")
-    try:
-        raw = yaml.safe_load(policy_path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise PolicyError(f"policy {policy_path}{where} is not valid YAML",
-                          "fix the syntax, then run `agentsmith policy lint`") from None
-    if not isinstance(raw, dict):
-        raise PolicyError(f"policy {policy_path} must be a YAML mapping at the top level",
-                          "see policies/default.yaml for the shape")
-    try:
-        policy = Policy.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise PolicyError(f"policy {policy_path}: {where}: {first['msg']}",
-                          "fix that key, then run `agentsmith policy lint`") from None
-    names = [t.name for t in policy.tiers]
-    if len(names) != len(set(names)):
-        raise PolicyError(f"policy {policy_path}: tier names must be unique, got {names}",
-                          "rename the duplicate tier")
+    problems, policy = check_policy_file(policy_path)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        at = f"{policy_path}:{first.line}" if first.line else str(policy_path)
+        raise PolicyError(f"policy {at}: {first.where}: {first.message}{more}",
+                          f"{first.fix}; `agentsmith policy lint` lists every problem")
     return LoadedPolicy(policy=policy, path=policy_path.resolve())

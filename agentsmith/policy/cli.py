@@ -1,4 +1,4 @@
-"""`agentsmith policy lint|test|explain|show`: what a security team runs on its policy."""
+"""`agentsmith policy lint|test|explain|show|diff|schema`: what a security team runs on its policy."""
 
 from __future__ import annotations
 
@@ -18,34 +18,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action = actions.add_parser(name, help=text, description=text)
         action.add_argument("file", nargs="?", default=None, help="policy file (default: policies/default.yaml)")
         action.set_defaults(func=func)
+    diff = actions.add_parser(
+        "diff", help="what changes from OLD to NEW: on the test cases and on recent runs (exit 1 when anything does)",
+        description="Compare two policies: the settings that differ, the test cases (of both) whose outcome "
+                    "moves (data class, allowed tiers, redactions, gate verdict), and the recent runs in the "
+                    "audit log that would have been routed, redacted or blocked differently. "
+                    "Exit 0 when nothing changes, 1 when something does, 2 on a bad policy.")
+    diff.add_argument("old", help="the policy in force")
+    diff.add_argument("new", help="the proposed policy")
+    diff.add_argument("--db", default=None, help="audit database (default: $AGENTSMITH_HOME/audit.sqlite)")
+    diff.add_argument("--runs", type=int, default=50, help="how many of the newest runs to replay (default 50)")
+    diff.set_defaults(func=handle_diff)
+    schema = actions.add_parser("schema", help="print the policy's JSON Schema (editors complete and validate with it)",
+                                description="Print the JSON Schema of a policy file. The copy shipped beside the "
+                                            "default policy is regenerated with `agentsmith policy schema > "
+                                            "agentsmith/data/policies/policy.schema.json`.")
+    schema.set_defaults(func=handle_schema)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
-def lint_problems(loaded) -> tuple[list[str], list]:
-    """Every problem found, each one line; and the rules that loaded."""
+def policy_json_schema() -> str:
+    import json
+
+    from agentsmith.policy.schema import Policy
+
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Policy.model_json_schema()}
+    return json.dumps(schema, indent=2, sort_keys=False) + "\n"
+
+
+def handle_diff(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agentsmith.config import audit_db
+    from agentsmith.policy import load_policy
+    from agentsmith.policy.diff import diff_report
+
+    old, new = load_policy(args.old), load_policy(args.new)
+    lines, changed = diff_report(old, new, Path(args.db) if args.db else audit_db(), args.runs)
+    print("\n".join(lines))
+    return 1 if changed else 0
+
+
+def handle_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(policy_json_schema())
+    return 0
+
+
+def lint_problems(loaded, lines: dict | None = None, shown=None) -> tuple[list[str], list]:
+    """Every problem in the rule packs and overrides, each one line; and the rules that loaded."""
     import re
 
     from agentsmith.errors import PolicyError
     from agentsmith.gates.rules import fixture_annotations, load_rules, parse_rule_file, rule_files
     from agentsmith.gates.tools import SUPPRESSIONS
+    from agentsmith.policy.lint import line_of
 
     policy = loaded.policy
+
+    def at(*loc) -> str:
+        line = line_of(lines or {}, loc)
+        return f"{shown or loaded.path}:{line}: " if line else ""
+
     problems: list[str] = []
-    for where, patterns in (("sensitivity.patterns", policy.sensitivity.patterns),
-                            ("sensitivity.redact_patterns", policy.sensitivity.redact_patterns),
-                            ("gates.secrets.patterns", policy.gates.secrets.patterns)):
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                problems.append(f"{where}: {pattern!r} is not a valid regex ({err})")
     rules = []
     try:
         files = rule_files(loaded)
     except PolicyError as err:
-        return problems + [str(err)], []
+        return [*problems, at("gates", "semgrep", "rules") + str(err)], []
     if not files and (policy.gates.semgrep.enabled or policy.gates.checklist.enabled):
-        problems.append("gates.semgrep.rules: no rule files found; point it at folders of Semgrep rules")
+        problems.append(at("gates", "semgrep", "rules")
+                        + "gates.semgrep.rules: no rule files found; point it at folders of Semgrep rules")
     for path in files:
         try:
             rules.extend(parse_rule_file(path))
@@ -61,7 +103,8 @@ def lint_problems(loaded) -> tuple[list[str], list]:
         if rule_id in known or re.fullmatch(r"B\d{3}|secrets\.[a-z0-9-]+|gate\.tool-error", rule_id) \
                 or re.fullmatch(r"[a-z_]+", rule_id):   # Bandit test names (e.g. assert_used)
             continue
-        problems.append(f"gates.overrides: {rule_id!r} is not a rule id of any pack, Bandit test or secrets detector")
+        problems.append(at("gates", "overrides", rule_id) + f"gates.overrides: {rule_id!r} is not a rule id of any pack, "
+                        "Bandit test or secrets detector; use an id `agentsmith policy explain` lists, or remove it")
     for rule in rules:
         if not rule.fix:
             problems.append(f"rule {rule.id} ({rule.file}): metadata.fix is missing; say how to fix the finding")
@@ -77,10 +120,21 @@ def lint_problems(loaded) -> tuple[list[str], list]:
 
 
 def handle_lint(args: argparse.Namespace) -> int:
-    from agentsmith.policy import load_policy
+    from pathlib import Path
 
-    loaded = load_policy(args.file)
-    problems, rules = lint_problems(loaded)
+    from agentsmith.config import DEFAULT_POLICY
+    from agentsmith.policy import LoadedPolicy, load_policy
+    from agentsmith.policy.lint import check_policy_file, read_yaml
+
+    path = Path(args.file) if args.file else DEFAULT_POLICY
+    if not path.is_file():
+        load_policy(path)                  # the one-line "not found" error
+    found, policy = check_policy_file(path)
+    # Rule packs are checked even when the schema has problems: bad keys fall back to defaults.
+    loaded = LoadedPolicy(policy=policy, path=path.resolve())
+    problems = [p.render(path) for p in found]
+    more, rules = lint_problems(loaded, read_yaml(path)[1], shown=path)
+    problems += more
     for problem in problems:
         print(f"agentsmith: {problem}", file=sys.stderr)
     if problems:
@@ -99,10 +153,16 @@ def handle_test(args: argparse.Namespace) -> int:
     from agentsmith.gates.rules import rule_dirs
     from agentsmith.policy import load_policy
 
-    loaded = load_policy(args.file)
     if handle_lint(args) != 0:
         return 2
-    failed = False
+    loaded = load_policy(args.file)
+    from agentsmith.policy.cases import run_cases
+
+    started = time.monotonic()
+    lines, cases_ok = run_cases(loaded)
+    print(f"{'ok  ' if cases_ok else 'FAIL'} policy test cases ({time.monotonic() - started:.1f}s)")
+    print("\n".join(f"     {line}" for line in lines))
+    failed = not cases_ok
     for folder in rule_dirs(loaded):
         start = time.monotonic()
         try:

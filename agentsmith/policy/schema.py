@@ -123,6 +123,8 @@ class Policy(Strict):
     gates: Gates = Field(default_factory=Gates)
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     review: Review = Field(default_factory=Review)
+    # Folders or files of policy test cases (`agentsmith policy test`), relative to the policy file.
+    tests: list[str] = Field(default_factory=lambda: ["tests"])
 
     def tier(self, name: str) -> Tier | None:
         return next((t for t in self.tiers if t.name == name), None)

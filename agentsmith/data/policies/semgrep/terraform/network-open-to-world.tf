@@ -66,3 +66,64 @@ resource "azurerm_network_security_rule" "rdp" {
   # ruleid: tf-ingress-open-to-world
   source_address_prefix = "*"
 }
+
+resource "aws_security_group" "bastion_attr" {
+  name = "bastion"
+  ingress = [{
+    from_port        = 22
+    to_port          = 22
+    protocol         = "tcp"
+    # ruleid: tf-ingress-open-to-world
+    cidr_blocks      = ["0.0.0.0/0"]
+    ipv6_cidr_blocks = []
+    description      = "ssh"
+    prefix_list_ids  = []
+    security_groups  = []
+    self             = false
+  }]
+}
+
+resource "aws_security_group" "dynamic_ssh" {
+  name = "dynamic"
+  dynamic "ingress" {
+    for_each = [22, 3389]
+    content {
+      from_port = ingress.value
+      to_port   = ingress.value
+      protocol  = "tcp"
+      # ruleid: tf-ingress-open-to-world
+      cidr_blocks = ["0.0.0.0/0"]
+    }
+  }
+  dynamic "egress" {
+    for_each = [0]
+    content {
+      from_port = 0
+      to_port   = 0
+      protocol  = "-1"
+      # ok: tf-ingress-open-to-world
+      cidr_blocks = ["0.0.0.0/0"]
+    }
+  }
+}
+
+resource "aws_default_security_group" "default" {
+  vpc_id = aws_vpc.main.id
+  ingress {
+    from_port = 22
+    to_port   = 22
+    protocol  = "tcp"
+    # ruleid: tf-ingress-open-to-world
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_security_group_rule" "egress_all" {
+  type              = "egress"
+  from_port         = 0
+  to_port           = 0
+  protocol          = "-1"
+  # ok: tf-ingress-open-to-world
+  cidr_blocks       = ["0.0.0.0/0"]
+  security_group_id = aws_security_group.web.id
+}
