@@ -16,6 +16,47 @@ resource "aws_s3_bucket_acl" "private" {
   acl    = "private"
 }
 
+resource "aws_s3_bucket" "legacy_grants" {
+  bucket = "legacy"
+  grant {
+    type        = "Group"
+    permissions = ["READ"]
+    # ruleid: tf-public-bucket
+    uri         = "http://acs.amazonaws.com/groups/global/AllUsers"
+  }
+  grant {
+    type        = "Group"
+    permissions = ["READ_ACP", "WRITE"]
+    # ok: tf-public-bucket
+    uri         = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+  }
+}
+
+resource "aws_s3_bucket_acl" "grantee" {
+  bucket = aws_s3_bucket.logs.id
+  access_control_policy {
+    grant {
+      grantee {
+        type = "Group"
+        # ruleid: tf-public-bucket
+        uri  = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+      }
+      permission = "READ"
+    }
+    grant {
+      grantee {
+        type = "CanonicalUser"
+        # ok: tf-public-bucket
+        id   = data.aws_canonical_user_id.current.id
+      }
+      permission = "FULL_CONTROL"
+    }
+    owner {
+      id = data.aws_canonical_user_id.current.id
+    }
+  }
+}
+
 resource "aws_s3_bucket_public_access_block" "logs" {
   bucket = aws_s3_bucket.logs.id
   # ruleid: tf-public-bucket
