@@ -16,14 +16,18 @@ COMMANDS = {
     "run": "agentsmith.graph.cli",
     "resume": "agentsmith.graph.cli",
     "report": "agentsmith.graph.cli",
+    "status": "agentsmith.graph.cli",
     "pr": "agentsmith.forge.cli",
     "scan": "agentsmith.gates.cli",
     "sandbox": "agentsmith.sandbox.cli",
     "redact": "agentsmith.redact.cli",
     "policy": "agentsmith.policy.cli",
+    "audit": "agentsmith.audit.cli",
     "models": "agentsmith.models.cli",
     "bench": "agentsmith.bench.cli",
     "tui": "agentsmith.tui.cli",
+    "submit": "agentsmith.queue.cli",
+    "worker": "agentsmith.queue.cli",
 }
 
 

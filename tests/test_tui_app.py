@@ -272,7 +272,7 @@ async def test_review_feedback_and_reject_keys():
         assert app.decision == {"decision": "reject", "by": "human"}
 
 
-async def test_history_lists_runs_opens_a_report_and_resumes_an_unfinished_run(fixed_history):
+async def test_history_lists_runs_opens_a_report_and_resumes_an_interrupted_run(fixed_history):
     app = AgentsmithApp(repo=FIXED_REPO)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("f2")
@@ -280,7 +280,7 @@ async def test_history_lists_runs_opens_a_report_and_resumes_an_unfinished_run(f
         assert isinstance(screen, HistoryScreen)
         table = screen.query_one("#history", DataTable)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert rows[0][:2] == [fixed_history["unfinished"], "unfinished"]
+        assert rows[0][:2] == [fixed_history["unfinished"], "interrupted"]
         assert rows[1][:3] == [fixed_history["failed"], "failed", "$0.0123"]
         assert rows[2][1] == "committed" and rows[2][4] == f"agentsmith/{fixed_history['committed']}"
         # a finished run does not resume
@@ -292,8 +292,26 @@ async def test_history_lists_runs_opens_a_report_and_resumes_an_unfinished_run(f
         report = str(app.screen.query_one("#report", Static).render())
         assert "committed" in report and "routine step: local first" in report and "intact" in report
         await pilot.press("escape")
-        # the unfinished run resumes; it has no checkpoint here, which is a readable notice, not a crash
+        # the interrupted run resumes; it has no checkpoint here, which is a readable notice, not a crash
         await pilot.press("up", "up", "r")
         assert not isinstance(app.screen, HistoryScreen)
         await wait_until(pilot, lambda: not app.running and "stopped" in status_text(app), timeout=60)
         assert f"no run with id {fixed_history['unfinished']}" in status_text(app)
+
+
+async def test_history_does_not_resume_a_run_another_process_drives(fixed_history):
+    from agentsmith.graph import lease
+    run_id = fixed_history["unfinished"]
+    with lease.hold(run_id) as held:     # this test process is the run's live driver
+        app = AgentsmithApp(repo=FIXED_REPO)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await pilot.press("f2")
+            table = app.screen.query_one("#history", DataTable)
+            assert [str(c) for c in table.get_row_at(0)][:2] == [run_id, "running"]
+            await pilot.press("r")
+            assert isinstance(app.screen, HistoryScreen) and not app.running
+            notices = [n.message for n in app._notifications]
+            assert any(f"driven by {held.driver.describe()}" in n for n in notices), notices
+            await pilot.press("enter")
+            report = str(app.screen.query_one("#report", Static).render())
+            assert f"running, driven by {held.driver.describe()}" in report

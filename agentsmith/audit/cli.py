@@ -29,7 +29,16 @@ def handle_verify(args: argparse.Namespace) -> int:
     from agentsmith.config import audit_db
 
     path = Path(args.db) if args.db else audit_db()
-    verdict = check_chain(path)
+    shared = _shared_store() if not args.db else None
+    if shared:      # scaled mode: the chain lives in the shared database
+        from agentsmith.errors import UserError
+        from agentsmith.store.postgres import check_chain as check_shared_chain
+        if args.repo:
+            raise UserError("--repo is not supported yet for the shared database",
+                            "run it without --repo, or with --db on an exported SQLite copy")
+        path, verdict = shared.describe(), check_shared_chain(shared)
+    else:
+        verdict = check_chain(path)
     if args.repo:
         check_commits(path, Path(args.repo), verdict)
     if args.json:
@@ -44,3 +53,9 @@ def handle_verify(args: argparse.Namespace) -> int:
     for problem in verdict.problems:
         print(f"  - {problem}", file=sys.stderr)
     return 1
+
+
+def _shared_store():
+    from agentsmith import store
+    current = store.current()
+    return current if current.shared else None

@@ -1,4 +1,4 @@
-"""`agentsmith run`, `resume` and `report`."""
+"""`agentsmith run`, `resume`, `status` and `report`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(func=cmd_resume)
 
+    status = sub.add_parser("status", help="a run's state (running, interrupted, committed, ...), branch and driver")
+    status.add_argument("run_id")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
     report = sub.add_parser("report", help="cost, latency, routing and incidents over past runs")
     report.add_argument("run_id", nargs="?")
     report.add_argument("--json", action="store_true")
@@ -41,13 +46,18 @@ def _progress(kind: str, data: dict[str, Any]) -> None:
                           + (f"; local-only: {', '.join(d['local_only'])}" if d["local_only"] else ""),
         "route": lambda d: f"route: attempt {d['attempt']} -> {d['tier'] or 'stop'} ({d['reason']})",
         "call": lambda d: (f"model: {d['tier']}/{d['model']} {d['prompt_tokens']}+{d['completion_tokens']} tokens "
-                           f"in {d['seconds']:.1f}s, ${d['cost_usd']:.4f}"),
+                           + (f"({d['prompt_tokens_evaluated']} prompt tokens evaluated, the rest cached) "
+                              if (d.get("prompt_tokens_evaluated") or d["prompt_tokens"]) < d["prompt_tokens"] else "")
+                           + f"in {d['seconds']:.1f}s, ${d['cost_usd']:.4f}"),
         "apply": lambda d: f"apply: {', '.join(d['applied']) or 'nothing applied'}",
         "verify": lambda d: f"verify: {'tests pass' if d['passed'] else d['error']}",
         "gate": lambda d: f"gate: {d['findings']} finding(s), {d['blocking']} blocking",
         "incident": lambda d: f"incident ({d['kind']}): {d['detail']}",
         "commit": lambda d: f"commit: {d['sha'][:12]} on {d['branch']}",
         "notice": lambda d: d["text"],
+        "run-resumed": lambda d: (f"resume: at {', '.join(d['next'])}, driven by {d['driver']}"
+                                  + (f"; took the run over from {d['took_over_from']} ({d['why']})"
+                                     if d.get("took_over_from") else "")),
         "model-error": lambda d: f"model: {d['tier']} failed: {d['error']}",
     }.get(kind)
     if line:
@@ -82,6 +92,9 @@ def _print_result(result: dict[str, Any], as_json: bool) -> int:
         print(f"run {result['run_id']}: {result['attempts']} attempt(s), tiers {', '.join(result['tiers_used']) or '-'}, "
               f"{result['tokens']['prompt'] + result['tokens']['completion']} tokens, ${result['cost_usd']:.4f}, "
               f"{result['seconds']:.1f}s")
+        if result.get("time_split"):
+            from agentsmith.graph.reporting import render_split
+            print(render_split(result["time_split"]))
     return {"committed": 0, "awaiting-review": 0}.get(result["status"], 1)
 
 
@@ -99,6 +112,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     reviewer = _ask_review if sys.stdin.isatty() else None
     result = resume_run(args.run_id, listener=_progress, reviewer=reviewer, decision=decision)
     return _print_result(result, args.json)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from agentsmith.graph.reporting import render_status, run_status
+    from agentsmith.queue.cli import queue_state
+    status = queue_state(args.run_id, run_status)   # scaled mode adds queued and delivered runs
+    print(json.dumps(status, indent=2, default=str) if args.json else render_status(status))
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

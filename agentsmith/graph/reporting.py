@@ -1,4 +1,5 @@
-"""`agentsmith report`: what past runs cost, how long they took, where they routed, what went wrong."""
+"""`agentsmith report` and `status`: what past runs cost, how long they took, where they routed, what went
+wrong, and whether an unfinished run is still driven or waits for `resume`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,42 @@ from typing import Any
 from agentsmith.audit import AuditLog
 from agentsmith.config import audit_db
 from agentsmith.errors import UserError
+from agentsmith.graph.lease import all_drivers, current_driver
+
+
+# The nodes whose own wall time (less any model time in them) is one part of a run's time split.
+TIMED_PARTS = {"verify": "sandbox", "gate": "gate"}
+ORCHESTRATION_TARGET = 0.10
+
+
+def time_split(values: dict[str, Any], wall: float) -> dict[str, Any]:
+    """A run's wall seconds as model, sandbox, gate and orchestration (everything else: planning, prompt
+    assembly, applying edits, checkpoints, git), from the per-node `timings` the graph records.
+    `waiting` (for a reviewer, or for `resume` after the driver died) is no one's work: set apart."""
+    parts = {"model": 0.0, "sandbox": 0.0, "gate": 0.0, "waiting": 0.0}
+    previous: dict[str, Any] | None = None
+    for timing in values.get("timings", []):
+        model = timing.get("model", 0.0)
+        parts["model"] += model
+        part = TIMED_PARTS.get(timing.get("node", ""))
+        if part:
+            parts[part] += timing.get("seconds", 0.0) - model
+        if previous and "started" in timing and "started" in previous and (
+                timing["node"] == "review" or timing.get("pid") != previous.get("pid")):
+            parts["waiting"] += max(0.0, timing["started"] - previous["started"] - previous.get("seconds", 0.0))
+        previous = timing
+    parts["orchestration"] = max(0.0, wall - sum(parts.values()))
+    active = wall - parts["waiting"]
+    return {k: round(v, 2) for k, v in parts.items()} | {
+        "orchestration_share": round(parts["orchestration"] / active, 3) if active > 0 else None}
+
+
+def render_split(split: dict[str, Any]) -> str:
+    share = split.get("orchestration_share")
+    verdict = "" if share is None else f" ({share:.0%} of the run; target <= {ORCHESTRATION_TARGET:.0%})"
+    waiting = f", waiting {split['waiting']:.1f}s (review, resume)" if split.get("waiting") else ""
+    return (f"time: model {split['model']:.1f}s, sandbox {split['sandbox']:.1f}s, gate {split['gate']:.1f}s, "
+            f"orchestration {split['orchestration']:.1f}s{verdict}{waiting}")
 
 
 def _percentile(values: list[float], pct: float) -> float | None:
@@ -36,10 +73,17 @@ def build_report(run_id: str | None = None) -> dict[str, Any]:
     reasons = Counter(e.data.get("reason", "") for e in events if e.kind == "route")
     incidents = [{"run_id": e.run_id, **e.data} for e in events if e.kind == "incident"]
     calls = [e.data for e in events if e.kind == "call"]
+    split = _total_split([r["split"] for r in runs if r.get("split")])
+    unfinished = sorted(set(started) - {r["run_id"] for r in runs})
+    drivers = all_drivers()
+    running = {run_id: drivers[run_id] for run_id in unfinished
+               if run_id in drivers and drivers[run_id].gone_reason() is None}
     return {
         "audit_chain": {"intact": intact, "detail": chain},
         "runs": len(runs),
-        "in_progress": sorted(set(started) - {r["run_id"] for r in runs}),
+        "in_progress": unfinished,
+        "running": [{"run_id": run_id, "driver": driver.describe()} for run_id, driver in running.items()],
+        "interrupted": [run_id for run_id in unfinished if run_id not in running],
         "succeeded": len(successes),
         "success_rate": round(len(successes) / len(runs), 3) if runs else None,
         "cost_usd": round(total_cost, 6),
@@ -47,6 +91,7 @@ def build_report(run_id: str | None = None) -> dict[str, Any]:
         "cost_per_success_usd": round(total_cost / len(successes), 6) if successes else None,
         "latency_s": {"p50": _percentile(seconds, 50), "p95": _percentile(seconds, 95),
                       "mean": round(statistics.mean(seconds), 2) if seconds else None},
+        "time_split": split,
         "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
         "calls_by_tier": dict(Counter(c.get("tier") for c in calls)),
         "redactions": sum(c.get("redactions", 0) for c in calls),
@@ -57,6 +102,17 @@ def build_report(run_id: str | None = None) -> dict[str, Any]:
     }
 
 
+def _total_split(splits: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The runs' splits added up (runs recorded before the split existed have none)."""
+    if not splits:
+        return None
+    total = {k: round(sum(s.get(k, 0.0) for s in splits), 2)
+             for k in ("model", "sandbox", "gate", "orchestration", "waiting")}
+    active = sum(total.values()) - total["waiting"]
+    return total | {"orchestration_share": round(total["orchestration"] / active, 3) if active > 0 else None,
+                    "runs": len(splits)}
+
+
 def render_report(report: dict[str, Any]) -> str:
     lines = [
         f"runs: {report['runs']} finished, {report['succeeded']} committed"
@@ -65,6 +121,8 @@ def render_report(report: dict[str, Any]) -> str:
         + (f"${report['cost_per_success_usd']:.4f} per successful task" if report["cost_per_success_usd"] is not None
            else "no successful task yet"),
         f"latency: p50 {report['latency_s']['p50']}s, p95 {report['latency_s']['p95']}s",
+        *([render_split(report["time_split"]) + f" over {report['time_split']['runs']} run(s)"]
+          if report["time_split"] else []),
         f"model calls: {report['calls_by_tier']}; {report['tokens']} tokens; {report['redactions']} redactions",
         f"routing: {report['routes_by_tier']}",
         f"incidents: {len(report['incidents'])}",
@@ -73,8 +131,63 @@ def render_report(report: dict[str, Any]) -> str:
         "recent runs:",
     ]
     for run in report["history"][-15:]:
+        share = (run.get("split") or {}).get("orchestration_share")
         lines.append(f"  {run['run_id']}  {run['status']:<10} ${run.get('cost_usd', 0):.4f}  "
-                     f"{run.get('seconds', 0):>7.1f}s  {run.get('branch') or '-'}  {run.get('task', '')[:50]}")
-    for run_id in report["in_progress"]:
-        lines.append(f"  {run_id}  unfinished (agentsmith resume {run_id})")
+                     f"{run.get('seconds', 0):>7.1f}s  " + (f"orch {share:>4.0%}  " if share is not None else "")
+                     + f"{run.get('branch') or '-'}  {run.get('task', '')[:50]}")
+    for run in report["running"]:
+        lines.append(f"  {run['run_id']}  running, driven by {run['driver']}")
+    for run_id in report["interrupted"]:
+        lines.append(f"  {run_id}  interrupted, resumable (agentsmith resume {run_id})")
+    return "\n".join(lines)
+
+
+def run_status(run_id: str) -> dict[str, Any]:
+    """One run's state: running (a live driver), interrupted (resumable), awaiting-review, or how it ended."""
+    from agentsmith.graph.runner import checkpoint, pending_review
+    snapshot = checkpoint(run_id)
+    values, next_nodes = snapshot.values or {}, list(snapshot.next or ())
+    events = AuditLog(audit_db()).events(run_id, kinds=("run-started", "run-finished"))
+    driver = current_driver(run_id)
+    if not values and not events and driver is None:
+        raise UserError(f"no run with id {run_id}", "run `agentsmith report` to list runs")
+    started = next((e.data for e in events if e.kind == "run-started"), {})
+    finished = next((e.data for e in reversed(events) if e.kind == "run-finished"), None)
+    gone = driver.gone_reason() if driver else None
+    status: dict[str, Any] = {"run_id": run_id, "task": values.get("task") or started.get("task", ""),
+                              "branch": values.get("branch"), "commit": values.get("commit"), "next": next_nodes,
+                              "driver": driver.to_dict() if driver else None, "resumable": False,
+                              "reason": values.get("reason", ""), "hint": ""}
+    if values and not next_nodes:      # the graph reached its end: the checkpoint says how
+        status |= {"state": values.get("status", "failed"),
+                   "branch": values.get("branch") if values.get("commit") else None}
+    elif driver and gone is None:
+        status |= {"state": "running", "hint": f"driven by {driver.describe()}; wait, or stop that process"}
+    elif next_nodes and pending_review(snapshot) is not None:
+        status |= {"state": "awaiting-review", "resumable": True,
+                   "hint": f"`agentsmith resume {run_id}` shows the change for review"}
+    elif next_nodes:
+        status |= {"state": "interrupted", "resumable": True,
+                   "hint": ("its driver " + (f"{driver.describe()} is gone ({gone})" if driver else "has exited")
+                            + f"; `agentsmith resume {run_id}` continues it")}
+    elif finished:                     # known to the audit log only (its checkpoints were removed)
+        status |= {"state": finished.get("status", "failed"), "reason": finished.get("reason", ""),
+                   "branch": finished.get("branch"), "commit": finished.get("commit")}
+    else:
+        status |= {"state": "interrupted",
+                   "hint": "it stopped before its first checkpoint; start it again with `agentsmith run`"}
+    return status
+
+
+def render_status(status: dict[str, Any]) -> str:
+    where = f" before {', '.join(status['next'])}" if status["next"] and status["state"] != "committed" else ""
+    lines = [f"run {status['run_id']}: {status['state']}{where}" + (", resumable" if status["resumable"] else "")]
+    if status["branch"]:
+        lines.append(f"branch {status['branch']}" + (f" commit {status['commit']}" if status["commit"] else ""))
+    if status["reason"]:
+        lines.append(f"reason: {status['reason']}")
+    if status["hint"]:
+        lines.append(status["hint"])
+    if status["task"]:
+        lines.append(f"task: {status['task']}")
     return "\n".join(lines)

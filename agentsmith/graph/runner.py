@@ -1,20 +1,28 @@
-"""Start, resume and summarise runs: the graph with its SQLite checkpointer and run context."""
+"""Start, resume and summarise runs: the graph with its SQLite checkpointer and run context.
+
+A run is driven by one process at a time, under its lease (agentsmith.graph.lease).
+
+AGENTSMITH_PAUSE_AT=NODE[:SECONDS] makes the driver stop at the checkpoint before NODE, print
+`[agentsmith] run RUN_ID paused before NODE` and wait (600 s unless given) before going on: tests
+use it to SIGKILL a run at a chosen node deterministically; it changes nothing else.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
-import sqlite3
 import sys
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
+from agentsmith import store
 from agentsmith.audit import AuditLog
-from agentsmith.config import audit_db, checkpoints_db
+from agentsmith.config import audit_db
 from agentsmith.errors import UserError
+from agentsmith.graph import lease
 from agentsmith.graph.build import build_graph
 from agentsmith.graph.state import Listener, RunContext
 from agentsmith.policy import load_policy
@@ -28,15 +36,15 @@ def new_run_id() -> str:
 
 @contextmanager
 def _graph() -> Iterator[Any]:
-    conn = sqlite3.connect(checkpoints_db(), check_same_thread=False, timeout=30)
-    try:
-        yield build_graph(SqliteSaver(conn))
-    finally:
-        conn.close()
+    # SQLite checkpoints by default, PostgreSQL when AGENTSMITH_DATABASE_URL says so (agentsmith.store).
+    with store.current().checkpointer() as saver:
+        yield build_graph(saver)
 
 
-def _context(policy_path: str | None, tier_flag: str, listener: Listener | None) -> RunContext:
+def _context(policy_path: str | None, tier_flag: str, listener: Listener | None,
+             run_id: str | None = None) -> RunContext:
     from agentsmith.models import Portfolio
+    from agentsmith.models.budget import shared_ledger
     loaded = load_policy(policy_path)
 
     def notify(line: str) -> None:
@@ -45,7 +53,9 @@ def _context(policy_path: str | None, tier_flag: str, listener: Listener | None)
         else:
             print(line, file=sys.stderr)
 
-    portfolio = Portfolio.from_policy(loaded, tier_flag=tier_flag, notify=notify)
+    # A shared database keeps the run's spending across workers; otherwise the ledger lives in this process.
+    ledger = shared_ledger(run_id, loaded.policy.budget) if run_id else None
+    portfolio = Portfolio.from_policy(loaded, tier_flag=tier_flag, notify=notify, ledger=ledger)
     return RunContext(policy=loaded, portfolio=portfolio, audit=AuditLog(audit_db()), listener=listener)
 
 
@@ -58,55 +68,87 @@ def start_run(task: str, *, repo: str, policy_path: str | None = None, tier: str
         raise UserError(f"unknown mode {mode!r}", "use --mode interactive or --mode ci")
     if not task.strip():
         raise UserError("the task is empty", "describe the change, e.g. \"Implement slugify in text.py\"")
-    context = _context(policy_path, tier, listener)
     run_id = run_id or new_run_id()
+    context = _context(policy_path, tier, listener, run_id)
     inputs = {"run_id": run_id, "task": task, "repo": str(repo), "tier_flag": tier, "mode": mode,
               "policy_path": str(context.policy.path), "read_only": list(read_only or []),
               "test_command": list(test_command or []), "calls": [], "routes": [], "incidents": []}
-    context.record(run_id, "run-started", {"task": task, "repo": str(repo), "tier": tier, "mode": mode,
-                                           "policy": str(context.policy.path)})
-    return _drive(run_id, inputs, context, reviewer)
+    try:
+        held = lease.acquire(run_id)
+    except BaseException:
+        context.close()
+        raise
+    try:
+        context.record(run_id, "run-started", {"task": task, "repo": str(repo), "tier": tier, "mode": mode,
+                                               "policy": str(context.policy.path), "driver": held.driver.describe()})
+        return _drive(run_id, inputs, context, reviewer, held)
+    finally:
+        held.release()
 
 
 def resume_run(run_id: str, *, listener: Listener | None = None, reviewer: Reviewer | None = None,
                decision: dict[str, Any] | None = None) -> dict[str, Any]:
-    with _graph() as graph:
-        snapshot = graph.get_state(_config(run_id))
+    snapshot = checkpoint(run_id)
     if not snapshot.values:
         raise UserError(f"no run with id {run_id}", "list runs with `agentsmith report`")
-    values = snapshot.values
     if not snapshot.next:
-        return summarise(values)
-    context = _context(values.get("policy_path"), values.get("tier_flag", "auto"), listener)
-    context.record(run_id, "run-resumed", {"next": list(snapshot.next)})
-    pending = _pending_review(snapshot)
-    if pending is not None:
-        answer = decision or (reviewer(pending) if reviewer else None)
-        if answer is None:
-            return summarise(values) | {"status": "awaiting-review", "review": pending}
-        return _drive(run_id, Command(resume=answer), context, reviewer)
-    return _drive(run_id, None, context, reviewer)
+        return summarise(snapshot.values)
+    with lease.hold(run_id) as held:
+        # Read again under the lease: the previous driver may have moved the run on before it went.
+        snapshot = checkpoint(run_id)
+        values = snapshot.values
+        if not snapshot.next:
+            return summarise(values)
+        context = _context(values.get("policy_path"), values.get("tier_flag", "auto"), listener, run_id)
+        resumed: dict[str, Any] = {"next": list(snapshot.next), "driver": held.driver.describe()}
+        if held.took_over:
+            resumed |= {"took_over_from": held.took_over.describe(), "why": held.takeover_reason}
+        context.record(run_id, "run-resumed", resumed)
+        pending = pending_review(snapshot)
+        if pending is not None:
+            answer = decision or (reviewer(pending) if reviewer else None)
+            if answer is None:
+                context.close()
+                return summarise(values) | {"status": "awaiting-review", "review": pending}
+            return _drive(run_id, Command(resume=answer), context, reviewer, held)
+        return _drive(run_id, None, context, reviewer, held)
+
+
+def checkpoint(run_id: str) -> Any:
+    """The run's latest checkpointed snapshot (empty `values` when there is none)."""
+    with _graph() as graph:
+        return graph.get_state(_config(run_id))
 
 
 def _config(run_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": run_id}, "recursion_limit": 200}
 
 
-def _pending_review(snapshot: Any) -> dict[str, Any] | None:
+def pending_review(snapshot: Any) -> dict[str, Any] | None:
     for task in snapshot.tasks:
         for pending in getattr(task, "interrupts", ()) or ():
             return pending.value
     return None
 
 
-def _drive(run_id: str, payload: Any, context: RunContext, reviewer: Reviewer | None) -> dict[str, Any]:
+def _drive(run_id: str, payload: Any, context: RunContext, reviewer: Reviewer | None,
+           held: lease.Lease) -> dict[str, Any]:
+    pause_at, pause_s = _pause_request()
     try:
         with _graph() as graph:
             config = _config(run_id)
             while True:
-                graph.invoke(payload, config, context=context, durability="sync")
+                for _update in graph.stream(payload, config, context=context, durability="sync",
+                                            stream_mode="updates", interrupt_before=[pause_at] if pause_at else None):
+                    held.check()   # between nodes: a process that lost its lease stops before doing more
                 snapshot = graph.get_state(config)
-                pending = _pending_review(snapshot)
+                pending = pending_review(snapshot)
+                if pause_at and pending is None and pause_at in snapshot.next:
+                    print(f"[agentsmith] run {run_id} paused before {pause_at} (AGENTSMITH_PAUSE_AT)",
+                          file=sys.stderr, flush=True)
+                    time.sleep(pause_s)
+                    pause_at, payload = None, None
+                    continue
                 if pending is None:
                     return summarise(snapshot.values)
                 if reviewer is None:
@@ -116,9 +158,16 @@ def _drive(run_id: str, payload: Any, context: RunContext, reviewer: Reviewer | 
         context.close()
 
 
+def _pause_request() -> tuple[str | None, float]:
+    node, _, seconds = os.environ.get("AGENTSMITH_PAUSE_AT", "").partition(":")
+    return (node.strip() or None), float(seconds or 600)
+
+
 def summarise(values: dict[str, Any]) -> dict[str, Any]:
+    from agentsmith.graph.reporting import time_split
     calls = values.get("calls", [])
     started = values.get("started_at") or time.time()
+    wall = (values.get("finished_at") or time.time()) - started
     findings = values.get("findings", [])
     return {
         "run_id": values.get("run_id"),
@@ -130,12 +179,14 @@ def summarise(values: dict[str, Any]) -> dict[str, Any]:
         "tokens": {"prompt": sum(c.get("prompt_tokens", 0) for c in calls),
                    "completion": sum(c.get("completion_tokens", 0) for c in calls)},
         "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
-        "seconds": round((values.get("finished_at") or time.time()) - started, 2),
+        "seconds": round(wall, 2),
+        "time_split": time_split(values, wall),
         "attempts": len(values.get("history", [])),
         "findings": findings,
         "blocking": sum(1 for f in findings if f.get("blocking")),
         "calls": [{k: c.get(k) for k in ("tier", "model", "prompt_tokens", "completion_tokens", "cost_usd",
-                                         "seconds", "redactions", "reason")} for c in calls],
+                                         "prompt_tokens_evaluated", "seconds", "redactions", "reason")}
+                  for c in calls],
         "routes": values.get("routes", []),
         "incidents": values.get("incidents", []),
     }

@@ -78,3 +78,43 @@ class BudgetLedger:
                 return False
             self.attempts += 1
             return True
+
+
+class SharedLedger(BudgetLedger):
+    """One run's ledger in the shared database: a run resumed by another worker keeps what it already spent.
+    Reservations stay in this process (one driver per run, under its lease); settled spending is written
+    through, so a crash loses at most the call in flight."""
+
+    def __init__(self, run_id: str, max_usd: float, max_tokens: int, max_attempts: int, shared) -> None:
+        super().__init__(max_usd, max_tokens, max_attempts)
+        self.run_id, self._store = run_id, shared
+        with shared.connect() as db:
+            db.execute("INSERT INTO budgets (run_id) VALUES (?) ON CONFLICT (run_id) DO NOTHING", (run_id,))
+            row = db.execute("SELECT spent_usd, tokens_used, attempts FROM budgets WHERE run_id = ?",
+                             (run_id,)).fetchone()
+        self.spent_usd, self.tokens_used, self.attempts = float(row[0]), int(row[1]), int(row[2])
+
+    def settle(self, reservation: Reservation, usd: float, tokens: int) -> None:
+        first = not reservation.settled
+        super().settle(reservation, usd, tokens)
+        if first and (usd or tokens):
+            with self._store.connect() as db:
+                db.execute("UPDATE budgets SET spent_usd = spent_usd + ?, tokens_used = tokens_used + ? "
+                           "WHERE run_id = ?", (usd, tokens, self.run_id))
+
+    def take_attempt(self) -> bool:
+        taken = super().take_attempt()
+        if taken:
+            with self._store.connect() as db:
+                db.execute("UPDATE budgets SET attempts = attempts + 1 WHERE run_id = ?", (self.run_id,))
+        return taken
+
+
+def shared_ledger(run_id: str, budget) -> BudgetLedger | None:
+    """The run's ledger in the shared database (scaled mode), or None for the per-process default."""
+    from agentsmith import store
+    shared = store.current()
+    if not shared.shared:
+        return None
+    return SharedLedger(run_id, budget.max_usd_per_task, budget.max_tokens_per_task,
+                        budget.max_attempts_per_task, shared)

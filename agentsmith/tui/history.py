@@ -1,4 +1,6 @@
-"""Past runs from the audit log: status, cost, branch; resume an unfinished one; open a run's report."""
+"""Past runs from the audit log: status, cost, branch; resume an interrupted one; open a run's report.
+
+A run another process still drives shows as running and does not resume: one run, one driver."""
 
 from __future__ import annotations
 
@@ -24,31 +26,36 @@ class HistoryRow:
     seconds: float | None
     branch: str | None
     task: str
+    driver: str | None = None     # the process driving a running run
 
     @property
     def resumable(self) -> bool:
-        return self.status == "unfinished"
+        return self.status == "interrupted"
 
 
 def load_history() -> list[HistoryRow]:
-    """Newest first: unfinished runs (resumable), then finished ones."""
+    """Newest first: unfinished runs (running ones, then interrupted ones, which resume), then finished ones."""
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
     from agentsmith.graph.reporting import build_report
     report = build_report()
     log = AuditLog(audit_db())
-    rows = []
-    for run_id in reversed(report["in_progress"]):
+
+    def task_of(run_id: str) -> str:
         started = log.events(run_id, kinds=("run-started",))
-        task = started[0].data.get("task", "") if started else ""
-        rows.append(HistoryRow(run_id, "unfinished", None, None, None, task))
+        return started[0].data.get("task", "") if started else ""
+
+    rows = [HistoryRow(run["run_id"], "running", None, None, None, task_of(run["run_id"]), run["driver"])
+            for run in reversed(report["running"])]
+    rows += [HistoryRow(run_id, "interrupted", None, None, None, task_of(run_id))
+             for run_id in reversed(report["interrupted"])]
     for run in reversed(report["history"]):
         rows.append(HistoryRow(run["run_id"], run.get("status", "?"), run.get("cost_usd"), run.get("seconds"),
                                run.get("branch"), run.get("task", "")))
     return rows
 
 
-_STATUS_STYLE = {"committed": "green", "unfinished": "bold magenta", "rejected": "yellow"}
+_STATUS_STYLE = {"committed": "green", "interrupted": "bold magenta", "running": "bold cyan", "rejected": "yellow"}
 
 
 class HistoryScreen(Screen[str | None]):
@@ -67,7 +74,7 @@ class HistoryScreen(Screen[str | None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label("Past runs (newest first). Enter opens a run's report; r resumes an unfinished run.",
+        yield Label("Past runs (newest first). Enter opens a run's report; r resumes an interrupted run.",
                     classes="pane-title")
         yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -113,8 +120,12 @@ class HistoryScreen(Screen[str | None]):
         row = self._selected()
         if row is None:
             return
+        if row.status == "running":
+            self.notify(f"run {row.run_id} is running, driven by {row.driver}; wait for it, or stop that process",
+                        timeout=6)
+            return
         if not row.resumable:
-            self.notify(f"run {row.run_id} is {row.status}; only unfinished runs resume", timeout=5)
+            self.notify(f"run {row.run_id} is {row.status}; only interrupted runs resume", timeout=5)
             return
         self.dismiss(row.run_id)
 
@@ -132,8 +143,11 @@ def report_markup(run_id: str) -> str:
         lines.append(f"status [b]{escape(str(run.get('status')))}[/]: {escape(str(run.get('reason', '')))}")
         lines.append(f"task: {escape(str(run.get('task', '')))}")
         lines.append(f"branch {escape(str(run.get('branch') or '-'))}, commit {escape(str(run.get('commit') or '-'))}")
-    if run_id in report["in_progress"]:
-        lines.append("[b magenta]unfinished[/]: press r in the history to resume it")
+    for run in report["running"]:
+        if run["run_id"] == run_id:
+            lines.append(f"[b cyan]running[/], driven by {escape(run['driver'])}")
+    if run_id in report["interrupted"]:
+        lines.append("[b magenta]interrupted[/]: press r in the history to resume it")
     lines += [
         f"cost ${report['cost_usd']:.4f}, {report['tokens']} tokens, {report['redactions']} redaction(s); "
         f"model calls {report['calls_by_tier'] or '{}'}",
