@@ -82,8 +82,10 @@ def reap_stale(client=None) -> list[str]:
     client = client or docker_client()
     reaped = []
     me = host_name()
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        labels = container.labels
+    # The low-level list carries the labels: `containers.list()` fetches each container again, and one
+    # that another run removed in between (auto_remove) made the whole reap fail with a 404.
+    for container in client.api.containers(all=True, filters={"label": LABEL}):
+        labels = container.get("Labels") or {}
         if labels.get(LABEL_HOST) != me:
             continue  # another machine's agent shares this engine; its own start reaps it
         try:
@@ -93,8 +95,8 @@ def reap_stale(client=None) -> list[str]:
         if owner and (owner == os.getpid() or pid_alive(owner)):
             continue
         try:
-            container.remove(force=True, v=True)
-            reaped.append(container.id)
+            client.api.remove_container(container["Id"], force=True, v=True)
+            reaped.append(container["Id"])
         except Exception:  # noqa: BLE001 - already gone, or being removed by the engine
             pass
     return reaped
