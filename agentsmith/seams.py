@@ -26,6 +26,7 @@ class Completion:
     cost_usd: float = 0.0
     redactions: int = 0
     reason: str = ""          # why this tier was chosen for this call
+    prompt_tokens_evaluated: int | None = None   # computed by the model; the rest was reused from its cache
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

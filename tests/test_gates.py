@@ -369,3 +369,49 @@ def test_an_unchanged_secret_two_detectors_see_is_never_new(tmp_path):
     with (repo / "mailer.py").open("a") as handle:
         handle.write(f'BACKUP_SECRET_ACCESS_KEY = "{secret[::-1]}"\n')
     assert scan_cli(repo, "--policy", str(policy)).returncode == 1
+
+
+def test_the_projects_own_examples_pass_its_own_gate(tmp_path):
+    """examples/ as a brand-new change (every file added): nothing may block, the workflow included."""
+    import shutil
+
+    repo = make_repo(tmp_path / "examples", {"BASE.md": "an empty base\n"})
+    shutil.copytree(ROOT / "examples", repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    workflow = (repo / "github-actions" / "agentsmith.yml").read_text()
+    assert "@v4" not in workflow.replace("# v4", "") and workflow.count("persist-credentials:") == 2
+    proc = scan_cli(repo, "--format", "json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, [f"{f['path']}:{f['line']} {f['rule']}" for f in report["findings"]]
+    assert {"github-actions/agentsmith.yml", "team-policy/policy.yaml"} <= set(report["files"])
+    assert report["blocking"] == 0
+
+
+def test_every_bundled_rule_fires_on_its_fixtures_in_one_mixed_change(tmp_path, monkeypatch):
+    """One change touching Python, Terraform, YAML and Dockerfiles gets every rule set: each rule with a
+    `ruleid:` fixture fires on it. The fast engine (osemgrep) finds exactly what the legacy CLI finds."""
+    import shutil
+
+    from agentsmith.config import POLICIES_DIR
+    from agentsmith.gates import tools
+    from agentsmith.gates.rules import fixture_annotations, is_rule_file, rule_files
+
+    rules_dir = POLICIES_DIR / "semgrep"
+    repo = make_repo(tmp_path / "repo", {"README.md": "demo\n"})
+    shutil.copytree(rules_dir, repo / "fixtures", ignore=lambda folder, names: [
+        n for n in names if n == "README.md" or is_rule_file(Path(folder) / n)])
+    expected = {rule for path in rule_files(load_policy()) for rule, kinds in fixture_annotations(path).items()
+                if "ruleid" in kinds}
+    suffixes = {p.suffix for p in (repo / "fixtures").rglob("*") if p.is_file()}
+    assert {".py", ".tf", ".yaml", ".dockerfile"} <= suffixes
+
+    def semgrep_hits() -> set[tuple[str, str, int]]:
+        result = scan_change(repo, "HEAD", load_policy())
+        assert not [f for f in result.findings if f.rule == "gate.tool-error"]
+        return {(f.rule, f.path, f.line) for f in result.findings if f.tool in ("semgrep", "checklist")}
+
+    fast = semgrep_hits()
+    assert expected <= {rule for rule, _, _ in fast}, sorted(expected - {rule for rule, _, _ in fast})
+    assert {path.split("/")[1] for _, path, _ in fast} >= {"python", "python-web", "terraform", "kubernetes",
+                                                            "compose", "dockerfile", "github-actions"}
+    monkeypatch.setattr(tools, "SEMGREP_ENGINE", ())   # the legacy Python CLI, as before
+    assert semgrep_hits() == fast

@@ -139,6 +139,42 @@ def test_local_tier_answers_in_process_and_streams(small_local):
     assert p.calls == [first, streamed] and p.tokens_used == sum(c.prompt_tokens + c.completion_tokens for c in p.calls)
 
 
+def test_sampled_candidates_for_one_prompt_reuse_its_evaluated_prefix(small_local):
+    """Candidates sampled for the same prompt run on the same llama.cpp context: only the first call
+    evaluates the prompt; the others reuse it from the KV cache. The figure is checked against
+    llama.cpp's own counters (prompt batches count in n_p_eval, single tokens in n_eval)."""
+    import llama_cpp
+
+    from agentsmith.models.tiers import load_llama
+
+    p = make_portfolio("local")
+    prompt = [{"role": "user", "content": "Write a Python function that adds two numbers. " * 8}]
+    tier = p.tiers["local"]
+    llm, _ = load_llama(tier.check(), tier.spec.context)
+    llm.reset()   # whatever an earlier test left in the cache
+
+    def engine_prompt_evals() -> int:
+        return llama_cpp.llama_perf_context(llm.ctx).n_p_eval
+
+    before = engine_prompt_evals()
+    first = p.complete("local", prompt, temperature=0.8, max_tokens=4)
+    cold = engine_prompt_evals() - before
+    assert first.prompt_tokens > 50 and first.prompt_tokens_evaluated == first.prompt_tokens == cold
+    for _ in range(2):   # further candidates: same prompt, same model object, same cache
+        before = engine_prompt_evals()
+        again = p.complete("local", prompt, temperature=0.8, max_tokens=4)
+        assert again.prompt_tokens == first.prompt_tokens and again.prompt_tokens_evaluated == 1
+        assert engine_prompt_evals() == before   # the one token went through as a single-token decode
+    assert load_llama(tier.check(), tier.spec.context)[0] is llm
+    longer = [{"role": "user", "content": prompt[0]["content"] + "Use type hints."}]
+    before = engine_prompt_evals()
+    extended = p.complete("local", longer, max_tokens=4)
+    assert 1 < extended.prompt_tokens_evaluated < extended.prompt_tokens / 4
+    assert extended.prompt_tokens_evaluated == engine_prompt_evals() - before
+    assert [c.to_dict()["prompt_tokens_evaluated"] for c in p.calls] == [first.prompt_tokens, 1, 1,
+                                                                          extended.prompt_tokens_evaluated]
+
+
 def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):
     monkeypatch.setenv("AGENTSMITH_LOCAL_MODEL", SMALL)
     with pytest.raises(ModelUnavailable, match="agentsmith models fetch"):

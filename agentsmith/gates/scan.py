@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsmith.gates.change import Change, cleanup, prepare_change
-from agentsmith.gates.rules import load_rules, rule_files
+from agentsmith.gates.rules import load_rules
 from agentsmith.gates.tools import Hit, ToolRun, find_suppressions, run_bandit, run_secrets, run_semgrep
 from agentsmith.policy import LoadedPolicy
 from agentsmith.policy.schema import Policy
@@ -29,6 +29,7 @@ class ScanResult:
     base: str = ""
     files: list[str] = field(default_factory=list)
     block_at: str = "medium"
+    prepare_seconds: float = 0.0   # reading the rules and laying out base/ and head/, before any scanner
 
     @property
     def blocking(self) -> list[Finding]:
@@ -36,7 +37,8 @@ class ScanResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"base": self.base, "files": self.files, "seconds": round(self.seconds, 3),
-                "block_at": self.block_at, "blocking": len(self.blocking),
+                "prepare_seconds": round(self.prepare_seconds, 3), "block_at": self.block_at,
+                "blocking": len(self.blocking),
                 "findings": [f.to_dict() for f in self.findings], "tools": self.tools}
 
 
@@ -52,6 +54,7 @@ def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: li
     scratch = Path(tempfile.mkdtemp(prefix="agentsmith-scan-"))
     try:
         change = prepare_change(Path(repo), base, scratch, paths)
+        prepared = time.monotonic()
         runs: dict[str, ToolRun] = {}
         with ThreadPoolExecutor(max_workers=2) as pool:
             # Semgrep and Bandit are separate processes: run them side by side.
@@ -74,7 +77,8 @@ def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: li
         number_repeated_fingerprints(findings)
         return ScanResult(findings=findings, seconds=time.monotonic() - started,
                           tools={name: run.summary() for name, run in runs.items()}, base=change.base,
-                          files=[f.path for f in change.files], block_at=gates.block_at)
+                          files=[f.path for f in change.files], block_at=gates.block_at,
+                          prepare_seconds=prepared - started)
     finally:
         cleanup(scratch)
 

@@ -5,6 +5,10 @@ intake -> plan -> [ route -> edit -> apply -> verify ]* -> gate -> review -> com
 
 from __future__ import annotations
 
+import functools
+import os
+import time
+
 from langgraph.graph import END, START, StateGraph
 
 from agentsmith.graph import nodes
@@ -14,7 +18,7 @@ from agentsmith.graph.state import RunContext, RunState
 def build_graph(checkpointer=None):
     graph = StateGraph(RunState, context_schema=RunContext)
     for name in ("intake", "plan", "route", "edit", "apply", "verify", "gate", "review", "commit", "report"):
-        graph.add_node(name, getattr(nodes, name))
+        graph.add_node(name, timed(name, getattr(nodes, name)))
 
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "plan")
@@ -28,3 +32,19 @@ def build_graph(checkpointer=None):
     graph.add_edge("commit", "report")
     graph.add_edge("report", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def timed(name: str, node):
+    """The node, recording its wall seconds and the model seconds inside it: the run's time split
+    (model, sandbox, gate, orchestration) is computed from these, with no timer in the nodes' bodies."""
+    @functools.wraps(node)
+    def run(state: RunState, runtime):
+        portfolio = runtime.context.portfolio
+        model_before, started, start = portfolio.model_seconds, time.time(), time.monotonic()
+        update = node(state, runtime)
+        # `started` and `pid` let the split tell a reviewer's or a resume's wait from orchestration.
+        timing = {"node": name, "seconds": round(time.monotonic() - start, 3),
+                  "model": round(portfolio.model_seconds - model_before, 3), "started": round(started, 3),
+                  "pid": os.getpid()}
+        return (update or {}) | {"timings": [timing]}
+    return run

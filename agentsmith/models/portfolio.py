@@ -33,6 +33,12 @@ def estimate_tokens(messages: list[dict]) -> int:
     return sum(len(str(m.get("content") or "")) for m in messages) // 3 + 8 * len(messages) + 16
 
 
+def estimate_text_tokens(text: str) -> int:
+    """For a prompt budget, where undershooting means a refused call: BPE tokenizers average 3.5-4
+    characters a token on Python, so 3.2 overshoots."""
+    return int(len(text) / 3.2) + 1
+
+
 class _StreamRestorer:
     """Restores placeholders in streamed text, holding back a chunk tail that may be half a placeholder."""
 
@@ -78,6 +84,9 @@ class Portfolio:
                                              budget.max_attempts_per_task)
         self.mapping: dict[str, str] = {}     # placeholders, stable for the life of this portfolio (a run)
         self.calls: list[Completion] = []
+        # Wall seconds inside the tiers (calls that failed, loading and tokenizing included): the
+        # run's time split counts them as model time, not orchestration.
+        self.model_seconds = 0.0
         self.decisions: list[RouteDecision] = []
         self._lock = threading.Lock()
 
@@ -178,6 +187,33 @@ class Portfolio:
             self.decisions.append(decision)
         return decision
 
+    # ------------------------------------------------------------ prompt budget
+
+    def prompt_budget(self, tier_name: str) -> int:
+        """Prompt tokens a tier can take: its context less the answer's room and a margin for the chat
+        template and tokenizer drift (5%, at least 256 tokens)."""
+        spec = self.tiers[tier_name].spec
+        margin = max(256, spec.context // 20)
+        return max(256, spec.context - spec.max_output_tokens - margin)
+
+    def token_counter(self, tier_name: str) -> Callable[[str], int]:
+        """The tier's real tokenizer when it is local; else a conservative estimate (no remote tokenizer API)."""
+        tier = self.tiers[tier_name]
+        if not isinstance(tier, LocalTier):
+            return estimate_text_tokens
+
+        def count(text: str) -> int:
+            start = time.monotonic()
+            try:
+                return tier.count_tokens(text)   # the first count loads the model
+            finally:
+                self._add_model_seconds(time.monotonic() - start)
+        return count
+
+    def _add_model_seconds(self, seconds: float) -> None:
+        with self._lock:
+            self.model_seconds += seconds
+
     # ------------------------------------------------------------ calls
 
     def complete(self, tier_name: str, messages: list[dict], *, temperature: float = 0.0,
@@ -218,18 +254,22 @@ class Portfolio:
         try:
             answer = tier.chat(outgoing, temperature=temperature, max_tokens=max_tokens, on_token=sink)
         except TierFailure as err:
+            self._add_model_seconds(time.monotonic() - start)
             self.ledger.settle(reservation, 0.0, 0)
             breaker.record_failure() if err.unhealthy else breaker.release()
             raise
         except Exception:
+            self._add_model_seconds(time.monotonic() - start)
             self.ledger.settle(reservation, 0.0, 0)
             breaker.record_failure()
             raise
         except BaseException:
+            self._add_model_seconds(time.monotonic() - start)
             self.ledger.settle(reservation, 0.0, 0)
             breaker.release()
             raise
         seconds = time.monotonic() - start
+        self._add_model_seconds(seconds)
         breaker.record_success()
         if restorer is not None:
             restorer.flush()
@@ -238,7 +278,8 @@ class Portfolio:
         text = restore(answer.text, self.mapping) if tier.external else answer.text
         completion = Completion(text=text, tier=tier_name, model=tier.model, prompt_tokens=answer.prompt_tokens,
                                 completion_tokens=answer.completion_tokens, seconds=round(seconds, 3),
-                                cost_usd=cost, redactions=redacted_count, reason=reason)
+                                cost_usd=cost, redactions=redacted_count, reason=reason,
+                                prompt_tokens_evaluated=answer.prompt_tokens_evaluated)
         with self._lock:
             self.calls.append(completion)
         return completion

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import random
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ class Answer:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    prompt_tokens_evaluated: int | None = None   # prompt tokens the model computed; the rest came from a cache
 
 
 class TierFailure(ModelUnavailable):
@@ -40,10 +41,17 @@ class TierFailure(ModelUnavailable):
         self.unhealthy = unhealthy
 
 
+class ContextOverflow(TierFailure):
+    """The request did not fit the tier's context window. Resending it unchanged cannot succeed."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem, fix, unhealthy=False)
+
+
 def _as_completion(backend, answer: Answer, seconds: float) -> Completion:
     return Completion(text=answer.text, tier=backend.name, model=backend.model,
                       prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-                      seconds=seconds)
+                      seconds=seconds, prompt_tokens_evaluated=answer.prompt_tokens_evaluated)
 
 
 # ---------------------------------------------------------------- in-process GGUF
@@ -87,6 +95,20 @@ def load_llama(path: Path, n_ctx: int):
         return _LLAMAS[key], _LLAMA_LOCKS[key]
 
 
+def kv_tokens(llm) -> list[int]:
+    """The tokens whose keys and values the context holds now (the last prompt and its answer)."""
+    return llm.input_ids[:llm.n_tokens].tolist()
+
+
+def evaluated_prompt_tokens(llm, cached: list[int], prompt_tokens: int) -> int:
+    """Prompt tokens the call really computed. `Llama.generate` keeps the longest common prefix of the
+    cached tokens and the new prompt less its last token, and evaluates only the rest: a sampled
+    candidate with the same prompt as the one before costs one prompt token, not the whole prompt."""
+    from llama_cpp import Llama
+    prompt = llm.input_ids[:prompt_tokens].tolist()   # the prompt heads the context after the call
+    return prompt_tokens - Llama.longest_token_prefix(cached, prompt[:-1])
+
+
 class _ChatTier:
     """`complete` and `stream` (the ModelTier seam) on top of a tier's own `chat`."""
 
@@ -124,13 +146,16 @@ class LocalTier(_ChatTier):
         llm, lock = load_llama(self.check(), self.spec.context)
         seed = GREEDY_SEED if temperature <= 0 else random.randrange(1 << 30)
         with lock:  # a llama.cpp context is not thread-safe
+            cached = kv_tokens(llm)
             try:
                 if on_token is None:
                     result = llm.create_chat_completion(messages=messages, temperature=temperature,
                                                         max_tokens=max_tokens, seed=seed)
                     usage = result.get("usage") or {}
+                    prompt_tokens = int(usage.get("prompt_tokens", 0))
                     return Answer(result["choices"][0]["message"].get("content") or "",
-                                  int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+                                  prompt_tokens, int(usage.get("completion_tokens", 0)),
+                                  evaluated_prompt_tokens(llm, cached, prompt_tokens))
                 pieces: list[str] = []
                 for chunk in llm.create_chat_completion(messages=messages, temperature=temperature,
                                                         max_tokens=max_tokens, seed=seed, stream=True):
@@ -140,15 +165,30 @@ class LocalTier(_ChatTier):
                         on_token(piece)
                 text = "".join(pieces)
                 completion_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
-                return Answer(text, max(0, llm.n_tokens - completion_tokens), completion_tokens)
+                prompt_tokens = max(0, llm.n_tokens - completion_tokens)
+                return Answer(text, prompt_tokens, completion_tokens, evaluated_prompt_tokens(llm, cached, prompt_tokens))
             except ValueError as err:   # llama.cpp raises ValueError when the prompt exceeds n_ctx
+                if "context" in str(err):
+                    raise ContextOverflow(f"local tier {self.name}: {err}",
+                                          "send a smaller prompt, or raise the tier's context in the policy") from None
                 raise TierFailure(f"local tier {self.name}: {err}",
                                   "send fewer or smaller files, or raise the tier's context in the policy",
                                   unhealthy=False) from None
 
+    def count_tokens(self, text: str) -> int:
+        """The model's own tokenizer: the budget is exact, not guessed (the model is loaded for the call anyway)."""
+        llm, lock = load_llama(self.check(), self.spec.context)
+        with lock:
+            return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
 
 # ---------------------------------------------------------------- OpenAI-compatible endpoint
+
+def served_prompt_tokens_evaluated(usage) -> int | None:
+    """Servers that cache prompts say how many tokens came from the cache; None when one does not say."""
+    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) if usage else None
+    return usage.prompt_tokens - cached if isinstance(cached, int) else None
+
 
 def frontier_settings(spec: Tier) -> tuple[str | None, str | None, str | None]:
     """(base_url, model, api key): the policy's values first, then the AGENTSMITH_FRONTIER_* env."""
@@ -224,7 +264,8 @@ class OpenAITier(_ChatTier):
                                                         temperature=temperature, max_tokens=max_tokens)
                 usage = result.usage
                 return Answer(result.choices[0].message.content or "",
-                              usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+                              usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                              served_prompt_tokens_evaluated(usage))
             pieces: list[str] = []
             usage = None
             stream = client.chat.completions.create(model=self.model, messages=messages, temperature=temperature,
@@ -238,7 +279,7 @@ class OpenAITier(_ChatTier):
                     on_token(chunk.choices[0].delta.content)
             text = "".join(pieces)
             if usage:
-                return Answer(text, usage.prompt_tokens, usage.completion_tokens)
+                return Answer(text, usage.prompt_tokens, usage.completion_tokens, served_prompt_tokens_evaluated(usage))
             # Some servers send no usage when streaming: estimate (about 4 characters a token).
             prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
             return Answer(text, prompt_chars // 4 + 1, len(text) // 4 + 1)
@@ -249,6 +290,10 @@ class OpenAITier(_ChatTier):
             raise TierFailure(f"{where} rejected the API key", "set AGENTSMITH_FRONTIER_API_KEY to a valid key",
                               unhealthy=False) from None
         except openai.APIStatusError as err:
+            detail = str(getattr(err, "message", "") or err).lower()
+            if err.status_code in (400, 413) and ("context" in detail or "too long" in detail or "maximum" in detail):
+                raise ContextOverflow(f"{where} refused the request: it exceeds the model's context",
+                                      "send a smaller prompt, or raise the tier's context in the policy") from None
             unhealthy = err.status_code >= 500 or err.status_code == 429
             raise TierFailure(f"{where} answered HTTP {err.status_code}",
                               "check the endpoint and the model name, or use --tier local",
