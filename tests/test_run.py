@@ -48,6 +48,14 @@ def test_run_makes_a_branch_with_one_green_commit_and_leaves_main_alone(repo_fac
     assert result["tokens"]["completion"] > 0 and result["seconds"] > 0
     assert result["calls"][0]["model"] and result["calls"][0]["reason"]
     assert result["blocking"] == 0
+    # Where the time went: each part measured at its node, orchestration the rest of the wall time.
+    split = result["time_split"]
+    assert split["model"] > 0 and split["sandbox"] > 0 and split["gate"] > 0 and split["waiting"] < 0.5
+    assert abs(sum(split[k] for k in ("model", "sandbox", "gate", "orchestration", "waiting"))
+               - result["seconds"]) < 0.1
+    assert 0 <= split["orchestration_share"] <= 1
+    # A fresh process: the first call evaluates its whole prompt.
+    assert result["calls"][0]["prompt_tokens_evaluated"] == result["calls"][0]["prompt_tokens"]
 
     branch, commit = result["branch"], result["commit"]
     assert branch.startswith("agentsmith/")
@@ -73,6 +81,7 @@ def test_run_makes_a_branch_with_one_green_commit_and_leaves_main_alone(repo_fac
     report = json.loads(run_cli("report", "--json").stdout)
     assert report["audit_chain"]["intact"]
     assert any(r["run_id"] == result["run_id"] and r["status"] == "committed" for r in report["history"])
+    assert report["time_split"]["runs"] >= 1 and "orchestration" in run_cli("report").stdout
 
 
 def test_a_run_killed_mid_flight_resumes_and_finishes(repo_factory, agentsmith_home):
@@ -102,6 +111,11 @@ def test_a_run_killed_mid_flight_resumes_and_finishes(repo_factory, agentsmith_h
     assert result["status"] == "committed" and result["run_id"] == run_id
     assert git(repo, "rev-list", "--count", f"main..{result['branch']}").strip() == "1"
     assert git(repo, "status", "--porcelain") == ""
+    # The time from the kill to the resume was no one's work: waiting, not orchestration.
+    split = result["time_split"]
+    assert split["waiting"] > 0 and split["model"] > 0
+    assert abs(sum(split[k] for k in ("model", "sandbox", "gate", "orchestration", "waiting"))
+               - result["seconds"]) < 0.1
 
 
 # ---------------------------------------------------------------------------- bad input: one line, exit 2

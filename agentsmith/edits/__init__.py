@@ -1,4 +1,5 @@
-"""Model answers to file edits: SEARCH/REPLACE blocks, whole files as fallback, applied safely."""
+"""Model answers to file edits: SEARCH/REPLACE blocks, replaced functions, whole files as fallback,
+applied safely: a Python file must still parse, and definitions the step did not name must survive."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from agentsmith.edits import pyast
 from agentsmith.seams import Incident
 
 
@@ -125,7 +127,11 @@ def safe_path(root: Path, relative: str) -> Path:
     return target
 
 
-def apply_edits(root: Path, edits: list[Edit], *, read_only: set[str] = frozenset()) -> ApplyResult:
+def apply_edits(root: Path, edits: list[Edit], *, read_only: set[str] = frozenset(),
+                allowed_removals: set[str] = frozenset(), function_level: set[str] = frozenset()) -> ApplyResult:
+    """Apply `edits` inside `root`. `function_level`: files for which a code block holding only
+    definitions replaces those definitions (big files); elsewhere it does so only when taking it as
+    the whole file would drop code. `allowed_removals`: names the step may delete."""
     result = ApplyResult()
     for edit in edits:
         try:
@@ -138,26 +144,62 @@ def apply_edits(root: Path, edits: list[Edit], *, read_only: set[str] = frozense
             result.refused.append(Incident(kind="tool-misuse", node="apply",
                                            detail=f"edit refused: {relative} is read-only (tests are the verifier)"))
             continue
+        current = target.read_text(encoding="utf-8") if target.is_file() else None
         if edit.search is None:
             new_text = edit.replace
+            if current is not None and relative.endswith(".py") and pyast.looks_like_definitions(new_text) \
+                    and (relative in function_level or pyast.removed_names(current, new_text, allowed_removals)):
+                try:
+                    new_text, _ = pyast.splice(current, new_text)
+                except ValueError as err:
+                    result.failed.append(f"{relative}: the replaced function could not be placed ({err})")
+                    continue
         else:
-            if not target.exists():
+            if current is None:
                 if edit.search.strip():
                     result.failed.append(f"{relative}: SEARCH block given for a file that does not exist")
                     continue
                 new_text = edit.replace
             else:
-                current = target.read_text(encoding="utf-8")
                 new_text = _replace_once(current, edit.search, edit.replace)
                 if new_text is None:
                     result.failed.append(f"{relative}: SEARCH text not found")
                     continue
-        target.parent.mkdir(parents=True, exist_ok=True)
         if not new_text.endswith("\n"):
             new_text += "\n"
+        problem = _python_problem(relative, current, new_text, allowed_removals)
+        if problem is not None:
+            kind, detail = problem
+            if kind == "failed":
+                result.failed.append(detail)
+            else:
+                result.refused.append(Incident(kind=kind, node="apply", detail=detail))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(new_text, encoding="utf-8")
         result.applied.append(relative)
     return result
+
+
+def _python_problem(relative: str, current: str | None, new_text: str,
+                    allowed: set[str]) -> tuple[str, str] | None:
+    """Why a Python edit must not land: it does not parse, or it drops definitions nobody asked to drop
+    (small models "simplify" a big file by leaving most of it out)."""
+    if not relative.endswith(".py"):
+        return None
+    if current is not None and pyast.parse(current) is None:
+        return None   # it did not parse before either: nothing to compare with
+    error = pyast.syntax_error(new_text)
+    if error:
+        return "failed", (f"edit of {relative} refused: the result would not parse ({error}); "
+                          "answer with complete, valid Python")
+    lost = pyast.removed_names(current or "", new_text, allowed)
+    if lost:
+        shown = ", ".join(lost[:8]) + (f" and {len(lost) - 8} more" if len(lost) > 8 else "")
+        return "tool-misuse", (f"edit of {relative} refused: your edit removed {shown} which the step did not "
+                               "name; keep it (answer with only the changed function, or the whole file unchanged "
+                               "apart from the change)")
+    return None
 
 
 def _replace_once(text: str, search: str, replace: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -15,8 +16,11 @@ from agentsmith.config import worktrees_dir
 from agentsmith.edits import ApplyResult, apply_edits, parse_edits, retarget
 from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.graph.planning import plan_steps
-from agentsmith.graph.prompts import edit_messages
+from agentsmith.graph.prompts import build_edit_prompt, retry_budget
+from agentsmith.graph.reporting import time_split
 from agentsmith.graph.state import RunContext, RunState
+from agentsmith.graph.testing import run_tests
+from agentsmith.models.tiers import ContextOverflow
 from agentsmith.redact import altered_values
 from agentsmith.sandbox.engine import docker_client
 from agentsmith.seams import Incident
@@ -96,8 +100,22 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         # log: a failed draft anchors small models (they repeat it) and a stronger tier did worse given
         # a weaker tier's broken draft than starting clean (both seen here).
         vcs.restore_files(Path(state["worktree"]), state["base_rev"], step["files"])
-    messages = edit_messages(task=state["task"], root=Path(state["worktree"]), files=step["files"],
-                             context_files=step.get("context", []), previous=previous)
+    tier = decision["tier"]
+    # A request the tier refused as too big is never resent unchanged (see retry_budget).
+    budget = retry_budget(ctx.portfolio.prompt_budget(tier), history, tier)
+    overflows = sum(1 for h in history if h.get("overflow") and h.get("tier") == tier)
+    prompt = build_edit_prompt(task=state["task"], root=Path(state["worktree"]), files=step["files"],
+                               context_files=step.get("context", []), previous=previous,
+                               symbols=step.get("symbols"), tests=step.get("tests"),
+                               budget=budget, count=ctx.portfolio.token_counter(tier))
+    messages = prompt.messages
+    ctx.record(state["run_id"], "prompt", prompt.summary() | {"tier": tier, "overflows": overflows})
+    if prompt.tokens > budget:
+        error = f"the prompt ({prompt.tokens} tokens) does not fit tier {tier}'s budget ({budget} tokens)"
+        ctx.record(state["run_id"], "model-error", {"tier": tier, "error": error, "overflow": True})
+        return {"answer": "", "prompt": prompt.summary(), "decision": decision | {"drawn": decision.get("samples", 1)},
+                "verify": {"passed": False, "error": error, "log": error, "overflow": True,
+                           "prompt_tokens": prompt.tokens}}
 
     def on_token(chunk: str) -> None:
         ctx.record(state["run_id"], "token", {"text": chunk}, audit=False)
@@ -108,14 +126,18 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
                                             on_token=on_token if ctx.listener else None,
                                             reason=decision.get("reason", ""))
     except (ModelUnavailable, UserError) as err:
-        ctx.record(state["run_id"], "model-error", {"tier": decision["tier"], "error": str(err)})
-        return {"answer": "", "decision": decision | {"drawn": decision.get("samples", 1)},
-                "verify": {"passed": False, "error": f"model call failed: {err}", "log": str(err)}}
+        overflow = isinstance(err, ContextOverflow)
+        ctx.record(state["run_id"], "model-error", {"tier": tier, "error": str(err), "overflow": overflow,
+                                                    "prompt_tokens": prompt.tokens, "budget": budget})
+        return {"answer": "", "prompt": prompt.summary(), "decision": decision | {"drawn": decision.get("samples", 1)},
+                "verify": {"passed": False, "error": f"model call failed: {err}", "log": str(err),
+                           "overflow": overflow, "prompt_tokens": prompt.tokens}}
     call = completion.to_dict()
     # The answer is kept (locally) so a failed run can be reviewed: what did the model actually say?
     ctx.record(state["run_id"], "call", {k: v for k, v in call.items() if k != "text"}
                | {"candidate": drawn, "answer": completion.text[-4000:]})
-    return {"answer": completion.text, "calls": [call], "verify": {}, "decision": decision | {"drawn": drawn}}
+    return {"answer": completion.text, "calls": [call], "verify": {}, "decision": decision | {"drawn": drawn},
+            "prompt": prompt.summary() | {"answer_format": prompt.answer_format}}
 
 
 # -------------------------------------------------------------------------------------- apply
@@ -135,7 +157,12 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     edits = [e for e in edits if e.path not in stray]
     external = bool(state["decision"].get("external") and ctx.portfolio.mapping)
     before = _current_texts(worktree, [e.path for e in edits]) if external else {}
-    result = apply_edits(worktree, edits, read_only=read_only)
+    prompt = state.get("prompt") or {}
+    # Removing a definition is allowed only when the step names it (its symbols, or the task's words).
+    allowed = {s.get("qualname") or s.get("name", "") for s in step.get("symbols") or []}
+    allowed |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", step.get("description") or state["task"]))
+    result = apply_edits(worktree, edits, read_only=read_only, allowed_removals=allowed,
+                         function_level=set(prompt.get("function_level", [])))
     if external:
         _refuse_altered_secrets(worktree, before, result, ctx.portfolio.mapping)
     incidents = [asdict(i) for i in result.refused]
@@ -147,9 +174,9 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     if not result.applied:
         problems = result.failed + [i["detail"] for i in incidents] or ["the answer held no edit I could apply"]
         update["verify"] = {"passed": False, "error": "no edit applied",
-                            "log": "No edit was applied: " + "; ".join(problems)
-                            + ". Answer with the file path on its own line, then a fenced code block "
-                              "holding the whole file."}
+                            "log": "No edit was applied: " + "; ".join(problems) + ". "
+                            + prompt.get("answer_format", "Answer with the file path on its own line, then a "
+                                                          "fenced code block holding the whole file.")}
     return update
 
 
@@ -192,40 +219,28 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     outcome = dict(state.get("verify") or {})
     if not outcome.get("error"):
-        outcome = _run_tests(state, ctx)
+        outcome = run_tests(state, ctx)
     last_call = (state.get("calls") or [{}])[-1] if state.get("answer") else {}
     attempt = {"tier": state["decision"]["tier"], "passed": outcome["passed"],
                "tokens": last_call.get("prompt_tokens", 0) + last_call.get("completion_tokens", 0),
                "cost_usd": last_call.get("cost_usd", 0.0),
                "error": None if outcome["passed"] else outcome.get("error", "tests failed"),
+               "overflow": bool(outcome.get("overflow")), "prompt_tokens": outcome.get("prompt_tokens", 0),
                "log": outcome.get("log", "")[-TAIL:]}
     ctx.record(state["run_id"], "verify", {k: v for k, v in attempt.items() if k != "log"}
                | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend")})
+    update: dict[str, Any] = {"verify": outcome}
+    if "baseline" in outcome:
+        update["baseline"] = outcome.pop("baseline")
     if not outcome["passed"] and _more_candidates(state):
         # A sampled candidate failed: draw the next one from the same tier; the attempt is not over.
-        return {"verify": outcome}
-    return {"verify": outcome, "history": state.get("history", []) + [attempt]}
+        return update
+    return update | {"history": state.get("history", []) + [attempt]}
 
 
 def _more_candidates(state: RunState) -> bool:
     decision = state["decision"]
     return decision.get("drawn", 1) < decision.get("samples", 1)
-
-
-def _run_tests(state: RunState, ctx: RunContext) -> dict[str, Any]:
-    from agentsmith.sandbox import open_sandbox
-    worktree = Path(state["worktree"])
-    if ctx.sandbox is None:
-        ctx.sandbox = open_sandbox(ctx.policy.policy.sandbox, run_id=state["run_id"], worktree=worktree)
-    ctx.sandbox.sync_in(worktree)
-    result = ctx.sandbox.exec(state.get("test_command") or ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                              timeout=ctx.policy.policy.sandbox.timeout_s)
-    passed = result.exit_code == 0 and result.limit is None
-    if result.exit_code == 5 and "no tests ran" in result.output:
-        passed = True  # a repo without tests: nothing failed (the gate still runs)
-    error = None if passed else (f"sandbox limit: {result.limit}" if result.limit else f"tests exited {result.exit_code}")
-    return {"passed": passed, "exit_code": result.exit_code, "log": result.output[-TAIL:], "error": error,
-            "seconds": round(result.seconds, 3), "limit": result.limit, "backend": result.backend}
 
 
 def after_verify(state: RunState) -> str:
@@ -294,7 +309,8 @@ def commit(state: RunState, runtime: Ctx) -> dict[str, Any]:
                f"Agentsmith-Tiers: {','.join(tiers) or 'none'}\n"
                f"Agentsmith-Gate: pass ({gate_summary.get('blocking', 0)} blocking, "
                f"{gate_summary.get('findings', 0)} findings)\n"
-               f"Agentsmith-Review: {state.get('review', {}).get('by', 'policy')}\n")
+               f"Agentsmith-Review: {state.get('review', {}).get('by', 'policy')}\n"
+               f"Agentsmith-Audit-Head: {ctx.audit.head()}\n")
     sha = vcs.commit_all(Path(state["worktree"]), message)
     ctx.record(state["run_id"], "commit", {"sha": sha, "branch": state["branch"]})
     return {"commit": sha}
@@ -317,10 +333,11 @@ def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
         vcs.remove_worktree(Path(state["repo"]), Path(state["worktree"]),
                             delete_branch=None if state.get("commit") else state.get("branch"))
     calls = state.get("calls", [])
+    seconds = time.time() - state.get("started_at", time.time())
     ctx.record(state["run_id"], "run-finished", {
         "status": status, "reason": reason, "branch": state.get("branch") if state.get("commit") else None,
         "commit": state.get("commit"), "task": state["task"],
-        "seconds": round(time.time() - state.get("started_at", time.time()), 2),
+        "seconds": round(seconds, 2), "split": time_split(state, seconds),
         "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
         "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
         "attempts": len(state.get("history", [])), "incidents": len(state.get("incidents", []))})

@@ -1,8 +1,20 @@
-"""What the model is told. Whole-file answers: small models follow them better than diffs."""
+"""What the model is told, assembled to the tier's context budget.
+
+Small files go whole (small models follow whole-file answers better than diffs: measured). A big file
+is shown as its target function(s) in full plus a skeleton of the rest, and the model answers with the
+replaced function; tests are the relevant test functions, the log is the failing assertion. When the
+prompt is still over budget, sections shrink in a fixed order, then the largest is cut: a prompt never
+exceeds the budget it is given.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from agentsmith.edits import pyast
+from agentsmith.graph.excerpts import TokenCounter, estimate_tokens, test_functions, trim_failure_log
 
 SYSTEM = (
     "You are a careful software engineer working in a git repository. "
@@ -21,38 +33,257 @@ SYSTEM_RETRY = (
     "holding the whole file."
 )
 
-MAX_FILE_CHARS = 12_000
+SYSTEM_FOCUSED = (
+    "You are a careful software engineer working in a large git repository. Never change test files. "
+    "You see the function to change in full and the rest of its file as an outline (bodies shown as ...). "
+    "Answer with the file path on its own line, then one fenced code block holding the complete new "
+    "definition of the function: the whole `def`, with its decorators and docstring. Do not repeat the "
+    "rest of the file: it is kept as it is."
+)
+
+SYSTEM_FOCUSED_RETRY = SYSTEM_FOCUSED + (
+    " Think about every test case first: for each test, its input, its expected output and how the code "
+    "gets there. Then write the function."
+)
+
+SMALL_FILE_LINES = 150          # below this a file goes whole: easier for small models (measured)
 MAX_LOG_CHARS = 3_000
+MESSAGE_OVERHEAD = 8            # chat-template tokens around each message (Qwen: <|im_start|>role ... <|im_end|>)
+CUT_MARK = "\n# ... (cut to fit the model's context)\n"
 
 
-def _file_block(root: Path, relative: str, label: str) -> str:
+@dataclass
+class EditPrompt:
+    messages: list[dict[str, str]]
+    mode: str                       # "whole-file" | "function" | "search-replace"
+    tokens: int
+    budget: int | None
+    answer_format: str
+    function_level: list[str] = field(default_factory=list)   # big files answered by replaced functions
+    targets: dict[str, list[str]] = field(default_factory=dict)
+    shrunk: list[str] = field(default_factory=list)            # what was reduced to fit, in order
+
+    def summary(self) -> dict:
+        return {"mode": self.mode, "tokens": self.tokens, "budget": self.budget, "shrunk": self.shrunk,
+                "targets": self.targets, "function_level": self.function_level}
+
+
+def retry_budget(budget: int, history: list[dict], tier: str) -> int:
+    """A request a tier refused as too big is never resent unchanged: the next prompt for that tier is
+    assembled to at most 60% of the refused one (a server's real context can be smaller than declared)."""
+    for attempt in history:
+        if attempt.get("overflow") and attempt.get("tier") == tier and attempt.get("prompt_tokens"):
+            budget = min(budget, int(attempt["prompt_tokens"] * 0.6))
+    return budget
+
+
+def line_count(root: Path, relative: str) -> int:
     path = root / relative
-    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-    if len(text) > MAX_FILE_CHARS:
-        text = text[:MAX_FILE_CHARS] + "\n# ... (truncated)\n"
+    return len(path.read_text(encoding="utf-8", errors="replace").splitlines()) if path.is_file() else 0
+
+
+def is_small(root: Path, relative: str) -> bool:
+    return line_count(root, relative) < SMALL_FILE_LINES or not relative.endswith(".py")
+
+
+def _read(root: Path, relative: str) -> str:
+    path = root / relative
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+
+
+def _block(relative: str, label: str, text: str) -> str:
     lang = "python" if relative.endswith(".py") else ""
-    return f"{relative} ({label})\n```{lang}\n{text}```\n"
+    if text and not text.endswith("\n"):
+        text += "\n"
+    # Docstrings hold fenced examples (humanize's do): the outer fence must be longer than any inside.
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"^\s*(`{3,})", text, re.M)), default=0))
+    return f"{relative} ({label})\n{fence}{lang}\n{text}{fence}\n"
 
 
-def edit_messages(*, task: str, root: Path, files: list[str], context_files: list[str],
-                  previous: dict | None) -> list[dict[str, str]]:
+def target_symbols(root: Path, relative: str, task: str, symbols: list[dict] | None) -> list[str]:
+    """The definitions a step changes in a file: the planner's symbols, else those the task names."""
+    source = _read(root, relative)
+    defined = {d.qualname: d for d in pyast.definitions(source)}
+    chosen = [s.get("qualname") or s.get("name") for s in symbols or [] if s.get("path") in (relative, None)]
+    found = [q for q in chosen if q in defined] + [d.qualname for q in chosen if q not in defined
+                                                    for d in [pyast.find(source, q)] if d]
+    if not found:
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", task))
+        found = [q for q, d in defined.items() if (q in words or d.name in words) and len(d.name) > 2]
+        # A class named in the task is too coarse when the task also names one of its methods.
+        found = [q for q in found if not any(o.startswith(q + ".") for o in found)]
+    return list(dict.fromkeys(found))
+
+
+class _Section:
+    """One part of the prompt and its smaller renderings, largest first."""
+
+    def __init__(self, name: str, variants: list[str], labels: list[str] | None = None) -> None:
+        self.name, self.variants, self.index = name, variants or [""], 0
+        self.labels = labels or [f"{name}:{i}" for i in range(len(self.variants))]
+
+    @property
+    def text(self) -> str:
+        return self.variants[self.index]
+
+    def shrink(self) -> str | None:
+        if self.index + 1 >= len(self.variants):
+            return None
+        self.index += 1
+        return self.labels[self.index]
+
+
+def build_edit_prompt(*, task: str, root: Path, files: list[str], context_files: list[str],
+                      previous: dict | None, symbols: list[dict] | None = None, tests: list[str] | None = None,
+                      budget: int | None = None, count: TokenCounter = estimate_tokens) -> EditPrompt:
+    log = (previous.get("log") or previous.get("error") or "") if previous else ""
+    whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count)
+    if whole is not None:
+        return whole
+    return _focused_prompt(task, root, files, context_files, previous, log, symbols or [], tests or [],
+                           budget, count)
+
+
+def edit_messages(**kwargs) -> list[dict[str, str]]:
+    return build_edit_prompt(**kwargs).messages
+
+
+def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
+    return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
+
+
+def _whole_file_prompt(task, root, files, context_files, previous, log, budget, count) -> EditPrompt | None:
+    if not all(is_small(root, f) for f in files):
+        return None
     parts = [f"Task: {task}\n"]
     if context_files:
         parts.append("Tests that must pass (read-only: do not change or repeat them):\n")
-        parts.extend(_file_block(root, rel, "read-only") for rel in context_files)
+        parts.extend(_block(rel, "read-only", _read(root, rel)) for rel in context_files)
     parts.append("File(s) to change:\n")
-    parts.extend(_file_block(root, rel, "current content") for rel in files)
+    parts.extend(_block(rel, "current content", _read(root, rel)) for rel in files)
     if previous:
-        log = (previous.get("log") or previous.get("error") or "")[-MAX_LOG_CHARS:]
-        parts.append("A previous attempt at this task failed. What went wrong:\n" f"```\n{log}\n```\n")
+        parts.append("A previous attempt at this task failed. What went wrong:\n"
+                     f"```\n{trim_failure_log(log, MAX_LOG_CHARS)}\n```\n")
     # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
     if previous:
-        parts.append(f"Think about every test case first, then give the whole file {wanted}.")
+        answer = f"Think about every test case first, then give the whole file {wanted}."
     else:
-        parts.append(f"Reply with the complete new content of {wanted}: the path on its own line, "
-                     "then one fenced code block with the whole file.")
+        answer = (f"Reply with the complete new content of {wanted}: the path on its own line, "
+                  "then one fenced code block with the whole file.")
+    parts.append(answer)
     # On a retry the model must reason before it writes: answering with code at once, small models repeat
     # their mistake; reasoning first, about 1 sample in 6 passes (Qwen2.5-Coder 1.5B on slugify, here).
     system = SYSTEM_RETRY if previous else SYSTEM
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
+    tokens = _measure(messages, count)
+    if budget is not None and tokens > budget:
+        return None     # too big whole: the focused prompt shrinks to fit
+    return EditPrompt(messages, "whole-file", tokens, budget, answer)
+
+
+def _focused_prompt(task, root, files, context_files, previous, log, symbols, tests, budget, count) -> EditPrompt:
+    targets = {rel: ([] if is_small(root, rel) else target_symbols(root, rel, task, symbols)) for rel in files}
+    function_level = [rel for rel in files if not is_small(root, rel) and targets[rel]]
+    mode = "function" if function_level else "search-replace"
+    sections: dict[str, _Section] = {}
+
+    code_parts, skeleton_parts = [], []
+    for rel in files:
+        source = _read(root, rel)
+        if not (root / rel).is_file():
+            code_parts.append(_block(rel, "new file: it does not exist yet", ""))
+        elif is_small(root, rel):
+            code_parts.append(_block(rel, "current content, small: give it whole if you change it", source))
+        elif targets[rel]:
+            shown = "".join(pyast.extract(source, d) + "\n" for q in targets[rel] for d in [pyast.find(source, q)] if d)
+            code_parts.append(_block(rel, f"the definition(s) to change: {', '.join(targets[rel])}", shown))
+            keep = set(targets[rel])
+            skeleton_parts.append((rel, [pyast.skeleton(source, keep), pyast.skeleton(source, keep, docstrings=False),
+                                         pyast.signatures(source, keep)]))
+        else:
+            code_parts.append(_block(rel, "current content", source))
+    sections["code"] = _Section("code", ["File(s) to change:\n" + "".join(code_parts)])
+    if skeleton_parts:
+        variants = []
+        for level in range(3):
+            variants.append("The rest of the file, as an outline (read-only context; bodies elided):\n" + "".join(
+                _block(rel, "outline", levels[level]) for rel, levels in skeleton_parts))
+        sections["outline"] = _Section("outline", [*variants, ""],
+                                       ["outline", "outline:no-docstrings", "outline:signatures", "outline:dropped"])
+
+    names = [q for qs in targets.values() for q in qs]
+    test_files = list(dict.fromkeys(list(context_files) + [t.split("::")[0] for t in tests if "::" in t]))
+    picked = test_functions(root, test_files, wanted=tests, symbols=names) if (tests or names) else []
+    header = "Tests that must pass (read-only: do not change or repeat them):\n"
+    if picked:
+        def render(items: list[dict]) -> str:
+            if not items:
+                return ""
+            return header + "".join(_block(p["path"], f"test {p['qualname']}", p["text"]) for p in items)
+        counts = [len(picked), 3, 1, 0]
+        counts = [c for i, c in enumerate(counts) if c <= len(picked) and (i == 0 or c < counts[0])]
+        sections["tests"] = _Section("tests", [render(picked[:c]) for c in counts],
+                                     [f"tests:{c} of {len(picked)}" for c in counts])
+    elif context_files:
+        whole = header + "".join(_block(rel, "read-only", _read(root, rel)) for rel in context_files)
+        sections["tests"] = _Section("tests", [whole, ""], ["tests:whole", "tests:dropped"])
+    if previous:
+        sections["log"] = _Section("log", [
+            "A previous attempt at this task failed. What went wrong:\n" f"```\n{trim_failure_log(log, n)}\n```\n"
+            for n in (MAX_LOG_CHARS, 1_500, 600)], ["log:3000", "log:1500", "log:600"])
+
+    if mode == "function":
+        wanted = "; ".join(f"{rel}: {', '.join(targets[rel])}" for rel in function_level)
+        # A template with the real signature: asked only in words, the 1.5B model answered with the path in
+        # a code block and stopped (seen here on humanize).
+        rel = function_level[0]
+        source = _read(root, rel)
+        first = pyast.find(source, targets[rel][0])
+        template = (f"{rel}\n```python\n{pyast.header(source, first)}"
+                    f"{' ' * 4}# the complete new body\n```") if first else ""
+        answer = (f"Write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
+                  f"repeat the rest of the file. Reply in exactly this form:\n{template}")
+        if previous:
+            answer = "Think about every test case first. Then w" + answer[1:]
+        system = SYSTEM_FOCUSED_RETRY if previous else SYSTEM_FOCUSED
+    else:
+        answer = ("Reply with SEARCH/REPLACE blocks for the lines you change: the path on its own line, then "
+                  "<<<<<<< SEARCH, the exact existing lines, =======, the new lines, >>>>>>> REPLACE. "
+                  "A small file may be given whole instead.")
+        system = SYSTEM
+
+    order = ["tests", "outline", "log", "tests", "outline", "log", "tests", "outline"]
+    layout = ["tests", "outline", "code", "log"]   # the code to change comes last: small models copy the last block
+
+    def assemble() -> list[dict[str, str]]:
+        body = [f"Task: {task}\n"] + [sections[n].text for n in layout if n in sections and sections[n].text]
+        return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join([*body, answer])}]
+
+    messages = assemble()
+    tokens = _measure(messages, count)
+    shrunk: list[str] = []
+    steps = iter(order)
+    while budget is not None and tokens > budget:
+        name = next(steps, None)
+        if name is None:
+            break
+        label = sections[name].shrink() if name in sections else None
+        if label:
+            shrunk.append(label)
+            messages = assemble()
+            tokens = _measure(messages, count)
+    while budget is not None and tokens > budget:
+        # Nothing left to drop: cut the code shown from its end (a SEARCH block can still match the start).
+        code = sections["code"]
+        text = code.text
+        over = tokens - budget
+        keep = max(0, len(text) - int(over * 4.0) - len(CUT_MARK) - 64)
+        code.variants[code.index] = text[:keep] + CUT_MARK
+        shrunk.append(f"code:cut to {keep} chars")
+        messages = assemble()
+        tokens = _measure(messages, count)
+        if keep == 0:
+            break
+    return EditPrompt(messages, mode, tokens, budget, answer, function_level,
+                      {k: v for k, v in targets.items() if v}, shrunk)

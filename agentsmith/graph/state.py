@@ -28,10 +28,12 @@ class RunState(TypedDict, total=False):
     started_at: float
     # plan
     steps: list[dict[str, Any]]
+    baseline: list[str]            # tests failing on the base revision (recorded once, when it matters)
     step_index: int
     # the cascade of the current step
     history: list[dict[str, Any]]  # one entry per attempt: tier, passed, tokens, cost_usd, error, log
     decision: dict[str, Any]
+    prompt: dict[str, Any]         # how the last prompt was assembled: mode, tokens, budget, what shrank
     answer: str
     applied: list[str]
     verify: dict[str, Any]
@@ -44,6 +46,7 @@ class RunState(TypedDict, total=False):
     calls: Annotated[list[dict[str, Any]], operator.add]
     routes: Annotated[list[dict[str, Any]], operator.add]
     incidents: Annotated[list[dict[str, Any]], operator.add]
+    timings: Annotated[list[dict[str, Any]], operator.add]   # per node run: node, seconds, model seconds in it
     status: str                    # running | committed | failed | blocked | rejected | stopped
     reason: str
     finished_at: float

@@ -1,0 +1,92 @@
+"""The pieces a prompt is built from when whole files do not fit: the failing assertion out of a test
+log, the test functions that matter for a symbol, and token counting for the budget."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from agentsmith.edits import pyast
+from agentsmith.models.portfolio import estimate_text_tokens as estimate_tokens  # noqa: F401 (re-exported)
+
+TokenCounter = Callable[[str], int]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")
+_BANNER = re.compile(r"^={3,} (.+?) ={3,}$")
+_LOCATION = re.compile(r"^[\w./\\-]+\.py:\d+: \w")
+# Parametrized ids may hold spaces ("[1 second]"): the id runs up to pytest's " - message".
+_SUMMARY_LINE = re.compile(r"^(FAILED|ERROR) (.+?)(?: - .*)?$")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def failed_tests(output: str) -> list[str]:
+    """Node ids pytest lists in its short summary (`FAILED path::name - message`, `ERROR path`)."""
+    found = []
+    for line in strip_ansi(output).splitlines():
+        match = _SUMMARY_LINE.match(line)
+        if match:
+            found.append(match.group(2))
+    return list(dict.fromkeys(found))
+
+
+def trim_failure_log(log: str, max_chars: int = 3_000) -> str:
+    """What a model needs from a failed test run: per failure its header, the `>` line, the `E` lines and
+    the location line; then the short summary. Anything else (not pytest output): the tail."""
+    text = strip_ansi(log or "").rstrip()
+    lines = text.splitlines()
+    if not any(line.startswith("E ") for line in lines) and "short test summary" not in text:
+        return text[-max_chars:]
+    kept: list[str] = []
+    in_summary = False
+    previous = ""
+    for line in lines:
+        banner = _BANNER.match(line)
+        if banner:
+            in_summary = "short test summary" in banner.group(1)
+            if in_summary or re.search(r"\d+ (failed|passed|errors?)", banner.group(1)):
+                kept.append(line)
+            continue
+        if in_summary or _SECTION.match(line) or line.startswith("E ") or _LOCATION.match(line):
+            kept.append(line)
+        elif line.startswith(">"):
+            if previous.strip() and not previous.startswith((">", "E ")):
+                kept.append(previous)       # the line before `>` often holds the call's inputs
+            kept.append(line)
+        previous = line
+    trimmed = "\n".join(kept)
+    if len(trimmed) <= max_chars:
+        return trimmed
+    # Keep the first failures whole (they are what to fix first) and the summary's end.
+    head, tail = trimmed[: max_chars * 2 // 3 - 8], trimmed[-(max_chars // 3):]
+    return head.rsplit("\n", 1)[0] + "\n...\n" + tail.split("\n", 1)[-1]
+
+
+def test_functions(root: Path, test_files: list[str], *, wanted: list[str], symbols: list[str]) -> list[dict]:
+    """The test functions to show: those `wanted` names or node ids pick, else those whose name or body
+    mentions one of `symbols`. Each: {"path", "qualname", "text"}, in file order."""
+    wanted_names = {w.split("::")[-1].split("[")[0] for w in wanted}
+    wanted_ids = {w.split("[")[0] for w in wanted if "::" in w}
+    words = [re.compile(rf"\b{re.escape(s.rsplit('.', 1)[-1])}\b") for s in symbols if s]
+    picked: list[dict] = []
+    for rel in test_files:
+        path = root / rel
+        if not path.is_file() or not rel.endswith(".py"):
+            continue
+        source = path.read_text(encoding="utf-8", errors="replace")
+        for d in pyast.definitions(source):
+            if d.kind == "class" or not d.name.startswith("test"):
+                continue
+            node_id = f"{rel}::{d.qualname.replace('.', '::')}"
+            text = pyast.extract(source, d)
+            if wanted:
+                hit = d.name in wanted_names or node_id in wanted_ids
+            else:
+                hit = any(w.search(d.name) or w.search(text) for w in words)
+            if hit:
+                picked.append({"path": rel, "qualname": d.qualname, "node_id": node_id, "text": text})
+    return picked

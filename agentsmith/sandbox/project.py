@@ -1,0 +1,185 @@
+"""How a Python repository declares its tests: where they live, what they need, how it is built.
+
+Read from the repo's own files only (pyproject.toml, pytest.ini, tox.ini, setup.cfg, requirements
+files); nothing here runs the repo's code.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PYTEST = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no"]
+TEST_GROUPS = ("test", "tests", "testing")
+TEST_REQUIREMENT_FILES = ("requirements-test.txt", "requirements-tests.txt", "requirements_test.txt",
+                          "test-requirements.txt", "requirements/test.txt", "requirements/tests.txt",
+                          "tests/requirements.txt")
+DEV_REQUIREMENT_FILES = ("requirements-dev.txt", "requirements/dev.txt", "dev-requirements.txt")
+BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+_TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$")
+_SKIPPED = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist", "__pycache__"}
+
+
+@dataclass
+class TestSetup:
+    testpaths: list[str] = field(default_factory=list)   # from the repo's pytest configuration
+    config: str | None = None                             # the file that configures pytest
+    test_requirements: list[str] = field(default_factory=list)
+    build_requires: list[str] = field(default_factory=list)
+    installable: bool = False                             # has a build system: install it, do not path-hack
+    src_layout: bool = False
+
+    def command(self, selection: list[str] = ()) -> list[str]:
+        """pytest over `selection` (node ids or files), else as the repo configures it. A src layout that
+        cannot be installed still imports, from src/."""
+        prefix = ["env", "PYTHONPATH=src"] if self.src_layout and not self.installable else []
+        return prefix + PYTEST + list(selection)
+
+
+def _toml(repo: Path) -> dict:
+    path = repo / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def _ini(path: Path) -> configparser.ConfigParser | None:
+    if not path.is_file():
+        return None
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(path.read_text(encoding="utf-8", errors="replace"))
+    except configparser.Error:
+        return None
+    return parser
+
+
+def _requirement_lines(repo: Path, relative: str, seen: set[str] | None = None) -> list[str]:
+    """Plain requirements from a file; `-r other.txt` is followed inside the repo, other options skipped."""
+    seen = seen if seen is not None else set()
+    path = repo / relative
+    if relative in seen or not path.is_file():
+        return []
+    seen.add(relative)
+    found = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        included = re.match(r"^(-r|--requirement)\s*(\S+)", line)
+        if included:
+            found += _requirement_lines(repo, str(Path(relative).parent / included.group(2)), seen)
+        elif not line.startswith(("-", "git+", ".", "/")) and "://" not in line:
+            found.append(line)
+    return found
+
+
+def _pyproject_group(pyproject: dict, names: tuple[str, ...]) -> list[str]:
+    found: list[str] = []
+    extras = pyproject.get("project", {}).get("optional-dependencies", {})
+    groups = pyproject.get("dependency-groups", {})     # PEP 735
+    for name in names:
+        found += [str(r) for r in extras.get(name, [])]
+        found += [str(r) for r in groups.get(name, []) if isinstance(r, str)]
+    project_name = str(pyproject.get("project", {}).get("name", "")).lower()
+    # `tests = ["mypkg[extra]"]`: the repo itself, installed anyway.
+    return [r for r in found if not (project_name and re.match(rf"^{re.escape(project_name)}\b", r.lower()))]
+
+
+def test_requirements(repo: Path) -> list[str]:
+    """The repo's declared test dependencies: its test extra or group, test requirement files, tox deps;
+    dev ones only when no test ones are declared."""
+    pyproject = _toml(repo)
+    found = _pyproject_group(pyproject, TEST_GROUPS)
+    for relative in TEST_REQUIREMENT_FILES:
+        found += _requirement_lines(repo, relative)
+    tox = _ini(repo / "tox.ini")
+    if tox is not None and tox.has_section("testenv"):
+        for line in tox.get("testenv", "deps", fallback="").splitlines():
+            line = line.strip()
+            if line.startswith(("-r", "--requirement")):
+                found += _requirement_lines(repo, line.split(None, 1)[-1].lstrip("r").strip())
+            elif line and not line.startswith(("-", "#", ".")) and "{" not in line:
+                found.append(line.split(" #", 1)[0].strip())
+        extras = tox.get("testenv", "extras", fallback="")
+        found += _pyproject_group(pyproject, tuple(e.strip() for e in re.split(r"[\s,]+", extras) if e.strip()))
+    if not found:
+        found = _pyproject_group(pyproject, ("dev",))
+        for relative in DEV_REQUIREMENT_FILES:
+            found += _requirement_lines(repo, relative)
+    return list(dict.fromkeys(found))
+
+
+def build_requirements(repo: Path) -> list[str]:
+    """The build backend's requirements (PEP 518); setuptools for a setup.py without a pyproject."""
+    pyproject = _toml(repo)
+    if "build-system" in pyproject:
+        return [str(r) for r in pyproject["build-system"].get("requires", [])] or ["setuptools>=40.8", "wheel"]
+    setup_cfg = _ini(repo / "setup.cfg")
+    if (repo / "setup.py").is_file() or (setup_cfg is not None and setup_cfg.has_section("metadata")):
+        return ["setuptools>=40.8", "wheel"]
+    return []
+
+
+def is_test_file(repo: Path, relative: str) -> bool:
+    return bool(_TEST_FILE.search(relative)) and (repo / relative).is_file()
+
+
+def pytest_config(repo: Path) -> tuple[str | None, list[str]]:
+    """(the file configuring pytest, its testpaths), in pytest's own order of precedence."""
+    ini = _ini(repo / "pytest.ini")
+    if ini is not None and ini.has_section("pytest"):
+        return "pytest.ini", ini.get("pytest", "testpaths", fallback="").split()
+    options = _toml(repo).get("tool", {}).get("pytest", {}).get("ini_options")
+    if options is not None:
+        paths = options.get("testpaths", [])
+        return "pyproject.toml", [paths] if isinstance(paths, str) else [str(p) for p in paths]
+    tox = _ini(repo / "tox.ini")
+    if tox is not None and tox.has_section("pytest"):
+        return "tox.ini", tox.get("pytest", "testpaths", fallback="").split()
+    setup_cfg = _ini(repo / "setup.cfg")
+    if setup_cfg is not None and setup_cfg.has_section("tool:pytest"):
+        return "setup.cfg", setup_cfg.get("tool:pytest", "testpaths", fallback="").split()
+    return None, []
+
+
+def discover(repo: Path) -> TestSetup:
+    config, testpaths = pytest_config(repo)
+    build = build_requirements(repo)
+    return TestSetup(testpaths=testpaths, config=config, test_requirements=test_requirements(repo),
+                     build_requires=build, installable=bool(build), src_layout=(repo / "src").is_dir())
+
+
+def test_files(repo: Path, setup: TestSetup | None = None) -> list[str]:
+    """The test modules pytest would collect, under the configured testpaths (else the whole repo)."""
+    setup = setup or discover(repo)
+    roots = [repo / p for p in setup.testpaths if (repo / p).exists()] or [repo]
+    found = []
+    for root in roots:
+        candidates = [root] if root.is_file() else sorted(root.rglob("*.py"))
+        for path in candidates:
+            relative = path.relative_to(repo).as_posix()
+            if _TEST_FILE.search(relative) and not set(Path(relative).parts) & _SKIPPED:
+                found.append(relative)
+    return list(dict.fromkeys(found))
+
+
+def version_hint(repo: Path) -> str:
+    """The version a VCS-versioned build (setuptools-scm, hatch-vcs) should report inside the sandbox,
+    where there is no .git: the latest tag, else the sdist's PKG-INFO, else 0.0.0."""
+    tag = subprocess.run(["git", "describe", "--tags", "--abbrev=0"], cwd=repo, capture_output=True, text=True)
+    if tag.returncode == 0 and re.match(r"^v?\d", tag.stdout.strip()):
+        return tag.stdout.strip().lstrip("v")
+    info = repo / "PKG-INFO"
+    if info.is_file():
+        match = re.search(r"^Version: (\S+)", info.read_text(encoding="utf-8", errors="replace"), re.M)
+        if match:
+            return match.group(1)
+    return "0.0.0"
