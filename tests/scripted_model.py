@@ -4,8 +4,9 @@ or not, and /v1/models): the frontier tier for tests and benchmarks of everythin
     python -m tests.scripted_model --port 8123 --script answers.json [--delay 0.5]
 
 The script is a JSON list of {"match": TEXT, "answer": TEXT}: a request is answered with the first entry
-whose TEXT occurs in its last user message (an entry without "match" answers anything). Every request is
-appended, as one JSON line, to --log when given.
+whose TEXT occurs in its last user message (an entry without "match" answers anything). An entry with
+"times": N answers at most N requests, then is passed over, so a script can answer in sequence (a failing
+draft, then a passing one). Every request is appended, as one JSON line, to --log when given.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,10 +24,13 @@ from pathlib import Path
 MODEL = "scripted-frontier"
 
 
-def answer_for(script: list[dict], messages: list[dict]) -> str:
+def answer_for(script: list[dict], messages: list[dict], used: dict[int, int] | None = None) -> str:
+    """The first entry matching the last user message; `used` counts each entry's answers (for "times")."""
     prompt = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
-    for entry in script:
-        if entry.get("match", "") in prompt:
+    used = {} if used is None else used
+    for index, entry in enumerate(script):
+        if entry.get("match", "") in prompt and used.get(index, 0) < entry.get("times", float("inf")):
+            used[index] = used.get(index, 0) + 1
             return entry["answer"]
     return "I cannot help with that."
 
@@ -58,7 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.endswith("/chat/completions"):
             return self._send(404, b'{"error": {"message": "not found"}}')
         time.sleep(server.delay)
-        text = answer_for(server.script, body.get("messages", []))
+        with server.lock:
+            text = answer_for(server.script, body.get("messages", []), server.used)
         prompt_tokens = sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4 + 1,
                  "total_tokens": prompt_tokens + len(text) // 4 + 1}
@@ -81,6 +87,8 @@ class ScriptedServer(ThreadingHTTPServer):
 
     def __init__(self, port: int, script: list[dict], delay: float = 0.0, log: str | None = None) -> None:
         self.script, self.delay, self.log = script, delay, log
+        self.used: dict[int, int] = {}       # answers given per script entry
+        self.lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
 
 

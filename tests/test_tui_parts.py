@@ -19,21 +19,44 @@ def test_progress_follows_a_run_with_a_retry_to_review():
     progress.update("call", {})
     progress.update("apply", {})
     assert progress.active == "verify"          # the sandbox is running the tests
-    progress.update("verify", {"passed": False})
+    progress.update("verify", {"passed": False, "next": "edit"})   # a sampled candidate failed: the next one
+    assert progress.active == "edit"
+    progress.update("call", {})
+    progress.update("apply", {})
+    progress.update("verify", {"passed": False, "next": "route"})
     assert progress.active == "route"
     progress.update("route", {"tier": "local"})
     assert "verify" not in progress.done and "apply" not in progress.done
-    for kind, data in [("call", {}), ("apply", {}), ("verify", {"passed": True})]:
+    for kind, data in [("call", {}), ("apply", {}), ("verify", {"passed": True, "next": "gate"})]:
         progress.update(kind, data)
     assert progress.active == "gate"
-    progress.update("gate", {"blocking": 0})
+    progress.update("gate", {"blocking": 0, "next": "review"})
     assert progress.active == "review"
     progress.pause_for_review()
     assert "⏸ review" in progress.markup()
-    progress.update("review", {"decision": "approve"})
+    progress.update("review", {"decision": "approve", "next": "commit"})
     progress.update("commit", {})
     progress.update("run-finished", {"status": "committed"})
     assert progress.active is None and "report" in progress.done
+
+
+def test_the_compiled_graph_has_exactly_the_declared_shape():
+    """One declaration: the builder's edges are shape.FLOW's, and every router returns only them."""
+    import typing
+
+    from agentsmith.graph import nodes
+    from agentsmith.graph.build import build_graph
+    from agentsmith.graph.shape import FLOW, NODES
+
+    drawn = build_graph().get_graph()
+    edges = {(e.source, e.target) for e in drawn.edges}
+    declared = {(node, after) for node, following in FLOW.items() for after in following}
+    declared |= {("__start__", NODES[0]), ("report", "__end__")}
+    assert edges == declared
+    for node, following in FLOW.items():
+        if len(following) > 1:
+            returns = typing.get_type_hints(getattr(nodes, f"after_{node}"))["return"]
+            assert set(typing.get_args(returns)) == set(following), node
 
 
 def test_route_and_external_call_lines_name_tier_reason_and_redactions():

@@ -1,4 +1,4 @@
-"""The run graph. It reads like the diagram in DESIGN.md:
+"""The run graph, built from its shape in `shape.py` (nodes and edges declared once there):
 
 intake -> plan -> [ route -> edit -> apply -> verify ]* -> gate -> review -> commit -> report
 """
@@ -12,25 +12,20 @@ import time
 from langgraph.graph import END, START, StateGraph
 
 from agentsmith.graph import nodes
+from agentsmith.graph.shape import FLOW, NODES
 from agentsmith.graph.state import RunContext, RunState
 
 
 def build_graph(checkpointer=None):
     graph = StateGraph(RunState, context_schema=RunContext)
-    for name in ("intake", "plan", "route", "edit", "apply", "verify", "gate", "review", "commit", "report"):
+    for name in NODES:
         graph.add_node(name, timed(name, getattr(nodes, name)))
-
-    graph.add_edge(START, "intake")
-    graph.add_edge("intake", "plan")
-    graph.add_edge("plan", "route")
-    graph.add_conditional_edges("route", nodes.after_route, ["edit", "report"])     # stop, or try a tier
-    graph.add_edge("edit", "apply")
-    graph.add_edge("apply", "verify")
-    graph.add_conditional_edges("verify", nodes.after_verify, ["gate", "edit", "route"])  # sample / retry / escalate
-    graph.add_conditional_edges("gate", nodes.after_gate, ["review", "route"])      # findings go back
-    graph.add_conditional_edges("review", nodes.after_review, ["commit", "route", "report"])
-    graph.add_edge("commit", "report")
-    graph.add_edge("report", END)
+    graph.add_edge(START, NODES[0])
+    for name, following in FLOW.items():
+        if len(following) > 1:
+            graph.add_conditional_edges(name, getattr(nodes, f"after_{name}"), list(following))
+        else:
+            graph.add_edge(name, following[0] if following else END)
     return graph.compile(checkpointer=checkpointer)
 
 

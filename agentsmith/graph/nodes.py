@@ -6,7 +6,7 @@ import re
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -79,11 +79,11 @@ def route(state: RunState, runtime: Ctx) -> dict[str, Any]:
                for h in state.get("history", [])]
     decision = ctx.portfolio.route(step, history, sensitive=sensitive)
     record = {"step": step["id"], "attempt": len(history) + 1, "sensitive": sensitive, **asdict(decision)}
-    ctx.record(state["run_id"], "route", record)
+    ctx.record(state["run_id"], "route", record | {"next": after_route({"decision": asdict(decision)})})
     return {"decision": asdict(decision), "routes": [record]}
 
 
-def after_route(state: RunState) -> str:
+def after_route(state: RunState) -> Literal["edit", "report"]:
     decision = state["decision"]
     return "report" if decision.get("stop") or not decision.get("tier") else "edit"
 
@@ -99,12 +99,15 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         # Every retry, sampled candidate and escalation starts from the original files with the failure
         # log: a failed draft anchors small models (they repeat it) and a stronger tier did worse given
         # a weaker tier's broken draft than starting clean (both seen here).
-        vcs.restore_files(Path(state["worktree"]), state["base_rev"], step["files"])
+        # (a later step's start is its own base: the earlier steps' passing work stays)
+        vcs.restore_files(Path(state["worktree"]), state.get("step_base") or state["base_rev"], step["files"])
     tier = decision["tier"]
     # A request the tier refused as too big is never resent unchanged (see retry_budget).
     budget = retry_budget(ctx.portfolio.prompt_budget(tier), history, tier)
     overflows = sum(1 for h in history if h.get("overflow") and h.get("tier") == tier)
-    prompt = build_edit_prompt(task=state["task"], root=Path(state["worktree"]), files=step["files"],
+    # The step's own description: with several steps it names the one symbol this step changes.
+    prompt = build_edit_prompt(task=step.get("description") or state["task"], root=Path(state["worktree"]),
+                               files=step["files"],
                                context_files=step.get("context", []), previous=previous,
                                symbols=step.get("symbols"), tests=step.get("tests"),
                                budget=budget, count=ctx.portfolio.token_counter(tier))
@@ -227,15 +230,25 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
                "error": None if outcome["passed"] else outcome.get("error", "tests failed"),
                "overflow": bool(outcome.get("overflow")), "prompt_tokens": outcome.get("prompt_tokens", 0),
                "log": outcome.get("log", "")[-TAIL:]}
-    ctx.record(state["run_id"], "verify", {k: v for k, v in attempt.items() if k != "log"}
-               | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend")})
     update: dict[str, Any] = {"verify": outcome}
     if "baseline" in outcome:
         update["baseline"] = outcome.pop("baseline")
+    index = state.get("step_index", 0)
     if not outcome["passed"] and _more_candidates(state):
-        # A sampled candidate failed: draw the next one from the same tier; the attempt is not over.
-        return update
-    return update | {"history": state.get("history", []) + [attempt]}
+        pass  # a sampled candidate failed: the next one comes from the same tier; the attempt goes on
+    elif outcome["passed"] and index + 1 < len(state["steps"]):
+        # This step is done; the next one starts its own cascade from here (routing is per step).
+        ctx.record(state["run_id"], "step-done", {"step": _step(state)["id"],
+                                                  "next_step": state["steps"][index + 1]["id"],
+                                                  "attempts": len(state.get("history", [])) + 1})
+        update |= {"verify": outcome | {"next_step": True}, "step_index": index + 1, "history": [],
+                   "step_base": vcs.snapshot_tree(Path(state["worktree"]))}
+    else:
+        update["history"] = state.get("history", []) + [attempt]
+    ctx.record(state["run_id"], "verify", {k: v for k, v in attempt.items() if k != "log"}
+               | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend"),
+                  "next": after_verify(state | update)})
+    return update
 
 
 def _more_candidates(state: RunState) -> bool:
@@ -243,9 +256,9 @@ def _more_candidates(state: RunState) -> bool:
     return decision.get("drawn", 1) < decision.get("samples", 1)
 
 
-def after_verify(state: RunState) -> str:
+def after_verify(state: RunState) -> Literal["gate", "edit", "route"]:
     if state["verify"].get("passed"):
-        return "gate"
+        return "route" if state["verify"].get("next_step") else "gate"
     return "edit" if _more_candidates(state) else "route"
 
 
@@ -259,7 +272,8 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     blocking = [f for f in findings if f.get("blocking")]
     summary = {"findings": len(findings), "blocking": len(blocking), "seconds": round(result.seconds, 2),
                "tools": sorted(result.tools)}
-    ctx.record(state["run_id"], "gate", summary | {"blocking_rules": sorted({f["rule"] for f in blocking})})
+    ctx.record(state["run_id"], "gate", summary | {"blocking_rules": sorted({f["rule"] for f in blocking}),
+                                                   "next": after_gate({"gate": summary})})
     update: dict[str, Any] = {"findings": findings, "gate": summary}
     if blocking:
         history = list(state.get("history", []))
@@ -269,7 +283,7 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     return update
 
 
-def after_gate(state: RunState) -> str:
+def after_gate(state: RunState) -> Literal["review", "route"]:
     return "route" if state["gate"]["blocking"] else "review"
 
 
@@ -284,7 +298,7 @@ def review(state: RunState, runtime: Ctx) -> dict[str, Any]:
                             "findings": state.get("findings", []), "branch": state["branch"]})
         decision = answer if isinstance(answer, dict) else {"decision": str(answer)}
         decision.setdefault("by", "human")
-    ctx.record(state["run_id"], "review", decision)
+    ctx.record(state["run_id"], "review", decision | {"next": after_review({"review": decision})})
     update: dict[str, Any] = {"review": decision}
     if decision["decision"] == "feedback":
         history = list(state.get("history", []))
@@ -294,7 +308,7 @@ def review(state: RunState, runtime: Ctx) -> dict[str, Any]:
     return update
 
 
-def after_review(state: RunState) -> str:
+def after_review(state: RunState) -> Literal["commit", "route", "report"]:
     return {"approve": "commit", "feedback": "route"}.get(state["review"]["decision"], "report")
 
 
@@ -311,7 +325,8 @@ def commit(state: RunState, runtime: Ctx) -> dict[str, Any]:
                f"{gate_summary.get('findings', 0)} findings)\n"
                f"Agentsmith-Review: {state.get('review', {}).get('by', 'policy')}\n"
                f"Agentsmith-Audit-Head: {ctx.audit.head()}\n")
-    sha = vcs.commit_all(Path(state["worktree"]), message)
+    worktree = Path(state["worktree"])
+    sha = vcs.commit_of_run(worktree, state["base_rev"], state["run_id"]) or vcs.commit_all(worktree, message)
     ctx.record(state["run_id"], "commit", {"sha": sha, "branch": state["branch"]})
     return {"commit": sha}
 

@@ -51,10 +51,13 @@ def _named_targets(task: str, tracked: list[str], read_only: list[str]) -> list[
              or re.search(rf"(?<![\w./-]){re.escape(Path(p).name)}(?![\w-])", task)]
     targets = [p for p in named if not is_test_file(p) and p not in read_only]
     tracked_set = set(tracked)
+    # A bare name that is a tracked file's name ("in number.py" for src/humanize/number.py) means that
+    # file, not a new one at the top: only a name no tracked file has is a file to create.
+    known_names = {Path(p).name for p in named}
     # Files the task names that do not exist yet are targets too ("add a module cache.py").
     targets += [t for t in dict.fromkeys(_NEW_PATH.findall(task))
                 if t not in tracked_set and not is_test_file(t) and Path(t).suffix in SOURCE_SUFFIXES
-                and ".." not in t and not t.startswith("/")]
+                and ".." not in t and not t.startswith("/") and not ("/" not in t and t in known_names)]
     return targets
 
 

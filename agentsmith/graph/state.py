@@ -30,6 +30,7 @@ class RunState(TypedDict, total=False):
     steps: list[dict[str, Any]]
     baseline: list[str]            # tests failing on the base revision (recorded once, when it matters)
     step_index: int
+    step_base: str                 # git tree the current step's retries restore to (later steps only)
     # the cascade of the current step
     history: list[dict[str, Any]]  # one entry per attempt: tier, passed, tokens, cost_usd, error, log
     decision: dict[str, Any]

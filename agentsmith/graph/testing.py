@@ -94,8 +94,10 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
 
     setup = project.discover(worktree)
     all_tests = project.test_files(worktree, setup)
-    step = state["steps"][state.get("step_index", 0)]
-    related = related_tests(worktree, step, all_tests)
+    # The earlier steps' tests as well: they fail on the base revision, so the suite's baseline would not
+    # count a later step that undid an earlier step's work.
+    done_and_current = state["steps"][: state.get("step_index", 0) + 1]
+    related = list(dict.fromkeys(t for step in done_and_current for t in related_tests(worktree, step, all_tests)))
     prefix = "\n".join(notes) + "\n" if notes else ""
     seconds = 0.0
     if related:
@@ -109,7 +111,8 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
             prefix += f"(the step's tests could not be selected: {result.output.strip()[-300:]})\n"
         elif not passed:
             return _outcome(result, False, error, prefix + trim_failure_log(result.output, TAIL))
-        elif set(related) >= set(all_tests):
+        elif set(related) >= set(all_tests) or state.get("step_index", 0) + 1 < len(state["steps"]):
+            # (a step before the last: later steps' stubs still fail the suite; it runs after the last)
             return _outcome(result, True, None, result.output)
     result = sandbox.exec(setup.command(), timeout=timeout)
     seconds += result.seconds

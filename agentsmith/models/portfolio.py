@@ -79,6 +79,10 @@ class Portfolio:
         routing = policy.routing
         self.breakers = {name: CircuitBreaker(routing.breaker_failures, routing.breaker_cooldown_s, clock)
                          for name in self.tiers}
+        # Why a tier's last call failed, when the tier itself was at fault (unreachable, timed out, 5xx) after
+        # the SDK's own retry. A run makes at most `external_attempts` external calls, fewer than the breaker
+        # needs to open: without this an unreachable frontier used them all up and never degraded.
+        self.down: dict[str, str] = {}
         budget = policy.budget
         self.ledger = ledger or BudgetLedger(budget.max_usd_per_task, budget.max_tokens_per_task,
                                              budget.max_attempts_per_task)
@@ -154,6 +158,8 @@ class Portfolio:
         if not breaker.available():
             return (f"tier {name}'s circuit is open after {breaker.failures_to_open} failures "
                     f"(next probe in {breaker.seconds_until_probe():.0f}s)")
+        if name in self.down:
+            return self.down[name]
         spec = tier.spec
         typical = (TYPICAL_PROMPT_TOKENS * spec.price_in_per_mtok + spec.max_output_tokens * spec.price_out_per_mtok) / 1e6
         if not self.ledger.can_afford(typical, TYPICAL_PROMPT_TOKENS + spec.max_output_tokens):
@@ -257,6 +263,8 @@ class Portfolio:
             self._add_model_seconds(time.monotonic() - start)
             self.ledger.settle(reservation, 0.0, 0)
             breaker.record_failure() if err.unhealthy else breaker.release()
+            if err.unhealthy:
+                self.down[tier_name] = err.problem
             raise
         except Exception:
             self._add_model_seconds(time.monotonic() - start)
@@ -271,6 +279,7 @@ class Portfolio:
         seconds = time.monotonic() - start
         self._add_model_seconds(seconds)
         breaker.record_success()
+        self.down.pop(tier_name, None)
         if restorer is not None:
             restorer.flush()
         cost = (answer.prompt_tokens * spec.price_in_per_mtok + answer.completion_tokens * spec.price_out_per_mtok) / 1e6

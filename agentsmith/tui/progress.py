@@ -11,12 +11,7 @@ from typing import Any
 
 from rich.markup import escape
 
-NODES = ("intake", "plan", "route", "edit", "apply", "verify", "gate", "review", "commit", "report")
-
-# The node an event finishes, and the node that runs next (shown as active).
-_FINISHES = {"intake": "intake", "plan": "plan", "route": "route", "call": "edit", "model-error": "edit",
-             "apply": "apply", "verify": "verify", "gate": "gate", "review": "review", "commit": "commit",
-             "run-finished": "report"}
+from agentsmith.graph.shape import EVENT_NODE, NODES, next_node
 
 
 @dataclass
@@ -35,7 +30,7 @@ class GraphProgress:
         if kind == "token":
             self.active = "edit"
             return
-        node = _FINISHES.get(kind)
+        node = EVENT_NODE.get(kind)
         if node is None:
             return
         if node == "route":
@@ -47,16 +42,8 @@ class GraphProgress:
             self.active = None
 
     def _next(self, kind: str, data: dict[str, Any]) -> str | None:
-        if kind == "route":
-            return "edit" if data.get("tier") else "report"
-        if kind == "verify":
-            return "gate" if data.get("passed") else "route"
-        if kind == "gate":
-            return "route" if data.get("blocking") else "review"
-        if kind == "review":
-            return {"approve": "commit", "feedback": "route"}.get(data.get("decision"), "report")
-        following = NODES.index(_FINISHES[kind]) + 1
-        return NODES[following] if following < len(NODES) else None
+        # the router's own choice, recorded in the event: the screen cannot disagree with the graph
+        return next_node(kind, data)
 
     def pause_for_review(self) -> None:
         self.active, self.waiting_for_review = "review", True

@@ -86,6 +86,17 @@ def commit_all(worktree: Path, message: str) -> str:
     return _git(worktree, "rev-parse", "HEAD").strip()
 
 
+def commit_of_run(worktree: Path, base: str, run_id: str) -> str | None:
+    """The commit a run already made on its branch since `base`, if any: a driver killed between the
+    commit and its checkpoint must not commit twice when the run is resumed."""
+    for line in _git(worktree, "log", "--format=%H %(trailers:key=Agentsmith-Run,valueonly,separator=)",
+                     f"{base}..HEAD").splitlines():
+        sha, _, trailer = line.partition(" ")
+        if trailer.strip() == run_id:
+            return sha
+    return None
+
+
 def tracked_files(root: Path) -> list[str]:
     return [p for p in _git(root, "ls-files").splitlines() if p]
 
@@ -94,6 +105,13 @@ def status_snapshot(root: Path) -> tuple[str, str, str]:
     """(HEAD, branch, porcelain status): equal before and after a run means nothing was touched."""
     return (head_revision(root), current_branch(root),
             _git(root, "status", "--porcelain", "--untracked-files=all"))
+
+
+def snapshot_tree(worktree: Path) -> str:
+    """The worktree as it is now, as a git tree id (no commit, no branch moves): what a later step's
+    retries restore to, so they keep the earlier steps' work."""
+    _git(worktree, "add", "-A")
+    return _git(worktree, "write-tree").strip()
 
 
 def restore_files(worktree: Path, base: str, paths: list[str]) -> None:

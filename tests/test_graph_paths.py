@@ -1,0 +1,464 @@
+"""The run graph's paths, fast: two scripted model servers on 127.0.0.1 are the tiers (they speak the
+OpenAI wire format and answer from a script), everything else is real: the graph, the Docker sandbox
+running the repo's tests, Semgrep and Bandit, git, the audit log and the checkpoints.
+
+Each test drives one path through `start_run`/`resume_run` (or the CLI) and asserts on what a user sees:
+the status, the branch and its one commit, the routes, the audit events and the prompts the model got.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agentsmith.audit import AuditLog
+from agentsmith.config import POLICIES_DIR, audit_db
+from agentsmith.graph.runner import resume_run, start_run
+from tests import scripted_model
+from tests.conftest import git
+from tests.frontier_standin import free_port
+from tests.test_run import AGENTSMITH, CLAMP_REPO, TASK
+
+pytestmark = pytest.mark.fast
+
+RETRY = "A previous attempt at this task failed"  # what every retry prompt says before the failure
+
+
+def whole_file(path: str, text: str) -> str:
+    """An answer in the format the whole-file prompt asks for."""
+    return f"Here is the file.\n\n{path}\n```python\n{text}```\n"
+
+
+CLAMP_STUB = CLAMP_REPO["mathutil.py"]
+CLAMP_DONE = CLAMP_STUB.replace("raise NotImplementedError", "return max(low, min(value, high))")
+CLAMP_WRONG = CLAMP_STUB.replace("raise NotImplementedError", "return value  # wrong draft")
+CLAMP_WRONG_2 = CLAMP_STUB.replace("raise NotImplementedError", "return min(value, high)  # second draft")
+
+
+class Scripted:
+    """A scripted model server in a thread of this process; `script` may be replaced before a run."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.server = scripted_model.ScriptedServer(0, [], log=str(log))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def script(self) -> list[dict]:
+        return self.server.script
+
+    @script.setter
+    def script(self, entries: list[dict]) -> None:
+        self.server.script = entries
+
+    def requests(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line)["request"] for line in self.log.read_text().splitlines()]
+
+    def prompts(self) -> list[str]:
+        """The user message of each chat request, in order."""
+        return [next(m["content"] for m in reversed(r["messages"]) if m["role"] == "user") for r in self.requests()]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def shown_file(prompt: str, path: str) -> str:
+    """The content of `path` as the prompt shows it (the file to change)."""
+    found = re.search(rf"^{re.escape(path)} \(current content[^)]*\)\n```python\n(.*?)^```", prompt, re.S | re.M)
+    assert found, f"{path} is not shown in the prompt:\n{prompt}"
+    return found.group(1)
+
+
+class Harness:
+    """The two tiers, a policy naming them, and a way to run a task and read what it recorded."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.local = Scripted(tmp_path / "local.jsonl")
+        self.frontier = Scripted(tmp_path / "frontier.jsonl")
+        self.events: list[tuple[str, dict]] = []
+
+    def policy(self, frontier_url: str | None = None, **routing: Any) -> Path:
+        policy = yaml.safe_load((POLICIES_DIR / "default.yaml").read_text())
+        policy["name"] = "fast-paths"
+        policy["tiers"] = [
+            {
+                "name": "local",
+                "kind": "openai",
+                "model": "scripted-local",
+                "base_url": self.local.url,
+                "external": False,
+                "price_in_per_mtok": 0.1,
+                "price_out_per_mtok": 0.2,
+                "context": 8192,
+            },
+            {
+                "name": "frontier",
+                "kind": "openai",
+                "model": "scripted-frontier",
+                "base_url": frontier_url or self.frontier.url,
+                "external": True,
+                "price_in_per_mtok": 3.0,
+                "price_out_per_mtok": 15.0,
+                "context": 32768,
+                "timeout_s": 10,
+            },
+        ]
+        policy["routing"] |= {"local_samples": 0} | routing
+        path = self.tmp_path / "policy.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        return path
+
+    def listen(self, kind: str, data: dict) -> None:
+        if kind != "token":
+            self.events.append((kind, data))
+
+    def notices(self) -> list[str]:
+        return [data["text"] for kind, data in self.events if kind == "notice"]
+
+    def run(self, task: str, repo: Path, policy: Path | None = None, **kwargs: Any) -> dict[str, Any]:
+        return start_run(task, repo=str(repo), policy_path=str(policy or self.policy()), listener=self.listen, **kwargs)
+
+    def close(self) -> None:
+        self.local.close()
+        self.frontier.close()
+
+
+@pytest.fixture
+def harness(tmp_path):
+    h = Harness(tmp_path)
+    yield h
+    h.close()
+
+
+def audit(run_id: str, *kinds: str) -> list:
+    return AuditLog(audit_db()).events(run_id, kinds=kinds)
+
+
+def assert_one_commit(repo: Path, result: dict[str, Any], path: str, text: str) -> None:
+    assert result["status"] == "committed", result["reason"]
+    branch = result["branch"]
+    assert branch == f"agentsmith/{result['run_id']}" and git(repo, "rev-parse", branch).strip() == result["commit"]
+    assert git(repo, "rev-list", "--count", f"main..{branch}").strip() == "1"
+    assert git(repo, "show", f"{branch}:{path}") == text
+    assert f"Agentsmith-Run: {result['run_id']}" in git(repo, "log", "-1", "--format=%B", branch)
+    # The user's checkout is left as it was.
+    assert git(repo, "status", "--porcelain") == "" and git(repo, "branch", "--show-current").strip() == "main"
+    assert AuditLog(audit_db()).verify()[0]
+
+
+# ------------------------------------------------------------------------------------------------ paths
+
+
+def test_first_answer_passes_and_is_committed(harness, repo_factory):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"match": "mathutil.py", "answer": whole_file("mathutil.py", CLAMP_DONE)}]
+
+    result = harness.run(TASK, repo)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert git(repo, "diff", "--name-only", "main", result["branch"]).split() == ["mathutil.py"]
+    assert result["tiers_used"] == ["local"] and result["attempts"] == 1 and result["blocking"] == 0
+    assert result["cost_usd"] > 0 and result["tokens"]["completion"] > 0
+    assert [r["tier"] for r in result["routes"]] == ["local"] and not result["routes"][0]["external"]
+    assert harness.frontier.requests() == []
+    prompt = harness.local.prompts()[0]
+    assert TASK in prompt and "raise NotImplementedError" in shown_file(prompt, "mathutil.py")
+    assert "def test_above" in prompt  # the tests that must pass are shown
+    kinds = [e.kind for e in audit(result["run_id"]) if e.kind not in ("prompt", "tests", "deps", "token")]
+    assert kinds == [
+        "run-started",
+        "intake",
+        "plan",
+        "route",
+        "call",
+        "apply",
+        "verify",
+        "gate",
+        "review",
+        "commit",
+        "run-finished",
+    ]
+
+
+def test_a_failing_answer_is_retried_with_the_failure_and_the_retry_passes(harness, repo_factory):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [
+        {"match": RETRY, "answer": whole_file("mathutil.py", CLAMP_DONE)},
+        {"answer": whole_file("mathutil.py", CLAMP_WRONG)},
+    ]
+
+    result = harness.run(TASK, repo)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    first, retry = harness.local.prompts()
+    assert RETRY not in first and RETRY in retry
+    assert "test_below" in retry or "test_above" in retry  # the failing test, from the sandbox's log
+    assert "raise NotImplementedError" in shown_file(retry, "mathutil.py")  # from the original file
+    verifies = audit(result["run_id"], "verify")
+    assert [(v.data["passed"], v.data["next"]) for v in verifies] == [(False, "route"), (True, "gate")]
+    assert [r["reason"].split(":")[1].strip().split(" with")[0] for r in result["routes"]] == [
+        "local attempt 1/2",
+        "local retry 2/2",
+    ]
+
+
+def test_sampled_candidates_on_the_retry_go_back_to_edit_until_one_passes(harness, repo_factory):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [
+        {"match": RETRY, "times": 1, "answer": whole_file("mathutil.py", CLAMP_WRONG_2)},
+        {"match": RETRY, "answer": whole_file("mathutil.py", CLAMP_DONE)},
+        {"answer": whole_file("mathutil.py", CLAMP_WRONG)},
+    ]
+
+    result = harness.run(TASK, repo, harness.policy(local_samples=2))
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert len(result["routes"]) == 2 and result["routes"][1]["samples"] == 3
+    assert "3 sampled candidates" in result["routes"][1]["reason"]
+    # verify -> route after the first attempt, verify -> edit between the sampled candidates.
+    verifies = audit(result["run_id"], "verify")
+    assert [(v.data["passed"], v.data["next"]) for v in verifies] == [(False, "route"), (False, "edit"), (True, "gate")]
+    assert [c.data["candidate"] for c in audit(result["run_id"], "call")] == [1, 1, 2]
+    requests = harness.local.requests()
+    assert [r["temperature"] for r in requests] == [0.0, 0.8, 0.8]
+    # Both candidates start from the original file with the first attempt's failure: the same prompt.
+    _, first_candidate, second_candidate = harness.local.prompts()
+    assert first_candidate == second_candidate and "second draft" not in second_candidate
+    assert "raise NotImplementedError" in shown_file(second_candidate, "mathutil.py")
+
+
+def test_local_failures_escalate_to_the_frontier_which_starts_from_the_original_files(harness, repo_factory):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_WRONG)}]
+    harness.frontier.script = [{"match": "mathutil.py", "answer": whole_file("mathutil.py", CLAMP_DONE)}]
+
+    result = harness.run(TASK, repo)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert [r["tier"] for r in result["routes"]] == ["local", "local", "frontier"]
+    assert (
+        result["routes"][2]["external"]
+        and "escalating after 2 failed local attempt(s)" in result["routes"][2]["reason"]
+    )
+    assert result["tiers_used"] == ["frontier", "local"]
+    frontier_calls = [c for c in result["calls"] if c["tier"] == "frontier"]
+    assert len(frontier_calls) == 1 and frontier_calls[0]["cost_usd"] > 0
+    assert result["cost_usd"] > frontier_calls[0]["cost_usd"]  # the local calls cost something too
+    assert len(harness.local.prompts()) == 2
+    [escalated] = harness.frontier.prompts()
+    shown = shown_file(escalated, "mathutil.py")
+    assert "raise NotImplementedError" in shown and "wrong draft" not in shown
+    assert RETRY in escalated  # with the last failure's log
+    assert "Agentsmith-Tiers: frontier,local" in git(repo, "log", "-1", "--format=%B", result["branch"])
+
+
+def test_an_unreachable_frontier_degrades_to_local_with_a_notice(harness, repo_factory):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+    # A hard step (difficulty >= frontier_difficulty) goes to the frontier first; nothing listens there.
+    policy = harness.policy(
+        frontier_url=f"http://127.0.0.1:{free_port()}/v1", frontier_difficulty=1, frontier_unavailable="degrade"
+    )
+
+    result = harness.run(TASK, repo, policy)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert [r["tier"] for r in result["routes"]] == ["frontier", "local"]
+    degraded = result["routes"][1]
+    assert degraded["degraded"] and "unreachable" in degraded["reason"] and "degrade to local" in degraded["reason"]
+    assert any(n.startswith("! degraded to local") and "unreachable" in n for n in harness.notices())
+    assert result["tiers_used"] == ["local"]
+    assert [e.data["tier"] for e in audit(result["run_id"], "model-error")] == ["frontier"]
+
+
+def test_an_unreachable_frontier_under_policy_stop_stops_the_run_with_the_reason(harness, repo_factory):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+    policy = harness.policy(
+        frontier_url=f"http://127.0.0.1:{free_port()}/v1", frontier_difficulty=1, frontier_unavailable="stop"
+    )
+
+    result = harness.run(TASK, repo, policy)
+
+    assert result["status"] == "failed" and result["branch"] is None and result["commit"] is None
+    assert "unreachable" in result["reason"] and "frontier_unavailable = stop" in result["reason"]
+    assert harness.local.requests() == []
+    assert [r["tier"] for r in result["routes"]] == ["frontier", None]
+    assert git(repo, "branch", "--list", "agentsmith/*") == ""
+    finished = audit(result["run_id"], "run-finished")[0].data
+    assert finished["status"] == "failed" and finished["reason"] == result["reason"]
+
+
+SHELL_REPO = {
+    "runner.py": '"""Run commands."""\n\nimport shlex\nimport subprocess\n\n\ndef run_command(command):\n'
+    '    """Run the command line `command` and return its exit code."""\n'
+    "    raise NotImplementedError\n",
+    "test_runner.py": "from runner import run_command\n\n\ndef test_exit_code():\n"
+    "    assert run_command(\"sh -c 'exit 3'\") == 3\n",
+}
+SHELL_UNSAFE = SHELL_REPO["runner.py"].replace(
+    "raise NotImplementedError", "return subprocess.run(command, shell=True).returncode"
+)
+SHELL_SAFE = SHELL_REPO["runner.py"].replace(
+    "raise NotImplementedError", "return subprocess.run(shlex.split(command), check=False).returncode"
+)
+
+
+def test_a_blocking_finding_goes_back_to_the_model_and_the_clean_answer_is_committed(harness, repo_factory):
+    repo = repo_factory(SHELL_REPO)
+    harness.local.script = [
+        {"match": "security gate blocked", "answer": whole_file("runner.py", SHELL_SAFE)},
+        {"answer": whole_file("runner.py", SHELL_UNSAFE)},
+    ]
+
+    result = harness.run("Implement run_command in runner.py so the tests pass", repo)
+
+    assert_one_commit(repo, result, "runner.py", SHELL_SAFE)
+    gates = audit(result["run_id"], "gate")
+    assert len(gates) == 2 and gates[0].data["blocking"] >= 1 and gates[0].data["next"] == "route"
+    assert gates[1].data["blocking"] == 0 and gates[1].data["next"] == "review"
+    # Both answers passed the tests; the first went back to the model because of the gate.
+    assert [v.data["passed"] for v in audit(result["run_id"], "verify")] == [True, True]
+    retry = harness.local.prompts()[1]
+    assert "The security gate blocked the change" in retry and "shell" in retry.lower()
+    assert "shell=True" not in shown_file(retry, "runner.py")
+    assert result["blocking"] == 0 and "shell=True" not in git(repo, "show", f"{result['branch']}:runner.py")
+
+
+def test_review_feedback_reaches_the_model_and_the_approved_change_is_committed(harness, repo_factory):
+    repo = repo_factory(CLAMP_REPO)
+    feedback = "Please name the bounds in a comment: clamp between low and high."
+    revised = CLAMP_DONE.replace("    return max", "    # clamp between low and high\n    return max")
+    harness.local.script = [
+        {"match": feedback, "answer": whole_file("mathutil.py", revised)},
+        {"answer": whole_file("mathutil.py", CLAMP_DONE)},
+    ]
+    reviewed: list[dict] = []
+
+    def reviewer(pending: dict) -> dict:
+        reviewed.append(pending)
+        if len(reviewed) == 1:
+            return {"decision": "feedback", "feedback": feedback}
+        return {"decision": "approve"}
+
+    result = harness.run(TASK, repo, mode="interactive", reviewer=reviewer)
+
+    assert_one_commit(repo, result, "mathutil.py", revised)
+    assert len(reviewed) == 2
+    assert "+    return max(low, min(value, high))" in reviewed[0]["diff"]
+    assert "+    # clamp between low and high" in reviewed[1]["diff"]
+    assert reviewed[1]["branch"] == result["branch"]
+    retry = harness.local.prompts()[1]
+    assert f"The reviewer asked for changes: {feedback}" in retry
+    reviews = audit(result["run_id"], "review")
+    assert [(r.data["decision"], r.data["by"], r.data["next"]) for r in reviews] == [
+        ("feedback", "human", "route"),
+        ("approve", "human", "commit"),
+    ]
+    assert "Agentsmith-Review: human" in git(repo, "log", "-1", "--format=%B", result["branch"])
+
+
+def test_a_run_killed_while_paused_before_verify_resumes_to_one_commit(harness, repo_factory, tmp_path):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+    policy = harness.policy()
+    agent = subprocess.Popen(
+        [AGENTSMITH, "run", TASK, "--repo", str(repo), "--policy", str(policy), "--mode", "ci"],
+        stdout=(tmp_path / "run.out").open("w"),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"AGENTSMITH_PAUSE_AT": "verify:600"},
+        start_new_session=True,
+    )
+    run_id, seen = None, []
+    watchdog = threading.Timer(120, os.killpg, (agent.pid, signal.SIGKILL))  # a run that never pauses
+    watchdog.start()
+    try:
+        for line in agent.stderr:
+            seen.append(line)
+            paused = re.search(r"run (\S+) paused before verify", line)
+            if paused:
+                run_id = paused.group(1)
+                break
+    finally:
+        watchdog.cancel()
+        if agent.poll() is None:
+            os.killpg(agent.pid, signal.SIGKILL)
+        agent.wait(timeout=30)
+    assert run_id, "".join(seen)[-3000:]
+
+    result = resume_run(run_id, listener=harness.listen)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert len(harness.local.requests()) == 1  # the answer was checkpointed: not asked again
+    kinds = [e.kind for e in audit(run_id)]
+    assert kinds.count("run-started") == 1 and kinds.count("call") == 1 and kinds.count("commit") == 1
+    assert kinds.index("apply") < kinds.index("run-resumed") < kinds.index("verify")
+    resumed = audit(run_id, "run-resumed")[0].data
+    assert resumed["next"] == ["verify"] and resumed["took_over_from"]
+    assert git(repo, "branch", "--list", "agentsmith/*").split() == [result["branch"]]
+
+
+TWO_STUBS = {
+    "mathutil.py": (
+        '"""Number helpers."""\n\n\ndef clamp(value, low, high):\n'
+        '    """Return value limited to the range [low, high]."""\n    raise NotImplementedError\n\n\n'
+        "def wrap_around(value, size):\n"
+        '    """Return value wrapped into the range [0, size)."""\n    raise NotImplementedError\n'
+    ),
+    "test_mathutil.py": (
+        "from mathutil import clamp, wrap_around\n\n\n"
+        "def test_clamp():\n    assert clamp(42, 0, 10) == 10 and clamp(-1, 0, 10) == 0\n\n\n"
+        "def test_wrap_around():\n    assert wrap_around(12, 10) == 2 and wrap_around(-1, 10) == 9\n"
+    ),
+}
+STEP_1_DONE = TWO_STUBS["mathutil.py"].replace("raise NotImplementedError", "return max(low, min(value, high))", 1)
+STEP_2_DONE = STEP_1_DONE.replace("raise NotImplementedError", "return value % size")
+# Step 2 done, but step 1's work undone: clamp is a stub again (it fails on the base revision too).
+STEP_2_UNDOES_STEP_1 = STEP_2_DONE.replace("return max(low, min(value, high))", "raise NotImplementedError")
+
+
+def test_two_named_stubs_are_two_steps_and_the_commit_holds_both(harness, repo_factory):
+    repo = repo_factory(TWO_STUBS)
+    harness.local.script = [
+        {"match": "`wrap_around`", "times": 1, "answer": whole_file("mathutil.py", STEP_2_UNDOES_STEP_1)},
+        {"match": "`wrap_around`", "answer": whole_file("mathutil.py", STEP_2_DONE)},
+        {"match": "`clamp`", "answer": whole_file("mathutil.py", STEP_1_DONE)},
+    ]
+
+    result = harness.run("Implement clamp and wrap_around so the tests pass", repo)
+
+    assert_one_commit(repo, result, "mathutil.py", STEP_2_DONE)
+    [plan] = audit(result["run_id"], "plan")
+    assert [s["id"] for s in plan.data["steps"]] == ["step-1", "step-2"]
+    assert [(r["step"], r["tier"]) for r in result["routes"]] == [
+        ("step-1", "local"),
+        ("step-2", "local"),
+        ("step-2", "local"),
+    ]
+    [done] = audit(result["run_id"], "step-done")
+    assert done.data == {"step": "step-1", "next_step": "step-2", "attempts": 1}
+    step_1, step_2, step_2_retry = harness.local.prompts()
+    assert "raise NotImplementedError" in shown_file(step_1, "mathutil.py")
+    # Step 2 starts from step 1's work, and its retry is restored to that, not to the base revision.
+    for prompt in (step_2, step_2_retry):
+        shown = shown_file(prompt, "mathutil.py")
+        assert "return max(low, min(value, high))" in shown and "return value % size" not in shown
+    # The first step-2 answer undid step 1: step 1's test failed it, though it fails on the base revision too.
+    assert RETRY in step_2_retry and "test_clamp" in step_2_retry
+    verifies = audit(result["run_id"], "verify")
+    assert [(v.data["passed"], v.data["next"]) for v in verifies] == [(True, "route"), (False, "route"), (True, "gate")]
