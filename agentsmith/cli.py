@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print("agentsmith: interrupted; `agentsmith resume RUN_ID` continues a run", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
-    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+    except Exception as err:
         if debug:
             raise
         print(f"agentsmith: {internal_error_line(err)}", file=sys.stderr)
@@ -72,19 +72,25 @@ def internal_error_line(err: Exception) -> str:
     detail = (str(err).strip().splitlines() or [""])[0][:300]
     kind = type(err)
     if kind.__module__.startswith("docker"):
-        return (f"the Docker engine refused a request ({kind.__name__}: {detail}); "
-                "check `docker info`, then retry (`--debug` shows the traceback)")
+        return (
+            f"the Docker engine refused a request ({kind.__name__}: {detail}); "
+            "check `docker info`, then retry (`--debug` shows the traceback)"
+        )
     if isinstance(err, subprocess.CalledProcessError):
-        return (f"{' '.join(map(str, err.cmd))[:120]} failed with exit {err.returncode}; "
-                "run it by hand to see why (`--debug` shows the traceback)")
+        return (
+            f"{' '.join(map(str, err.cmd))[:120]} failed with exit {err.returncode}; "
+            "run it by hand to see why (`--debug` shows the traceback)"
+        )
     if isinstance(err, OSError):
         return f"{detail or kind.__name__}; check the path and its permissions (`--debug` shows the traceback)"
-    return (f"internal error ({kind.__name__}: {detail}); please report it with the output of "
-            "the same command and `--debug`")
+    return (
+        f"internal error ({kind.__name__}: {detail}); please report it with the output of "
+        "the same command and `--debug`"
+    )
 
 
 def _terminated(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)    # a second SIGTERM ends it at once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
     raise Terminated()
 
 

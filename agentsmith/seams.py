@@ -6,12 +6,13 @@ seams are plain dataclasses that serialise to JSON as they are (``dataclasses.as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol, runtime_checkable
-
+from typing import Any, Protocol, runtime_checkable
 
 # ---------------------------------------------------------------- records crossing the seams
+
 
 @dataclass
 class Completion:
@@ -25,8 +26,8 @@ class Completion:
     seconds: float
     cost_usd: float = 0.0
     redactions: int = 0
-    reason: str = ""          # why this tier was chosen for this call
-    prompt_tokens_evaluated: int | None = None   # computed by the model; the rest was reused from its cache
+    reason: str = ""  # why this tier was chosen for this call
+    prompt_tokens_evaluated: int | None = None  # computed by the model; the rest was reused from its cache
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,7 +38,7 @@ class ExecResult:
     """One command run in a sandbox."""
 
     exit_code: int
-    output: str               # stdout and stderr interleaved, truncated to the output limit
+    output: str  # stdout and stderr interleaved, truncated to the output limit
     seconds: float
     limit: str | None = None  # "timeout" | "memory" | "pids" | "output" | None: which limit fired
     backend: str = "docker"
@@ -51,10 +52,10 @@ class ExecResult:
 class Finding:
     """One gate finding. `fingerprint` is stable across line moves (rule + file + matched text)."""
 
-    tool: str                 # "semgrep" | "bandit" | "secrets" | "checklist" | "suppression"
+    tool: str  # "semgrep" | "bandit" | "secrets" | "checklist" | "suppression"
     rule: str
-    severity: str             # "low" | "medium" | "high" | "critical"
-    path: str                 # relative to the repo root, forward slashes
+    severity: str  # "low" | "medium" | "high" | "critical"
+    path: str  # relative to the repo root, forward slashes
     line: int
     message: str
     fix: str = ""
@@ -70,7 +71,7 @@ class Finding:
 class Incident:
     """Something the security or ops team must see: tool misuse, policy breach, data mishandling."""
 
-    kind: str                 # "tool-misuse" | "policy-breach" | "sensitive-data" | "factual-error" | "sandbox-limit"
+    kind: str  # "tool-misuse" | "policy-breach" | "sensitive-data" | "factual-error" | "sandbox-limit"
     detail: str
     node: str = ""
 
@@ -88,6 +89,7 @@ class PullRequest:
 
 # ---------------------------------------------------------------- the seams
 
+
 @runtime_checkable
 class ModelTier(Protocol):
     """A model that answers chat messages. Local or external; priced per million tokens."""
@@ -96,11 +98,13 @@ class ModelTier(Protocol):
     model: str
     external: bool
 
-    def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-                 max_tokens: int = 1024) -> Completion: ...
+    def complete(
+        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
+    ) -> Completion: ...
 
-    def stream(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-               max_tokens: int = 1024) -> Iterator[str]: ...
+    def stream(
+        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
+    ) -> Iterator[str]: ...
 
 
 @runtime_checkable
@@ -122,8 +126,9 @@ class Gate(Protocol):
     gate is called with the repo and the base revision, not a file list: each scanner runs once over
     the base and head versions of the touched files (`agentsmith.gates.scan_change` is the gate)."""
 
-    def __call__(self, repo: Path, base: str, loaded_policy: Any, *,
-                 paths: list[str] | None = None) -> Any: ...   # agentsmith.gates.ScanResult
+    def __call__(
+        self, repo: Path, base: str, loaded_policy: Any, *, paths: list[str] | None = None
+    ) -> Any: ...  # agentsmith.gates.ScanResult
 
 
 @runtime_checkable
@@ -132,5 +137,6 @@ class Forge(Protocol):
 
     name: str
 
-    def open_pull_request(self, *, branch: str, base: str, title: str, body: str,
-                          draft: bool, labels: list[str]) -> PullRequest: ...
+    def open_pull_request(
+        self, *, branch: str, base: str, title: str, body: str, draft: bool, labels: list[str]
+    ) -> PullRequest: ...

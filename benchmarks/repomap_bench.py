@@ -51,12 +51,16 @@ def main() -> None:
         started = time.perf_counter()
         top = rank(warm, "parse an HTTP date header into a datetime")[:3]
         ranked = time.perf_counter() - started
-        print(f"repo: {root} ({cold.lines()} lines, {cold.stats['files']:.0f} .py files, "
-              f"{sum(len(f.symbols) for f in cold.files.values())} symbols)")
+        print(
+            f"repo: {root} ({cold.lines()} lines, {cold.stats['files']:.0f} .py files, "
+            f"{sum(len(f.symbols) for f in cold.files.values())} symbols)"
+        )
         print(f"cold (parse all, fill cache): {cold.stats['seconds']:.2f} s, parsed {cold.stats['parsed']:.0f}")
         print(f"warm (hash + cache lookup):   {warm.stats['seconds']:.2f} s, cached {warm.stats['cached']:.0f}")
-        print(f"rank one task over the map:   {ranked:.2f} s; top: "
-              + ", ".join(f"{c.path}:{c.symbol.qualname}" for c in top))
+        print(
+            f"rank one task over the map:   {ranked:.2f} s; top: "
+            + ", ".join(f"{c.path}:{c.symbol.qualname}" for c in top)
+        )
         print(f"cache file: {cache.stat().st_size / 1e6:.1f} MB")
         if not args.repo:
             shutil.rmtree(root, ignore_errors=True)

@@ -26,15 +26,18 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def line(name: str, seconds: list[float]) -> str:
     ms = [s * 1000 for s in seconds]
-    return (f"{name:<28} n={len(ms):<4} p50={percentile(ms, 0.5):7.1f} ms  "
-            f"p95={percentile(ms, 0.95):7.1f} ms  mean={statistics.fmean(ms):7.1f} ms")
+    return (
+        f"{name:<28} n={len(ms):<4} p50={percentile(ms, 0.5):7.1f} ms  "
+        f"p95={percentile(ms, 0.95):7.1f} ms  mean={statistics.fmean(ms):7.1f} ms"
+    )
 
 
 def small_repo(folder: Path) -> Path:
     (folder / "calc.py").write_text("def add(a, b):\n    return a + b\n")
     (folder / "calc_test.py").write_text(
         "import unittest\nfrom calc import add\n\nclass T(unittest.TestCase):\n"
-        "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n")
+        "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
+    )
     return folder
 
 
@@ -83,8 +86,10 @@ def main() -> None:
     print(line("warm exec overhead (true)", warm))
     print(line("sync_in (tiny repo)", sync))
     print(line("warm pytest, tiny repo", tests))
-    print(f"targets: warm exec p50 <= 50 ms: {'met' if percentile(warm, 0.5) <= 0.05 else 'MISSED'}; "
-          f"cold start <= 1 s (p50): {'met' if percentile(cold, 0.5) <= 1.0 else 'MISSED'}")
+    print(
+        f"targets: warm exec p50 <= 50 ms: {'met' if percentile(warm, 0.5) <= 0.05 else 'MISSED'}; "
+        f"cold start <= 1 s (p50): {'met' if percentile(cold, 0.5) <= 1.0 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

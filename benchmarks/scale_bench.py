@@ -38,8 +38,20 @@ from tests.test_scale import CLAMP_REPO, SCRIPT, TASK  # noqa: E402
 
 AGENTSMITH = str(Path(sys.executable).with_name("agentsmith"))
 # With its log file: without -l the restarted server writes to pg_ctl's stdout, a pipe it keeps open for life.
-PG_RESTART = ["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D",
-              "/var/lib/agentsmith/pgdata", "-l", "/var/lib/agentsmith/postgres.log", "restart", "-m", "fast"]
+PG_RESTART = [
+    "runuser",
+    "-u",
+    "postgres",
+    "--",
+    "/usr/lib/postgresql/15/bin/pg_ctl",
+    "-D",
+    "/var/lib/agentsmith/pgdata",
+    "-l",
+    "/var/lib/agentsmith/postgres.log",
+    "restart",
+    "-m",
+    "fast",
+]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -51,6 +63,7 @@ def bench_policy(folder: Path) -> Path:
     """The default policy, but a frontier outage fails the task instead of loading a local model into every
     worker, and the SDK rides out short outages with its retries."""
     from agentsmith.config import DEFAULT_POLICY, POLICIES_DIR
+
     data = yaml.safe_load(DEFAULT_POLICY.read_text())
     data["routing"]["frontier_unavailable"] = "stop"
     frontier = next(t for t in data["tiers"] if t["name"] == "frontier")
@@ -63,9 +76,16 @@ def bench_policy(folder: Path) -> Path:
 
 class Workers:
     def __init__(self, count: int, logs: Path) -> None:
-        self.procs = [subprocess.Popen([AGENTSMITH, "worker", "--concurrency", "1"], env=dict(os.environ),
-                                       stdout=(logs / f"worker{n}.log").open("w"), stderr=subprocess.STDOUT,
-                                       start_new_session=True) for n in range(count)]
+        self.procs = [
+            subprocess.Popen(
+                [AGENTSMITH, "worker", "--concurrency", "1"],
+                env=dict(os.environ),
+                stdout=(logs / f"worker{n}.log").open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            for n in range(count)
+        ]
 
     def kill(self, index: int) -> None:
         os.killpg(self.procs[index].pid, signal.SIGKILL)
@@ -85,12 +105,23 @@ class Workers:
 def submit_all(origin: Path, count: int, policy: Path, label: str) -> list[str]:
     """Through the real `agentsmith submit` code path, in-process, so all are queued within a second or two."""
     from agentsmith.cli import main
+
     run_ids = []
     for n in range(count):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = main(["submit", f"{TASK} ({label} {n})", "--repo", str(origin), "--tier", "frontier",
-                         "--policy", str(policy)])
+            code = main(
+                [
+                    "submit",
+                    f"{TASK} ({label} {n})",
+                    "--repo",
+                    str(origin),
+                    "--tier",
+                    "frontier",
+                    "--policy",
+                    str(policy),
+                ]
+            )
         assert code == 0, f"submit failed with exit {code}"
         run_ids.append(out.getvalue().strip().splitlines()[-1])
     return run_ids
@@ -98,6 +129,7 @@ def submit_all(origin: Path, count: int, policy: Path, label: str) -> list[str]:
 
 def wait_all(run_ids: list[str], timeout: float) -> None:
     from agentsmith.queue import jobs
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -112,12 +144,14 @@ def measure(run_ids: list[str], origin: Path, began: float) -> dict:
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
     from agentsmith.queue import jobs
+
     rows = [jobs.load(r) for r in run_ids]
     done = [j for j in rows if j.state in jobs.FINISHED]
     committed = [j for j in done if j.state == "committed"]
     branches = set(git(origin, "branch", "--list", "agentsmith/*").split())
-    duplicated = [j.run_id for j in committed
-                  if git(origin, "rev-list", "--count", f"main..agentsmith/{j.run_id}").strip() != "1"]
+    duplicated = [
+        j.run_id for j in committed if git(origin, "rev-list", "--count", f"main..agentsmith/{j.run_id}").strip() != "1"
+    ]
     duplicated += [j.run_id for j in done if j.state == "failed" and f"agentsmith/{j.run_id}" in branches]
     log = AuditLog(audit_db())
     commits = {r: len(log.events(r, kinds=("commit",))) for r in run_ids}
@@ -126,14 +160,20 @@ def measure(run_ids: list[str], origin: Path, began: float) -> dict:
     waits = [j.started_at - j.submitted_at for j in done if j.started_at]
     runs = [j.finished_at - j.started_at for j in done if j.started_at]
     intact, detail = log.verify()
-    return {"tasks": len(run_ids), "committed": len(committed), "failed": len(done) - len(committed),
-            "lost": len(run_ids) - len(done), "duplicated": sorted(set(duplicated)),
-            "throughput_per_min": round(len(done) / (finished - began) * 60, 2), "wall_s": round(finished - began, 1),
-            "queue_wait_s": {"p50": round(percentile(waits, 0.5), 1), "p95": round(percentile(waits, 0.95), 1)},
-            "run_s": {"p50": round(percentile(runs, 0.5), 1), "p95": round(percentile(runs, 0.95), 1)},
-            "redelivered": sum(1 for j in rows if j.deliveries > 1),
-            "failures": sorted({j.reason[:160] for j in done if j.state == "failed"}),
-            "audit_chain": detail if intact else f"BROKEN: {detail}"}
+    return {
+        "tasks": len(run_ids),
+        "committed": len(committed),
+        "failed": len(done) - len(committed),
+        "lost": len(run_ids) - len(done),
+        "duplicated": sorted(set(duplicated)),
+        "throughput_per_min": round(len(done) / (finished - began) * 60, 2),
+        "wall_s": round(finished - began, 1),
+        "queue_wait_s": {"p50": round(percentile(waits, 0.5), 1), "p95": round(percentile(waits, 0.95), 1)},
+        "run_s": {"p50": round(percentile(runs, 0.5), 1), "p95": round(percentile(runs, 0.95), 1)},
+        "redelivered": sum(1 for j in rows if j.deliveries > 1),
+        "failures": sorted({j.reason[:160] for j in done if j.state == "failed"}),
+        "audit_chain": detail if intact else f"BROKEN: {detail}",
+    }
 
 
 def phase(name: str, args, workers_logs: Path, policy: Path, model: dict, faults: bool) -> dict:
@@ -143,7 +183,7 @@ def phase(name: str, args, workers_logs: Path, policy: Path, model: dict, faults
     workers = Workers(args.workers, logs)
     events: list[str] = []
     try:
-        time.sleep(3)    # workers connected before the burst, so queue wait measures the queue
+        time.sleep(3)  # workers connected before the burst, so queue wait measures the queue
         began = time.time()
         run_ids = submit_all(origin, args.tasks, policy, name)
         if faults:
@@ -157,6 +197,7 @@ def phase(name: str, args, workers_logs: Path, policy: Path, model: dict, faults
 def inject_faults(workers: Workers, model: dict, events: list[str], began: float) -> None:
     def at(offset: float) -> None:
         time.sleep(max(0.0, began + offset - time.time()))
+
     at(10)
     workers.kill(0)
     events.append(f"{time.time() - began:.0f}s worker 0 killed (SIGKILL)")
@@ -173,16 +214,18 @@ def inject_faults(workers: Workers, model: dict, events: list[str], began: float
 
 
 def render(name: str, figures: dict) -> str:
-    lines = [f"## {name}",
-             "| tasks | committed | failed | lost | duplicated | throughput/min | queue wait p50/p95 s "
-             "| run time p50/p95 s | redelivered | wall s |",
-             "|---|---|---|---|---|---|---|---|---|---|",
-             f"| {figures['tasks']} | {figures['committed']} | {figures['failed']} | {figures['lost']} "
-             f"| {len(figures['duplicated'])} | {figures['throughput_per_min']} "
-             f"| {figures['queue_wait_s']['p50']} / {figures['queue_wait_s']['p95']} "
-             f"| {figures['run_s']['p50']} / {figures['run_s']['p95']} | {figures['redelivered']} "
-             f"| {figures['wall_s']} |",
-             f"audit chain: {figures['audit_chain']}"]
+    lines = [
+        f"## {name}",
+        "| tasks | committed | failed | lost | duplicated | throughput/min | queue wait p50/p95 s "
+        "| run time p50/p95 s | redelivered | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {figures['tasks']} | {figures['committed']} | {figures['failed']} | {figures['lost']} "
+        f"| {len(figures['duplicated'])} | {figures['throughput_per_min']} "
+        f"| {figures['queue_wait_s']['p50']} / {figures['queue_wait_s']['p95']} "
+        f"| {figures['run_s']['p50']} / {figures['run_s']['p95']} | {figures['redelivered']} "
+        f"| {figures['wall_s']} |",
+        f"audit chain: {figures['audit_chain']}",
+    ]
     lines += [f"fault: {event}" for event in figures["faults"]]
     lines += [f"failed because: {reason}" for reason in figures["failures"]]
     return "\n".join(lines)
@@ -210,17 +253,23 @@ def main() -> None:
     results = {}
     try:
         with services.fresh_services("bench") as urls:
-            os.environ.update(urls | scripted_model.env(model["port"]) | {
-                "AGENTSMITH_HOME": str(home), "AGENTSMITH_QUEUE_VISIBILITY_S": "60", "AGENTSMITH_DB_WAIT_S": "60"})
+            os.environ.update(
+                urls
+                | scripted_model.env(model["port"])
+                | {"AGENTSMITH_HOME": str(home), "AGENTSMITH_QUEUE_VISIBILITY_S": "60", "AGENTSMITH_DB_WAIT_S": "60"}
+            )
             policy = bench_policy(scratch)
-            print(f"{args.tasks} tasks, {args.workers} workers, model delay {args.delay}s; logs in {scratch}",
-                  flush=True)
+            print(
+                f"{args.tasks} tasks, {args.workers} workers, model delay {args.delay}s; logs in {scratch}", flush=True
+            )
             results["clean"] = phase("clean", args, scratch, policy, model, faults=False)
             print(render("clean", results["clean"]), flush=True)
             if not args.no_faults:
                 results["faults"] = phase("faults", args, scratch, policy, model, faults=True)
-                print(render("faults: SIGKILL a worker, model server down 10 s, Postgres restart",
-                             results["faults"]), flush=True)
+                print(
+                    render("faults: SIGKILL a worker, model server down 10 s, Postgres restart", results["faults"]),
+                    flush=True,
+                )
     finally:
         model["proc"].kill()
     if args.json:

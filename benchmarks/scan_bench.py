@@ -33,13 +33,13 @@ def handler_{n}_{i}(request):
 
 APP = '"""The app."""\n\n\ndef run():\n    return 0\n'
 
-CHANGE = '''
+CHANGE = """
 import subprocess
 
 
 def deploy(target):
     subprocess.call("deploy " + target, shell=True)
-'''
+"""
 
 
 def git(repo: Path, *args: str) -> None:
@@ -63,7 +63,7 @@ def build_repo(root: Path, total_lines: int) -> Path:
     (root / "app.py").write_text(APP)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "base")
-    with (root / "app.py").open("a") as handle:   # the one-file change
+    with (root / "app.py").open("a") as handle:  # the one-file change
         handle.write(CHANGE)
     return root
 
@@ -82,8 +82,12 @@ def time_scan(repo: Path) -> dict[str, float]:
     scanner's wall seconds, the preparation's, and the findings."""
     cpu, start = cpu_seconds(), time.monotonic()
     result = scan_change(repo, "HEAD", load_policy())
-    figures = {"wall": time.monotonic() - start, "cpu": cpu_seconds() - cpu, "prepare": result.prepare_seconds,
-               "findings": len(result.findings)}
+    figures = {
+        "wall": time.monotonic() - start,
+        "cpu": cpu_seconds() - cpu,
+        "prepare": result.prepare_seconds,
+        "findings": len(result.findings),
+    }
     figures |= {name: summary["seconds"] for name, summary in result.tools.items()}
     return figures
 
@@ -96,15 +100,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--lines", type=int, default=100_000)
-    parser.add_argument("--legacy-semgrep", action="store_true",
-                        help="run Semgrep through its legacy Python CLI, as before, for comparison")
+    parser.add_argument(
+        "--legacy-semgrep",
+        action="store_true",
+        help="run Semgrep through its legacy Python CLI, as before, for comparison",
+    )
     args = parser.parse_args()
     if args.legacy_semgrep:
         tools.SEMGREP_ENGINE = ()
     with tempfile.TemporaryDirectory(prefix="agentsmith-scan-bench-") as tmp:
         small = build_repo(Path(tmp) / "small", 200)
         large = build_repo(Path(tmp) / "large", args.lines)
-        time_scan(small)   # warm the file cache and Python imports
+        time_scan(small)  # warm the file cache and Python imports
         # Interleaved so that machine load hits both sides alike.
         runs: dict[str, list[dict[str, float]]] = {"small": [], "large": []}
         for _ in range(args.runs):
@@ -113,13 +120,19 @@ def main() -> None:
         wall = {k: statistics.median(r["wall"] for r in v) for k, v in runs.items()}
         cpu = {k: statistics.median(r["cpu"] for r in v) for k, v in runs.items()}
         for name, repo in (("small", small), ("large", large)):
-            print(f"{name} repo: {count_lines(repo):>7} lines, one-file change: {wall[name]:.2f}s wall, "
-                  f"{cpu[name]:.2f}s CPU (median of {args.runs}, {runs[name][-1]['findings']:.0f} findings)")
+            print(
+                f"{name} repo: {count_lines(repo):>7} lines, one-file change: {wall[name]:.2f}s wall, "
+                f"{cpu[name]:.2f}s CPU (median of {args.runs}, {runs[name][-1]['findings']:.0f} findings)"
+            )
             parts = ["prepare", *(t for t in ("semgrep", "bandit", "secrets", "suppression") if t in runs[name][-1])]
-            print(f"  split, seconds min/median: total {spread([r['wall'] for r in runs[name]])}; "
-                  + ", ".join(f"{part} {spread([r[part] for r in runs[name]])}" for part in parts))
-        print(f"ratio large/small: {wall['large'] / wall['small']:.2f}x wall, "
-              f"{cpu['large'] / cpu['small']:.2f}x CPU (target <= 1.2x)")
+            print(
+                f"  split, seconds min/median: total {spread([r['wall'] for r in runs[name]])}; "
+                + ", ".join(f"{part} {spread([r[part] for r in runs[name]])}" for part in parts)
+            )
+        print(
+            f"ratio large/small: {wall['large'] / wall['small']:.2f}x wall, "
+            f"{cpu['large'] / cpu['small']:.2f}x CPU (target <= 1.2x)"
+        )
         print(f"one-file change: {max(wall.values()):.2f}s wall (target <= 3s on 2 cores)")
 
 

@@ -10,8 +10,10 @@ import pytest
 
 from tests.frontier_standin import frontier_env, frontier_standin  # noqa: F401 (shared, session-scoped)
 
-REAL_HOME = Path(os.environ.get("AGENTSMITH_HOME")
-                 or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "agentsmith")
+REAL_HOME = Path(
+    os.environ.get("AGENTSMITH_HOME")
+    or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "agentsmith"
+)
 PROJECT = Path(__file__).resolve().parent.parent
 
 

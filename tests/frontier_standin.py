@@ -61,7 +61,7 @@ class RecordedRequest:
 class _Proxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, standin: "FrontierStandin") -> None:
+    def __init__(self, port: int, standin: FrontierStandin) -> None:
         self.standin = standin
         super().__init__(("127.0.0.1", port), _ProxyHandler)
 
@@ -109,19 +109,31 @@ def _rewrite_answer(payload: bytes, rewrite) -> bytes:
         reply = json.loads(text)
         reply["choices"][0]["message"]["content"] = rewrite(reply["choices"][0]["message"]["content"] or "")
         return json.dumps(reply).encode()
-    chunks = [json.loads(line[5:]) for line in text.splitlines()
-              if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+    chunks = [
+        json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:") and line[5:].strip() != "[DONE]"
+    ]
     answer = "".join((c.get("choices") or [{}])[0].get("delta", {}).get("content") or "" for c in chunks)
     first = next(c for c in chunks if c.get("choices"))
-    head = {**first, "choices": [{**first["choices"][0], "delta": {"role": "assistant", "content": rewrite(answer)},
-                                  "finish_reason": None}]}
+    head = {
+        **first,
+        "choices": [
+            {**first["choices"][0], "delta": {"role": "assistant", "content": rewrite(answer)}, "finish_reason": None}
+        ],
+    }
     tail = [c for c in chunks if not c.get("choices") or c["choices"][0].get("finish_reason") or c.get("usage")]
     return "".join(f"data: {json.dumps(c)}\n\n" for c in [head, *tail]).encode() + b"data: [DONE]\n\n"
 
 
 class FrontierStandin:
-    def __init__(self, model_path: str | Path, *, model_name: str = MODEL_NAME, n_ctx: int = 4096,
-                 startup_timeout: float = 180.0, request_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        model_name: str = MODEL_NAME,
+        n_ctx: int = 4096,
+        startup_timeout: float = 180.0,
+        request_timeout: float = 300.0,
+    ) -> None:
         self.model_path = Path(model_path)
         self.model_name = model_name
         self.n_ctx = n_ctx
@@ -135,7 +147,8 @@ class FrontierStandin:
         self._lock = threading.Lock()
         self._server: subprocess.Popen | None = None
         self._proxy: _Proxy | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="frontier-standin-", suffix=".log", delete=False)
+        # kept open for the server's lifetime (its stdout/stderr), closed in stop()
+        self._log = tempfile.NamedTemporaryFile(prefix="frontier-standin-", suffix=".log", delete=False)  # noqa: SIM115
 
     # ------------------------------------------------------------ what tests use
 
@@ -144,8 +157,11 @@ class FrontierStandin:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def env(self) -> dict[str, str]:
-        return {"AGENTSMITH_FRONTIER_BASE_URL": self.base_url, "AGENTSMITH_FRONTIER_MODEL": self.model_name,
-                "AGENTSMITH_FRONTIER_API_KEY": "standin-key"}
+        return {
+            "AGENTSMITH_FRONTIER_BASE_URL": self.base_url,
+            "AGENTSMITH_FRONTIER_MODEL": self.model_name,
+            "AGENTSMITH_FRONTIER_API_KEY": "standin-key",
+        }
 
     def received_text(self) -> str:
         """Everything the endpoint received: raw bodies plus their decoded message contents (so a
@@ -179,7 +195,7 @@ class FrontierStandin:
 
     # ------------------------------------------------------------ life cycle
 
-    def start(self) -> "FrontierStandin":
+    def start(self) -> FrontierStandin:
         self._proxy = _Proxy(self.port, self)
         threading.Thread(target=self._proxy.serve_forever, name="frontier-standin-proxy", daemon=True).start()
         self.start_upstream()
@@ -188,14 +204,32 @@ class FrontierStandin:
     def start_upstream(self) -> None:
         if self._server and self._server.poll() is None:
             return
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
-               "--model_alias", self.model_name, "--host", "127.0.0.1", "--port", str(self.upstream_port),
-               "--n_ctx", str(self.n_ctx), "--n_threads", str(os.cpu_count() or 1), "--seed", "0"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            self.model_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.upstream_port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(os.cpu_count() or 1),
+            "--seed",
+            "0",
+        ]
         self._server = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._server.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self._server.returncode}:\n{self.server_log()[-2000:]}")
+                raise RuntimeError(
+                    f"llama_cpp.server exited with {self._server.returncode}:\n{self.server_log()[-2000:]}"
+                )
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=2)
                 conn.request("GET", "/v1/models")
@@ -227,7 +261,7 @@ class FrontierStandin:
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)
 
-    def __enter__(self) -> "FrontierStandin":
+    def __enter__(self) -> FrontierStandin:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -237,6 +271,7 @@ class FrontierStandin:
 def standin_model_path() -> Path:
     """The 0.5B model (verified), which also stands in for the frontier in tests."""
     from agentsmith.models.weights import ensure_model
+
     return ensure_model("qwen2.5-coder-0.5b")
 
 

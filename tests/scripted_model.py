@@ -66,18 +66,25 @@ class _Handler(BaseHTTPRequestHandler):
         with server.lock:
             text = answer_for(server.script, body.get("messages", []), server.used)
         prompt_tokens = sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4 + 1,
-                 "total_tokens": prompt_tokens + len(text) // 4 + 1}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(text) // 4 + 1,
+            "total_tokens": prompt_tokens + len(text) // 4 + 1,
+        }
         base = {"id": f"chatcmpl-{time.time_ns()}", "created": int(time.time()), "model": body.get("model", MODEL)}
         if not body.get("stream"):
-            reply = base | {"object": "chat.completion", "usage": usage, "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+            reply = base | {
+                "object": "chat.completion",
+                "usage": usage,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            }
             return self._send(200, json.dumps(reply).encode())
         chunk = base | {"object": "chat.completion.chunk"}
-        events = [chunk | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
-                                        "finish_reason": None}]},
-                  chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                  chunk | {"choices": [], "usage": usage}]
+        events = [
+            chunk | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
+            chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            chunk | {"choices": [], "usage": usage},
+        ]
         payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
         self._send(200, payload.encode(), "text/event-stream")
 
@@ -87,15 +94,25 @@ class ScriptedServer(ThreadingHTTPServer):
 
     def __init__(self, port: int, script: list[dict], delay: float = 0.0, log: str | None = None) -> None:
         self.script, self.delay, self.log = script, delay, log
-        self.used: dict[int, int] = {}       # answers given per script entry
+        self.used: dict[int, int] = {}  # answers given per script entry
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
 
 
 def start(port: int, script_file: Path, *, delay: float = 0.0, log: Path | None = None) -> subprocess.Popen:
     """The server in a process of its own (so a test or benchmark can kill it), once it answers."""
-    argv = [sys.executable, "-m", "tests.scripted_model", "--port", str(port), "--script", str(script_file),
-            "--delay", str(delay), *(["--log", str(log)] if log else [])]
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.scripted_model",
+        "--port",
+        str(port),
+        "--script",
+        str(script_file),
+        "--delay",
+        str(delay),
+        *(["--log", str(log)] if log else []),
+    ]
     proc = subprocess.Popen(argv, cwd=Path(__file__).resolve().parent.parent)
     for _ in range(100):
         try:
@@ -108,8 +125,11 @@ def start(port: int, script_file: Path, *, delay: float = 0.0, log: Path | None 
 
 
 def env(port: int) -> dict[str, str]:
-    return {"AGENTSMITH_FRONTIER_BASE_URL": f"http://127.0.0.1:{port}/v1", "AGENTSMITH_FRONTIER_MODEL": MODEL,
-            "AGENTSMITH_FRONTIER_API_KEY": "scripted-key"}
+    return {
+        "AGENTSMITH_FRONTIER_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "AGENTSMITH_FRONTIER_MODEL": MODEL,
+        "AGENTSMITH_FRONTIER_API_KEY": "scripted-key",
+    }
 
 
 def main() -> None:

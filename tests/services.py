@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-REAL_HOME = Path(os.environ.get("AGENTSMITH_HOME")
-                 or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "agentsmith")
+REAL_HOME = Path(
+    os.environ.get("AGENTSMITH_HOME")
+    or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "agentsmith"
+)
 SERVICES_ENV = REAL_HOME / "services.env"
 
 
@@ -31,6 +33,7 @@ def fresh_services(label: str = "test") -> Iterator[dict[str, str]]:
     """Env for a session: its own database (dropped after) and its own Redis key prefix (deleted after)."""
     import psycopg
     import redis
+
     urls = configured()
     if urls is None:
         raise RuntimeError(f"{SERVICES_ENV} is missing: run scripts/setup.d/70-services.sh")
@@ -40,8 +43,11 @@ def fresh_services(label: str = "test") -> Iterator[dict[str, str]]:
         conn.execute(f'CREATE DATABASE "{name}"')
     prefix = f"{name}:"
     try:
-        yield {"AGENTSMITH_DATABASE_URL": _with_database(urls["AGENTSMITH_DATABASE_URL"], name),
-               "AGENTSMITH_BROKER_URL": urls["AGENTSMITH_BROKER_URL"], "AGENTSMITH_BROKER_PREFIX": prefix}
+        yield {
+            "AGENTSMITH_DATABASE_URL": _with_database(urls["AGENTSMITH_DATABASE_URL"], name),
+            "AGENTSMITH_BROKER_URL": urls["AGENTSMITH_BROKER_URL"],
+            "AGENTSMITH_BROKER_PREFIX": prefix,
+        }
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -21,7 +21,7 @@ def test_chain_verifies_and_detects_tampering(tmp_path):
         db.execute("DELETE FROM events WHERE seq = 2")
     # Someone with file access drops the triggers and rewrites history: the chain shows it.
     db.execute("DROP TRIGGER events_no_update")
-    db.execute("UPDATE events SET data = '{\"tier\": \"frontier\"}' WHERE seq = 3")
+    db.execute('UPDATE events SET data = \'{"tier": "frontier"}\' WHERE seq = 3')
     db.commit()
     ok, detail = log.verify()
     assert not ok and "event 3" in detail
@@ -40,8 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def verify_cli(db: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agentsmith", "audit", "verify", "--db", str(db), *extra],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "agentsmith", "audit", "verify", "--db", str(db), *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def fresh_log(path: Path, runs: int = 6) -> AuditLog:
@@ -99,20 +104,24 @@ def test_verify_cli_passes_an_intact_log_and_names_the_first_bad_event_of_each_t
         for seq in (6, 5, 4, 3):
             db.execute("UPDATE events SET seq = ? WHERE seq = ?", (seq + 1, seq))
         forged = json.dumps({"tier": "local", "attempt": 99})
-        db.execute("INSERT INTO events(seq, ts, run_id, kind, data, prev_hash, hash) VALUES (3,?,?,?,?,?,?)",
-                   (ts + 0.5, run_id, "review", forged, digest2, digest(digest2, ts + 0.5, run_id, "review", forged)))
+        db.execute(
+            "INSERT INTO events(seq, ts, run_id, kind, data, prev_hash, hash) VALUES (3,?,?,?,?,?,?)",
+            (ts + 0.5, run_id, "review", forged, digest2, digest(digest2, ts + 0.5, run_id, "review", forged)),
+        )
 
     def reorder(db):
         two, three = row(db, 2), row(db, 3)
         db.execute("UPDATE events SET ts=?, run_id=?, kind=?, data=?, prev_hash=?, hash=? WHERE seq = 2", three)
         db.execute("UPDATE events SET ts=?, run_id=?, kind=?, data=?, prev_hash=?, hash=? WHERE seq = 3", two)
 
-    cases = {"edit": (edit, 3, "event 3 (run-1 route) was edited"),
-             "delete": (delete, 4, "event 4 was deleted: event 5 (run-2 route) was written after an event that is gone"),
-             "renumbered": (delete_and_renumber, 4, "event 4 (run-2 route) does not follow event 3"),
-             "truncate": (truncate, 5, "events 5..6 were deleted from the end"),
-             "insert": (insert, 3, "event 3 (run-0 review) was inserted"),
-             "reorder": (reorder, 2, "event 2 (run-1 route) is out of order")}
+    cases = {
+        "edit": (edit, 3, "event 3 (run-1 route) was edited"),
+        "delete": (delete, 4, "event 4 was deleted: event 5 (run-2 route) was written after an event that is gone"),
+        "renumbered": (delete_and_renumber, 4, "event 4 (run-2 route) does not follow event 3"),
+        "truncate": (truncate, 5, "events 5..6 were deleted from the end"),
+        "insert": (insert, 3, "event 3 (run-0 review) was inserted"),
+        "reorder": (reorder, 2, "event 2 (run-1 route) is out of order"),
+    }
     for name, (tamper, first_bad, sentence) in cases.items():
         proc = tampered(name, tamper)
         assert proc.returncode == 1, (name, proc.stdout, proc.stderr)
@@ -136,15 +145,25 @@ def test_verify_repo_checks_every_agent_commit_trailer_against_the_chain(tmp_pat
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     (repo / "a.py").write_text("x = 1\n")
     subprocess.run([*git, "add", "a.py"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", f"agentsmith: task\n\nAgentsmith-Run: run-1\n"
-                    f"Agentsmith-Audit-Head: {log.head()}\n"], check=True)
+    subprocess.run(
+        [
+            *git,
+            "commit",
+            "-q",
+            "-m",
+            f"agentsmith: task\n\nAgentsmith-Run: run-1\nAgentsmith-Audit-Head: {log.head()}\n",
+        ],
+        check=True,
+    )
     proc = verify_cli(path, "--repo", str(repo))
     assert proc.returncode == 0, proc.stderr
     assert "1 agent commit(s)" in proc.stdout
 
     db = unguarded(path)
     prev = "0" * 64
-    for seq, ts, run_id, kind, data in db.execute("SELECT seq, ts, run_id, kind, data FROM events ORDER BY seq").fetchall():
+    for seq, ts, run_id, kind, data in db.execute(
+        "SELECT seq, ts, run_id, kind, data FROM events ORDER BY seq"
+    ).fetchall():
         if seq == 2:
             data = json.dumps({"tier": "frontier", "attempt": 1}, sort_keys=True)
         new = digest(prev, ts, run_id, kind, data)
@@ -153,8 +172,8 @@ def test_verify_repo_checks_every_agent_commit_trailer_against_the_chain(tmp_pat
     db.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'x'); END")
     db.execute("CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'x'); END")
     db.close()
-    assert verify_cli(path).returncode == 0      # consistent inside the file ...
+    assert verify_cli(path).returncode == 0  # consistent inside the file ...
     proc = verify_cli(path, "--repo", str(repo), "--json")
-    assert proc.returncode == 1                  # ... but not with git history
+    assert proc.returncode == 1  # ... but not with git history
     verdict = json.loads(proc.stdout)
     assert not verdict["intact"] and "which the log no longer holds" in verdict["problems"][0]

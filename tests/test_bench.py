@@ -24,8 +24,14 @@ SHORT_BENCH_TASKS = "resistor-color,reverse-string"
 
 
 def agentsmith(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*AGENTSMITH, *args], cwd=PROJECT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*AGENTSMITH, *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -33,6 +39,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 # ------------------------------------------------------------------------------ the suite
+
 
 def test_task_repo_holds_only_the_stub_tests_and_instructions(tmp_path):
     task = select_tasks(load_suite(SUITE), slugs=["acronym"])[0]
@@ -57,15 +64,30 @@ def test_tasks_select_by_slug_and_limit_in_slug_order():
 
 # ------------------------------------------------------------------------------ the numbers
 
+
 def record(slug: str, success: bool, cost: float, seconds: float, **extra) -> dict:
-    return {"slug": slug, "strategy": "x", "success": success, "status": "committed" if success else "failed",
-            "cost_usd": cost, "seconds": seconds, "attempts": 1, "escalations": 0, "incidents": [],
-            "tokens_by_tier": {}, **extra}
+    return {
+        "slug": slug,
+        "strategy": "x",
+        "success": success,
+        "status": "committed" if success else "failed",
+        "cost_usd": cost,
+        "seconds": seconds,
+        "attempts": 1,
+        "escalations": 0,
+        "incidents": [],
+        "tokens_by_tier": {},
+        **extra,
+    }
 
 
 def test_cost_per_success_counts_failed_tasks_and_percentiles_are_real_values():
-    records = [record("a", True, 0.02, 10), record("b", False, 0.06, 30), record("c", True, 0.01, 20),
-               record("d", True, 0.01, 40, escalations=1)]
+    records = [
+        record("a", True, 0.02, 10),
+        record("b", False, 0.06, 30),
+        record("c", True, 0.01, 20),
+        record("d", True, 0.01, 40, escalations=1),
+    ]
     summary = summarise(records)
     assert summary["successes"] == 3 and summary["success_rate"] == 0.75
     assert summary["cost_per_success_usd"] == pytest.approx(0.10 / 3, abs=1e-6)
@@ -85,13 +107,24 @@ def write_results(out: Path, strategy: str, records: list[dict]) -> Path:
 
 
 def test_compare_passes_when_equal_and_fails_when_new_is_worse(tmp_path):
-    base = [record("acronym", True, 0.010, 30), record("bob", True, 0.020, 40), record("leap", True, 0.005, 20),
-            record("clock", False, 0.030, 90)]
+    base = [
+        record("acronym", True, 0.010, 30),
+        record("bob", True, 0.020, 40),
+        record("leap", True, 0.005, 20),
+        record("clock", False, 0.030, 90),
+    ]
     old = write_results(tmp_path / "old", "cascade", base)
     same = write_results(tmp_path / "same", "cascade", [dict(r) for r in base])
-    worse = write_results(tmp_path / "worse", "cascade",
-                          [record("acronym", True, 0.010, 30), record("bob", False, 0.080, 150),
-                           record("leap", True, 0.005, 22), record("clock", False, 0.030, 90)])
+    worse = write_results(
+        tmp_path / "worse",
+        "cascade",
+        [
+            record("acronym", True, 0.010, 30),
+            record("bob", False, 0.080, 150),
+            record("leap", True, 0.005, 22),
+            record("clock", False, 0.030, 90),
+        ],
+    )
 
     equal = agentsmith("bench", "compare", str(old), str(same))
     assert equal.returncode == 0, equal.stdout + equal.stderr
@@ -106,8 +139,18 @@ def test_compare_passes_when_equal_and_fails_when_new_is_worse(tmp_path):
     assert "pass" in bob_line and "fail" in bob_line and "REGRESSED" in bob_line
 
     # A looser gate lets the same change through; the thresholds are the team's choice.
-    loose = agentsmith("bench", "compare", str(old), str(worse), "--max-success-drop", "0.3",
-                       "--max-cost-increase", "10", "--max-latency-increase", "10")
+    loose = agentsmith(
+        "bench",
+        "compare",
+        str(old),
+        str(worse),
+        "--max-success-drop",
+        "0.3",
+        "--max-cost-increase",
+        "10",
+        "--max-latency-increase",
+        "10",
+    )
     assert loose.returncode == 0, loose.stdout
 
 
@@ -128,7 +171,10 @@ def test_compare_one_strategy_against_another_in_one_results_file(tmp_path):
 def test_bad_input_is_one_line_exit_2(tmp_path):
     cases = [
         (["bench", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "is not a folder"),
-        (["bench", str(SUITE), "--tasks", "leap,no-such-task", "--out", str(tmp_path / "o")], "unknown task(s): no-such-task"),
+        (
+            ["bench", str(SUITE), "--tasks", "leap,no-such-task", "--out", str(tmp_path / "o")],
+            "unknown task(s): no-such-task",
+        ),
         (["bench", str(SUITE), "--tasks", "leap"], "no --out folder"),
         (["bench", "compare", str(tmp_path / "nothing"), str(tmp_path / "nothing")], "no bench results"),
         (["bench", "compare", str(tmp_path)], "takes two results"),
@@ -140,8 +186,9 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     # Measuring "frontier" while it silently degraded to local would be a false number: refuse.
     env = {k: "" for k in ("AGENTSMITH_FRONTIER_BASE_URL", "AGENTSMITH_FRONTIER_MODEL")}
-    done = agentsmith("bench", str(SUITE), "--strategy", "frontier", "--tasks", "leap", "--out", str(tmp_path / "o"),
-                      env=env)
+    done = agentsmith(
+        "bench", str(SUITE), "--strategy", "frontier", "--tasks", "leap", "--out", str(tmp_path / "o"), env=env
+    )
     assert done.returncode == 2 and "needs the frontier tier and it is not configured" in done.stderr
     assert not (tmp_path / "o" / "results.json").exists()
 
@@ -150,6 +197,7 @@ def test_cascade_runs_under_a_policy_that_starts_every_step_local(tmp_path):
     from agentsmith.bench.harness import strategy_for
     from agentsmith.config import POLICIES_DIR
     from agentsmith.policy import load_policy
+
     cascade = strategy_for("cascade", POLICIES_DIR / "bench.yaml", tmp_path)
     assert cascade.tier == "auto" and cascade.policy_path.parent == tmp_path / "policies"
     loaded = load_policy(cascade.policy_path)
@@ -162,18 +210,21 @@ def test_cascade_runs_under_a_policy_that_starts_every_step_local(tmp_path):
 
 # ------------------------------------------------------------------------------ real runs
 
+
 @pytest.mark.model
 def test_serve_frontier_answers_the_openai_api_on_loopback_and_stops(tmp_path):
     import openai
 
     from agentsmith.bench.frontier import serve_frontier
+
     before = os.environ.get("AGENTSMITH_FRONTIER_BASE_URL")
     with serve_frontier("qwen2.5-coder-0.5b", log_path=tmp_path / "server.log", n_ctx=1024) as settings:
         base_url = settings["AGENTSMITH_FRONTIER_BASE_URL"]
         assert base_url.startswith("http://127.0.0.1:") and os.environ["AGENTSMITH_FRONTIER_BASE_URL"] == base_url
         client = openai.OpenAI(base_url=base_url, api_key=settings["AGENTSMITH_FRONTIER_API_KEY"])
-        answer = client.chat.completions.create(model=settings["AGENTSMITH_FRONTIER_MODEL"], max_tokens=8,
-                                                messages=[{"role": "user", "content": "Say OK."}])
+        answer = client.chat.completions.create(
+            model=settings["AGENTSMITH_FRONTIER_MODEL"], max_tokens=8, messages=[{"role": "user", "content": "Say OK."}]
+        )
         assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
     assert os.environ.get("AGENTSMITH_FRONTIER_BASE_URL") == before
     with pytest.raises(OSError):
@@ -186,24 +237,27 @@ def test_a_bench_killed_hard_takes_its_frontier_server_with_it(tmp_path):
     import subprocess
     import sys
     import time
-    script = ("import os, sys, time\n"
-              "from pathlib import Path\n"
-              "from agentsmith.bench.frontier import serve_frontier\n"
-              f"with serve_frontier('qwen2.5-coder-0.5b', log_path=Path({str(tmp_path / 'server.log')!r}), n_ctx=512):\n"
-              "    print(os.environ['AGENTSMITH_FRONTIER_BASE_URL'], flush=True)\n"
-              "    time.sleep(600)\n")
+
+    script = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from agentsmith.bench.frontier import serve_frontier\n"
+        f"with serve_frontier('qwen2.5-coder-0.5b', log_path=Path({str(tmp_path / 'server.log')!r}), n_ctx=512):\n"
+        "    print(os.environ['AGENTSMITH_FRONTIER_BASE_URL'], flush=True)\n"
+        "    time.sleep(600)\n"
+    )
     bench = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     base_url = bench.stdout.readline().strip()
     assert base_url.startswith("http://127.0.0.1:")
-    urllib.request.urlopen(f"{base_url}/models", timeout=5)      # the server is up
-    bench.send_signal(signal.SIGKILL)                              # no cleanup code runs
+    urllib.request.urlopen(f"{base_url}/models", timeout=5)  # the server is up
+    bench.send_signal(signal.SIGKILL)  # no cleanup code runs
     bench.wait(timeout=10)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"{base_url}/models", timeout=2)
         except OSError:
-            return                                                 # gone with its parent
+            return  # gone with its parent
         time.sleep(0.5)
     pytest.fail("the frontier server outlived the killed bench")
 
@@ -231,8 +285,9 @@ def _alive(pid: int) -> bool:
 
 
 def _sandbox_containers() -> list[str]:
-    listed = subprocess.run(["docker", "ps", "-aq", "--filter", "label=agentsmith.sandbox"],
-                            capture_output=True, text=True, timeout=30)
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=agentsmith.sandbox"], capture_output=True, text=True, timeout=30
+    )
     return listed.stdout.split()
 
 
@@ -243,22 +298,39 @@ def test_a_bench_cancelled_like_ci_leaves_nothing_behind_within_5s(tmp_path):
     server (uvicorn's graceful drain would keep decoding for a minute), no scratch, no container."""
     import signal
     import time
+
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     out = tmp_path / "bench"
-    bench = subprocess.Popen([*AGENTSMITH, "bench", str(SUITE), "--strategy", "frontier", "--tasks", "acronym",
-                              "--serve-frontier", "qwen2.5-coder-1.5b", "--out", str(out)],
-                             cwd=PROJECT, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                             env={**os.environ, "TMPDIR": str(scratch)})
+    bench = subprocess.Popen(
+        [
+            *AGENTSMITH,
+            "bench",
+            str(SUITE),
+            "--strategy",
+            "frontier",
+            "--tasks",
+            "acronym",
+            "--serve-frontier",
+            "qwen2.5-coder-1.5b",
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
     seen = []
-    for line in bench.stderr:                                  # wait until the task is under way
+    for line in bench.stderr:  # wait until the task is under way
         seen.append(line)
         if "running acronym" in line:
             break
-    time.sleep(12)                                             # the server is decoding by now
+    time.sleep(12)  # the server is decoding by now
     servers = _llama_servers_of(bench.pid)
     assert servers, "".join(seen)[-2000:]
-    os.killpg(bench.pid, signal.SIGTERM)                       # what a CI runner does on cancel
+    os.killpg(bench.pid, signal.SIGTERM)  # what a CI runner does on cancel
     cancelled = time.monotonic()
     rest = bench.stderr.read()
     assert bench.wait(timeout=30) == 143, rest[-2000:]
@@ -270,7 +342,7 @@ def test_a_bench_cancelled_like_ci_leaves_nothing_behind_within_5s(tmp_path):
     assert "run the same command again to resume" in rest
     assert not list(scratch.iterdir()), f"scratch outlived the bench: {list(scratch.iterdir())}"
     data = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
-    assert "acronym" not in data.get("strategies", {}).get("frontier", {}).get("tasks", {})   # redone on resume
+    assert "acronym" not in data.get("strategies", {}).get("frontier", {}).get("tasks", {})  # redone on resume
 
 
 @pytest.mark.model

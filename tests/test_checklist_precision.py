@@ -36,7 +36,7 @@ def test_checklist_flags_every_risky_unit_and_few_safe_ones(tmp_path):
     (repo / "README.md").write_text("infrastructure\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "base")
-    shutil.copytree(CORPUS, repo / "infra")   # the whole corpus is the change (untracked files)
+    shutil.copytree(CORPUS, repo / "infra")  # the whole corpus is the change (untracked files)
 
     result = scan_change(repo, "HEAD", load_policy())
     assert result.tools["semgrep"]["error"] is None, result.tools["semgrep"]
@@ -47,8 +47,10 @@ def test_checklist_flags_every_risky_unit_and_few_safe_ones(tmp_path):
 
     risky_hits = [name for name in risky if f"infra/risky/{name}" in flagged]
     safe_hits = {name: flagged[f"infra/safe/{name}"] for name in safe if f"infra/safe/{name}" in flagged}
-    print(f"\nchecklist corpus: risky flagged {len(risky_hits)}/{len(risky)}, "
-          f"safe flagged {len(safe_hits)}/{len(safe)} ({100 * len(safe_hits) / len(safe):.0f}% false alarms)")
+    print(
+        f"\nchecklist corpus: risky flagged {len(risky_hits)}/{len(risky)}, "
+        f"safe flagged {len(safe_hits)}/{len(safe)} ({100 * len(safe_hits) / len(safe):.0f}% false alarms)"
+    )
     for name, rules in safe_hits.items():
         print(f"  false alarm: safe/{name}: {', '.join(rules)}")
 

@@ -1,7 +1,6 @@
 """Edits are parsed from what small models really write and applied only inside the repo."""
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -61,6 +60,7 @@ def test_read_only_tests_are_refused(tmp_path):
 
 def test_misnamed_path_is_retargeted_to_the_only_matching_file(tmp_path):
     from agentsmith.edits import retarget
+
     (tmp_path / "text.py").write_text("x\n")
     edits = retarget(parse_edits("path/to/text.py\n```python\ny = 1\n```\n"), tmp_path, ["text.py"])
     assert edits[0].path == "text.py"

@@ -45,6 +45,6 @@ def test_a_failed_git_command_is_one_line(tmp_path):
     repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
     with pytest.raises(GitError) as caught:
         vcs.create_worktree(repo, "same-id", tmp_path / "wt1")
-        vcs.create_worktree(repo, "same-id", tmp_path / "wt2")     # the branch exists already
+        vcs.create_worktree(repo, "same-id", tmp_path / "wt2")  # the branch exists already
     message = str(caught.value)
     assert "\n" not in message and "agentsmith/same-id" in message and "git status" in message

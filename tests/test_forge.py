@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,19 +23,32 @@ class GitHubStandIn(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.requests.append(("GET", self.path, dict(self.headers), {}))
         if self.path == "/repos/acme/shop/issues/7":
-            return self._reply(200, {"number": 7, "title": "Implement clamp in mathutil.py so the tests pass",
-                                     "body": "The tests in test_mathutil.py say what it must do."})
+            return self._reply(
+                200,
+                {
+                    "number": 7,
+                    "title": "Implement clamp in mathutil.py so the tests pass",
+                    "body": "The tests in test_mathutil.py say what it must do.",
+                },
+            )
         self._reply(404, {"message": "Not Found"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append(("POST", self.path, dict(self.headers), body))
         if self.path == "/repos/acme/shop/pulls":
-            return self._reply(201, {"number": 12, "html_url": "http://127.0.0.1/acme/shop/pull/12",
-                                     "draft": body.get("draft", False), "head": {"ref": body["head"]}})
+            return self._reply(
+                201,
+                {
+                    "number": 12,
+                    "html_url": "http://127.0.0.1/acme/shop/pull/12",
+                    "draft": body.get("draft", False),
+                    "head": {"ref": body["head"]},
+                },
+            )
         if self.path == "/repos/acme/shop/issues/12/labels":
             return self._reply(200, [{"name": n} for n in body["labels"]])
         self._reply(404, {"message": "Not Found"})
@@ -55,9 +67,22 @@ def test_pr_from_an_issue_pushes_the_branch_and_opens_a_pull_request(repo_factor
     server = ThreadingHTTPServer(("127.0.0.1", 0), GitHubStandIn)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        proc = run_cli("pr", "--issue", "7", "--repo", str(repo), "--github-repo", "acme/shop", "--tier", "local",
-                       "--json", env={"GITHUB_API_URL": f"http://127.0.0.1:{server.server_port}",
-                                      "GITHUB_TOKEN": "ghs_test_token_for_the_stand_in"})
+        proc = run_cli(
+            "pr",
+            "--issue",
+            "7",
+            "--repo",
+            str(repo),
+            "--github-repo",
+            "acme/shop",
+            "--tier",
+            "local",
+            "--json",
+            env={
+                "GITHUB_API_URL": f"http://127.0.0.1:{server.server_port}",
+                "GITHUB_TOKEN": "ghs_test_token_for_the_stand_in",
+            },
+        )
     finally:
         server.shutdown()
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -54,8 +54,9 @@ def write(repo: Path, files: dict[str, str]) -> None:
 
 
 def scan_cli(repo: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*AGENTSMITH, "scan", "--repo", str(repo), *extra], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [*AGENTSMITH, "scan", "--repo", str(repo), *extra], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def rules_of(result: ScanResult) -> dict[str, list]:
@@ -98,12 +99,19 @@ spec:
 def test_old_debt_in_touched_files_does_not_block(tmp_path):
     """An unrelated fix in files full of old findings passes: moved, renamed and unchanged
     findings are not new. Unstaged edits and a staged rename are both part of the change."""
-    repo = make_repo(tmp_path / "repo", {
-        "app.py": OLD_APP, "k8s/pod.yaml": OLD_POD,
-        "settings.py": f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\nDEBUG = True\n',
-    })
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "app.py": OLD_APP,
+            "k8s/pod.yaml": OLD_POD,
+            "settings.py": f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\nDEBUG = True\n',
+        },
+    )
     # The fix: version() changes, deploy() moves below it (its findings move to other lines).
-    write(repo, {"app.py": """
+    write(
+        repo,
+        {
+            "app.py": """
         import subprocess
 
         import requests
@@ -116,7 +124,9 @@ def test_old_debt_in_touched_files_does_not_block(tmp_path):
         def deploy(target):
             subprocess.call("deploy " + target, shell=True)
             return requests.get("https://internal.example.com/" + target, verify=False)
-        """})
+        """
+        },
+    )
     (repo / "k8s/pod.yaml").write_text(OLD_POD.lstrip("\n").replace("agent:1", "agent:2"))
     git(repo, "mv", "settings.py", "config_settings.py")
     with (repo / "config_settings.py").open("a") as handle:
@@ -128,24 +138,35 @@ def test_old_debt_in_touched_files_does_not_block(tmp_path):
     assert report["blocking"] == 0, report["findings"]
     assert sorted(report["files"]) == ["app.py", "config_settings.py", "k8s/pod.yaml"]
     assert report["tools"]["semgrep"]["error"] is None and report["tools"]["bandit"]["error"] is None
-    assert report["tools"]["semgrep"]["files"] == 6   # three files, base and head, one Semgrep process
+    assert report["tools"]["semgrep"]["files"] == 6  # three files, base and head, one Semgrep process
 
 
 def test_added_suppression_and_second_copy_block_and_policy_decides(tmp_path):
-    repo = make_repo(tmp_path / "repo", {"app.py": OLD_APP, "infra/main.tf": """
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "app.py": OLD_APP,
+            "infra/main.tf": """
         resource "aws_instance" "bastion" {
           ami = "ami-1"
         }
-        """})
-    write(repo, {"app.py": OLD_APP.replace("shell=True)", "shell=True)  # nosec B602")
-                 + '\n\ndef rollback(target):\n    subprocess.call("deploy " + target, shell=True)\n',
-                 "infra/main.tf": """
+        """,
+        },
+    )
+    write(
+        repo,
+        {
+            "app.py": OLD_APP.replace("shell=True)", "shell=True)  # nosec B602")
+            + '\n\ndef rollback(target):\n    subprocess.call("deploy " + target, shell=True)\n',
+            "infra/main.tf": """
         resource "aws_instance" "bastion" {
           ami = "ami-1"
           associate_public_ip_address = true
         }
-        """})
-    git(repo, "add", "app.py")   # staged and unstaged edits alike
+        """,
+        },
+    )
+    git(repo, "add", "app.py")  # staged and unstaged edits alike
 
     proc = scan_cli(repo)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -163,14 +184,16 @@ def test_added_suppression_and_second_copy_block_and_policy_decides(tmp_path):
     assert "python-tls-verification-disabled" not in found and "B501" not in found
 
     team = tmp_path / "team.yaml"
-    team.write_text(textwrap.dedent("""
+    team.write_text(
+        textwrap.dedent("""
         name: team
         gates:
           block_at: high
           allow_suppressions: true
           overrides: {python-shell-command-from-strings: medium, B404: "off"}
           checklist: {allowed_public_ip_resources: [aws_instance.bastion]}
-        """))
+        """)
+    )
     relaxed = scan_change(repo, "HEAD", load_policy(team))
     found = rules_of(relaxed)
     assert not relaxed.blocking, [f.to_dict() for f in relaxed.blocking]
@@ -182,8 +205,10 @@ def test_added_suppression_and_second_copy_block_and_policy_decides(tmp_path):
 def test_infrastructure_and_secrets_in_new_files(tmp_path):
     """Untracked Terraform, Kubernetes, Compose, Dockerfile, workflow and a secrets-laden file."""
     repo = make_repo(tmp_path / "repo", {"README.md": "demo\n"})
-    write(repo, {
-        "infra/network.tf": """
+    write(
+        repo,
+        {
+            "infra/network.tf": """
             resource "aws_security_group" "web" {
               ingress {
                 from_port   = 22
@@ -203,7 +228,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
               publicly_accessible = true
             }
             """,
-        "deploy/app.yaml": """
+            "deploy/app.yaml": """
             apiVersion: apps/v1
             kind: Deployment
             metadata:
@@ -218,7 +243,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
                       securityContext:
                         runAsUser: 0
             """,
-        "docker-compose.yml": """
+            "docker-compose.yml": """
             services:
               db:
                 image: postgres:16
@@ -227,12 +252,12 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
                 environment:
                   POSTGRES_HOST_AUTH_METHOD: trust
             """,
-        "Dockerfile": """
+            "Dockerfile": """
             FROM python:3.12-slim
             COPY . /app
             CMD ["python", "/app/main.py"]
             """,
-        ".github/workflows/ci.yml": """
+            ".github/workflows/ci.yml": """
             on:
               pull_request_target:
             jobs:
@@ -244,7 +269,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
                       ref: ${{ github.event.pull_request.head.sha }}
                   - run: echo ${{ secrets.NPM_TOKEN }}
             """,
-        "server.py": """
+            "server.py": """
             import jwt
             from flask import Flask
 
@@ -258,7 +283,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
             if __name__ == "__main__":
                 app.run(host="0.0.0.0", debug=True)  # noqa: S201
             """,
-        "config.py": f"""
+            "config.py": f"""
             AWS_ACCESS_KEY_ID = "{AWS_KEY}"
             GITHUB_TOKEN = "{GITHUB_TOKEN}"
             SLACK = "{SLACK_TOKEN}"
@@ -269,19 +294,23 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
             \"\"\"
             STRIPE_KEY = "{STRIPE_KEY}"  # pragma: allowlist secret
             """,
-    })
+        },
+    )
     result = scan_change(repo, "HEAD", load_policy())
     found = rules_of(result)
     expected = {
-        "tf-ingress-open-to-world": "infra/network.tf", "tf-public-bucket": "infra/network.tf",
+        "tf-ingress-open-to-world": "infra/network.tf",
+        "tf-public-bucket": "infra/network.tf",
         "tf-database-publicly-accessible": "infra/network.tf",
-        "k8s-host-namespace": "deploy/app.yaml", "k8s-run-as-root": "deploy/app.yaml",
+        "k8s-host-namespace": "deploy/app.yaml",
+        "k8s-run-as-root": "deploy/app.yaml",
         "compose-database-published-all-interfaces": "docker-compose.yml",
         "compose-database-trust-auth": "docker-compose.yml",
         "dockerfile-no-user": "Dockerfile",
         "gha-pull-request-target-checkout-head": ".github/workflows/ci.yml",
         "gha-secret-echoed-to-log": ".github/workflows/ci.yml",
-        "python-jwt-verification-disabled": "server.py", "python-web-debug-enabled": "server.py",
+        "python-jwt-verification-disabled": "server.py",
+        "python-web-debug-enabled": "server.py",
         "python-web-bind-all-interfaces": "server.py",
     }
     for rule, path in expected.items():
@@ -290,7 +319,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
         assert all(f.blocking and f.fix for f in found[rule]), rule
     secrets = sorted((f.line, f.rule) for f in result.findings if f.path == "config.py")
     secrets = [s for s in secrets if not s[1].startswith("suppression.")]
-    assert [line for line, _ in secrets] == [1, 2, 3, 4, 6, 9], secrets   # not line 5: a ${VAR} placeholder
+    assert [line for line, _ in secrets] == [1, 2, 3, 4, 6, 9], secrets  # not line 5: a ${VAR} placeholder
     assert all(f.severity == "critical" for f in result.findings if f.tool == "secrets")
     # the allowlist pragma and `# noqa: S201` hide nothing, and are findings themselves
     assert [(f.path, f.line) for f in found["suppression.allowlist-secret"]] == [("config.py", 9)]
@@ -353,16 +382,25 @@ def test_an_unchanged_secret_two_detectors_see_is_never_new(tmp_path):
     secret = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzq8Rt3Kx2b"
     base = f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\nAWS_SECRET_ACCESS_KEY = "{secret}"\n\n\ndef greeting(name):\n    raise NotImplementedError\n'
     repo = make_repo(tmp_path / "repo", {"mailer.py": base})
-    (repo / "mailer.py").write_text(base.replace("\n\n\n", "\n\n").replace("raise NotImplementedError",
-                                                                          'return f"Hello, {name}!"'))
+    (repo / "mailer.py").write_text(
+        base.replace("\n\n\n", "\n\n").replace("raise NotImplementedError", 'return f"Hello, {name}!"')
+    )
     policy = tmp_path / "secrets-only.yaml"
-    policy.write_text((ROOT / "policies" / "default.yaml").read_text()
-                      .replace("semgrep: {enabled: true", "semgrep: {enabled: false")
-                      .replace("bandit: {enabled: true", "bandit: {enabled: false"))
+    policy.write_text(
+        (ROOT / "policies" / "default.yaml")
+        .read_text()
+        .replace("semgrep: {enabled: true", "semgrep: {enabled: false")
+        .replace("bandit: {enabled: true", "bandit: {enabled: false")
+    )
     for seed in range(8):
-        proc = subprocess.run([*AGENTSMITH, "scan", "--repo", str(repo), "--policy", str(policy), "--format", "json"],
-                              capture_output=True, text=True, cwd=ROOT, timeout=120,
-                              env={**os.environ, "PYTHONHASHSEED": str(seed)})
+        proc = subprocess.run(
+            [*AGENTSMITH, "scan", "--repo", str(repo), "--policy", str(policy), "--format", "json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        )
         assert proc.returncode == 0, (seed, proc.stdout[-2000:], proc.stderr[-2000:])
         assert json.loads(proc.stdout)["findings"] == []
     # A new secret in the same change still blocks.
@@ -397,10 +435,17 @@ def test_every_bundled_rule_fires_on_its_fixtures_in_one_mixed_change(tmp_path, 
 
     rules_dir = POLICIES_DIR / "semgrep"
     repo = make_repo(tmp_path / "repo", {"README.md": "demo\n"})
-    shutil.copytree(rules_dir, repo / "fixtures", ignore=lambda folder, names: [
-        n for n in names if n == "README.md" or is_rule_file(Path(folder) / n)])
-    expected = {rule for path in rule_files(load_policy()) for rule, kinds in fixture_annotations(path).items()
-                if "ruleid" in kinds}
+    shutil.copytree(
+        rules_dir,
+        repo / "fixtures",
+        ignore=lambda folder, names: [n for n in names if n == "README.md" or is_rule_file(Path(folder) / n)],
+    )
+    expected = {
+        rule
+        for path in rule_files(load_policy())
+        for rule, kinds in fixture_annotations(path).items()
+        if "ruleid" in kinds
+    }
     suffixes = {p.suffix for p in (repo / "fixtures").rglob("*") if p.is_file()}
     assert {".py", ".tf", ".yaml", ".dockerfile"} <= suffixes
 
@@ -411,7 +456,14 @@ def test_every_bundled_rule_fires_on_its_fixtures_in_one_mixed_change(tmp_path, 
 
     fast = semgrep_hits()
     assert expected <= {rule for rule, _, _ in fast}, sorted(expected - {rule for rule, _, _ in fast})
-    assert {path.split("/")[1] for _, path, _ in fast} >= {"python", "python-web", "terraform", "kubernetes",
-                                                            "compose", "dockerfile", "github-actions"}
-    monkeypatch.setattr(tools, "SEMGREP_ENGINE", ())   # the legacy Python CLI, as before
+    assert {path.split("/")[1] for _, path, _ in fast} >= {
+        "python",
+        "python-web",
+        "terraform",
+        "kubernetes",
+        "compose",
+        "dockerfile",
+        "github-actions",
+    }
+    monkeypatch.setattr(tools, "SEMGREP_ENGINE", ())  # the legacy Python CLI, as before
     assert semgrep_hits() == fast

@@ -37,8 +37,15 @@ class Agent:
         env = os.environ | {"AGENTSMITH_LOCAL_MODEL": "qwen2.5-coder-0.5b"}
         if pause_at:
             env["AGENTSMITH_PAUSE_AT"] = pause_at
-        self.proc = subprocess.Popen([AGENTSMITH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [AGENTSMITH, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -89,11 +96,20 @@ def assert_refused(proc: subprocess.CompletedProcess, holder_pid: int) -> None:
 
 # ------------------------------------------------------------------------------ the lease itself
 
+
 def test_a_live_holder_keeps_the_lease_and_a_gone_one_loses_it():
     holder = subprocess.Popen(
-        [sys.executable, "-c", ("import time; from agentsmith.graph import lease\n"
-                                "held = lease.acquire('run-a'); print('held', flush=True); time.sleep(600)")],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; from agentsmith.graph import lease\n"
+                "held = lease.acquire('run-a'); print('held', flush=True); time.sleep(600)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(lease.RunInUse, match=f"pid {holder.pid} on "):
@@ -106,18 +122,22 @@ def test_a_live_holder_keeps_the_lease_and_a_gone_one_loses_it():
     with lease.hold("run-a") as held:
         assert held.took_over.pid == holder.pid and held.takeover_reason == f"process {holder.pid} has exited"
         assert lease.current_driver("run-a").pid == os.getpid()
-    assert lease.current_driver("run-a") is None    # given back on exit
+    assert lease.current_driver("run-a") is None  # given back on exit
 
     conn = sqlite3.connect(checkpoints_db())
     now = time.time()
     with conn:
-        conn.executemany("INSERT INTO run_leases VALUES (?, ?, ?, ?, ?, ?, ?)", [
-            # this very pid, but started at another time: the pid was reused, the holder is gone
-            ("run-b", os.getpid(), socket.gethostname(), "other-boot:1", "t", now, now + 60),
-            # another machine that still renews: it may be driving
-            ("run-c", 4242, "elsewhere", "x:1", "t", now, now + 60),
-            # another machine that stopped renewing
-            ("run-d", 4242, "elsewhere", "x:1", "t", now - 200, now - 10)])
+        conn.executemany(
+            "INSERT INTO run_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                # this very pid, but started at another time: the pid was reused, the holder is gone
+                ("run-b", os.getpid(), socket.gethostname(), "other-boot:1", "t", now, now + 60),
+                # another machine that still renews: it may be driving
+                ("run-c", 4242, "elsewhere", "x:1", "t", now, now + 60),
+                # another machine that stopped renewing
+                ("run-d", 4242, "elsewhere", "x:1", "t", now - 200, now - 10),
+            ],
+        )
     conn.close()
     with lease.hold("run-b") as held:
         assert held.takeover_reason == f"pid {os.getpid()} now belongs to another process"
@@ -128,6 +148,7 @@ def test_a_live_holder_keeps_the_lease_and_a_gone_one_loses_it():
 
 
 # ------------------------------------------------------------------------------ live runs and races
+
 
 @pytest.mark.docker
 def test_resume_of_a_live_run_is_refused_and_status_names_its_driver(repo_factory):
@@ -179,10 +200,15 @@ def test_two_resumes_race_for_a_dead_runs_lease_and_one_drives(repo_factory):
         message = "".join(refused.stderr).strip()
         assert message.count("\n") == 0 and f"is being driven by pid {winner.proc.pid}" in message, message
 
-        took_over = winner.wait_for(re.compile(r"resume: at plan, driven by pid (\d+) on \S+; took the run over from "
-                                               rf"pid {first.proc.pid} on \S+ \(process {first.proc.pid} has exited\)"), timeout=120)
+        took_over = winner.wait_for(
+            re.compile(
+                r"resume: at plan, driven by pid (\d+) on \S+; took the run over from "
+                rf"pid {first.proc.pid} on \S+ \(process {first.proc.pid} has exited\)"
+            ),
+            timeout=120,
+        )
         assert int(took_over.group(1)) == winner.proc.pid
-        assert winner.wait_for(PAUSED, timeout=120).group(2) == "route"     # it drove plan
+        assert winner.wait_for(PAUSED, timeout=120).group(2) == "route"  # it drove plan
         assert status(run_id)["driver"]["pid"] == winner.proc.pid
     finally:
         for racer in racers:
@@ -193,6 +219,7 @@ def test_two_resumes_race_for_a_dead_runs_lease_and_one_drives(repo_factory):
 
 
 # ------------------------------------------------------------------------------ SIGKILL at every node
+
 
 @pytest.mark.model
 @pytest.mark.docker
@@ -214,7 +241,9 @@ def test_a_run_killed_at_any_node_resumes_to_one_commit_and_leaves_nothing(repo_
     assert "NotImplementedError" not in git(repo, "show", f"{branch}:mathutil.py")
     # nothing left behind: the user's checkout, worktrees, the lease, sandbox containers
     assert git(repo, "status", "--porcelain") == ""
-    worktrees = [line for line in git(repo, "worktree", "list", "--porcelain").splitlines() if line.startswith("worktree ")]
+    worktrees = [
+        line for line in git(repo, "worktree", "list", "--porcelain").splitlines() if line.startswith("worktree ")
+    ]
     assert worktrees == [f"worktree {repo}"]
     assert not (worktrees_dir() / run_id).exists()
     final = status(run_id)
@@ -226,8 +255,12 @@ def _containers_of(run_id: str, wait_s: float = 30) -> list[str]:
     """A killed driver's container removes itself once its keeper sees stdin close: give it a moment."""
     deadline = time.time() + wait_s
     while True:
-        left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=agentsmith.run={run_id}"],
-                              capture_output=True, text=True, check=True).stdout.split()
+        left = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=agentsmith.run={run_id}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         if not left or time.time() > deadline:
             return left
         time.sleep(1)
@@ -235,4 +268,5 @@ def _containers_of(run_id: str, wait_s: float = 30) -> list[str]:
 
 def test_the_nodes_killed_are_the_graphs_nodes():
     from agentsmith.graph.build import build_graph
+
     assert tuple(n for n in build_graph().nodes if not n.startswith("__")) == NODES

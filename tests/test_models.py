@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentsmith.errors import ModelUnavailable
-from agentsmith.models import Attempt, Portfolio
-from agentsmith.models import weights
+from agentsmith.models import Attempt, Portfolio, weights
 from agentsmith.models.breaker import CircuitBreaker
 from agentsmith.models.budget import BudgetExceeded, BudgetLedger
 from agentsmith.policy import load_policy
@@ -42,10 +41,12 @@ def small_local(monkeypatch):
 
 # ---------------------------------------------------------------- local weights
 
+
 def tiny_gguf(architecture: str = "qwen2") -> bytes:
     def string(value: str) -> bytes:
         raw = value.encode()
         return struct.pack("<Q", len(raw)) + raw
+
     header = b"GGUF" + struct.pack("<IQQ", 3, 0, 2)
     header += string("general.architecture") + struct.pack("<I", 8) + string(architecture)
     header += string("general.name") + struct.pack("<I", 8) + string("tiny test model")
@@ -58,10 +59,12 @@ def chunk_wheels(folder: Path, package: str, version: str, blob: bytes, parts: i
         module = f"{package.replace('-', '_')}{n}"
         with zipfile.ZipFile(folder / f"{module}-{version}-py3-none-any.whl", "w") as wheel:
             wheel.writestr(f"{module}/__init__.py", "")
-            wheel.writestr(f"{module}/data/part{n:02d}.bin", blob[(n - 1) * size:n * size])
+            wheel.writestr(f"{module}/data/part{n:02d}.bin", blob[(n - 1) * size : n * size])
             info = f"{module}-{version}.dist-info"
             wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {package}{n}\nVersion: {version}\n")
-            wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+            wheel.writestr(
+                f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            )
             wheel.writestr(f"{info}/RECORD", "")
 
 
@@ -76,14 +79,15 @@ def test_fetch_assembles_chunks_in_order_verifies_and_skips_when_done(tmp_path, 
     wheelhouse = tmp_path / "wheelhouse"
     wheelhouse.mkdir()
     chunk_wheels(wheelhouse, "agentsmith-test-chunk-part", "1.0.0", blob, parts=3)
-    known = weights.KnownModel("tiny-test", "agentsmith-test-chunk-part{n}", "1.0.0", 3,
-                               hashlib.sha256(blob).hexdigest(), len(blob), "test")
+    known = weights.KnownModel(
+        "tiny-test", "agentsmith-test-chunk-part{n}", "1.0.0", 3, hashlib.sha256(blob).hexdigest(), len(blob), "test"
+    )
     monkeypatch.setitem(weights.KNOWN_MODELS, "tiny-test", known)
     lines: list[str] = []
     path = weights.fetch_model("tiny-test", find_links=[str(wheelhouse)], no_index=True, progress=lines.append)
     assert path.read_bytes() == blob and path == weights.model_path("tiny-test")
     assert weights.ensure_model("tiny-test") == path
-    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".fetch")] == []   # temp dir gone
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".fetch")] == []  # temp dir gone
     weights.fetch_model("tiny-test", find_links=[str(wheelhouse)], no_index=True, progress=lines.append)
     assert "already installed and verified" in lines[-1]
 
@@ -92,8 +96,9 @@ def test_fetch_refuses_chunks_that_do_not_match_the_pinned_hash(tmp_path, privat
     wheelhouse = tmp_path / "wheelhouse"
     wheelhouse.mkdir()
     chunk_wheels(wheelhouse, "agentsmith-test-chunk-part", "1.0.0", tiny_gguf(), parts=2)
-    known = weights.KnownModel("tiny-test", "agentsmith-test-chunk-part{n}", "1.0.0", 2, "0" * 64,
-                               len(tiny_gguf()), "test")
+    known = weights.KnownModel(
+        "tiny-test", "agentsmith-test-chunk-part{n}", "1.0.0", 2, "0" * 64, len(tiny_gguf()), "test"
+    )
     monkeypatch.setitem(weights.KNOWN_MODELS, "tiny-test", known)
     with pytest.raises(Exception, match="SHA-256"):
         weights.fetch_model("tiny-test", find_links=[str(wheelhouse)], no_index=True)
@@ -127,6 +132,7 @@ def test_the_real_small_model_is_verified_from_its_cached_stamp():
 
 # ---------------------------------------------------------------- the local tier, in-process
 
+
 def test_local_tier_answers_in_process_and_streams(small_local):
     p = make_portfolio("local")
     p.check("local")
@@ -135,7 +141,7 @@ def test_local_tier_answers_in_process_and_streams(small_local):
     streamed = p.complete("local", ASK, max_tokens=8, on_token=pieces.append)
     assert first.text.strip() and first.tier == "local" and first.model == SMALL
     assert first.prompt_tokens > 5 and 0 < first.completion_tokens <= 8 and first.cost_usd == 0.0
-    assert "".join(pieces) == streamed.text == first.text   # temperature 0 is deterministic
+    assert "".join(pieces) == streamed.text == first.text  # temperature 0 is deterministic
     assert p.calls == [first, streamed] and p.tokens_used == sum(c.prompt_tokens + c.completion_tokens for c in p.calls)
 
 
@@ -151,7 +157,7 @@ def test_sampled_candidates_for_one_prompt_reuse_its_evaluated_prefix(small_loca
     prompt = [{"role": "user", "content": "Write a Python function that adds two numbers. " * 8}]
     tier = p.tiers["local"]
     llm, _ = load_llama(tier.check(), tier.spec.context)
-    llm.reset()   # whatever an earlier test left in the cache
+    llm.reset()  # whatever an earlier test left in the cache
 
     def engine_prompt_evals() -> int:
         return llama_cpp.llama_perf_context(llm.ctx).n_p_eval
@@ -160,19 +166,23 @@ def test_sampled_candidates_for_one_prompt_reuse_its_evaluated_prefix(small_loca
     first = p.complete("local", prompt, temperature=0.8, max_tokens=4)
     cold = engine_prompt_evals() - before
     assert first.prompt_tokens > 50 and first.prompt_tokens_evaluated == first.prompt_tokens == cold
-    for _ in range(2):   # further candidates: same prompt, same model object, same cache
+    for _ in range(2):  # further candidates: same prompt, same model object, same cache
         before = engine_prompt_evals()
         again = p.complete("local", prompt, temperature=0.8, max_tokens=4)
         assert again.prompt_tokens == first.prompt_tokens and again.prompt_tokens_evaluated == 1
-        assert engine_prompt_evals() == before   # the one token went through as a single-token decode
+        assert engine_prompt_evals() == before  # the one token went through as a single-token decode
     assert load_llama(tier.check(), tier.spec.context)[0] is llm
     longer = [{"role": "user", "content": prompt[0]["content"] + "Use type hints."}]
     before = engine_prompt_evals()
     extended = p.complete("local", longer, max_tokens=4)
     assert 1 < extended.prompt_tokens_evaluated < extended.prompt_tokens / 4
     assert extended.prompt_tokens_evaluated == engine_prompt_evals() - before
-    assert [c.to_dict()["prompt_tokens_evaluated"] for c in p.calls] == [first.prompt_tokens, 1, 1,
-                                                                          extended.prompt_tokens_evaluated]
+    assert [c.to_dict()["prompt_tokens_evaluated"] for c in p.calls] == [
+        first.prompt_tokens,
+        1,
+        1,
+        extended.prompt_tokens_evaluated,
+    ]
 
 
 def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):
@@ -183,14 +193,18 @@ def test_local_model_path_override_and_missing_model_message(monkeypatch, privat
 
 # ---------------------------------------------------------------- the frontier, through the stand-in
 
+
 def test_no_secret_reaches_the_frontier_and_answers_are_restored(frontier_env):
     notices: list[str] = []
     p = make_portfolio("frontier", notices)
     p.check("frontier")
     messages = [
         {"role": "system", "content": "You are a careful code assistant."},
-        {"role": "user", "content": f"Here is app.py:\n{SOURCE}\nand the env:\n{ENV_FILE}\n"
-                                    "Repeat the value of the password variable exactly, nothing else."},
+        {
+            "role": "user",
+            "content": f"Here is app.py:\n{SOURCE}\nand the env:\n{ENV_FILE}\n"
+            "Repeat the value of the password variable exactly, nothing else.",
+        },
     ]
     completion = p.complete("frontier", messages, max_tokens=16, reason="escalation test")
     received = frontier_env.received_text()
@@ -200,20 +214,34 @@ def test_no_secret_reaches_the_frontier_and_answers_are_restored(frontier_env):
     assert "ExampleKeyMaterial" not in received and "<<SECRET_" in received
     assert notices == [f"-> external call: tier=frontier model=standin-frontier redacted={completion.redactions} items"]
     assert completion.redactions >= len(SECRETS)
-    assert completion.cost_usd == pytest.approx((completion.prompt_tokens * 3 + completion.completion_tokens * 15) / 1e6)
-    assert "<<" not in completion.text or ">>" not in completion.text   # placeholders restored locally
+    assert completion.cost_usd == pytest.approx(
+        (completion.prompt_tokens * 3 + completion.completion_tokens * 15) / 1e6
+    )
+    assert "<<" not in completion.text or ">>" not in completion.text  # placeholders restored locally
     assert p.spent_usd == pytest.approx(completion.cost_usd)
     report = p.report()["calls"][0]
-    assert {"tier", "model", "prompt_tokens", "completion_tokens", "cost_usd", "seconds", "redactions",
-            "reason"} <= set(report) and report["reason"] == "escalation test"
+    assert {
+        "tier",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "seconds",
+        "redactions",
+        "reason",
+    } <= set(report) and report["reason"] == "escalation test"
 
 
 def test_placeholders_in_a_streamed_answer_are_restored_before_the_caller_sees_them(frontier_env):
     p = make_portfolio("frontier")
     secret = SECRETS["keyword"]
     pieces: list[str] = []
-    completion = p.complete("frontier", [{"role": "user", "content":
-                            f'Copy this line exactly: password = "{secret}"'}], max_tokens=16, on_token=pieces.append)
+    completion = p.complete(
+        "frontier",
+        [{"role": "user", "content": f'Copy this line exactly: password = "{secret}"'}],
+        max_tokens=16,
+        on_token=pieces.append,
+    )
     assert secret not in frontier_env.received_text()
     assert "".join(pieces) == completion.text
     assert "<<SECRET_" not in completion.text
@@ -226,7 +254,7 @@ def test_budget_is_reserved_before_the_call(frontier_env):
     reservation = p.ledger.reserve(0.0003, 10)
     with pytest.raises(BudgetExceeded, match="max_usd_per_task"):
         p.complete("frontier", ASK, max_tokens=16)
-    assert frontier_env.chat_requests() == []    # refused before anything was sent
+    assert frontier_env.chat_requests() == []  # refused before anything was sent
     p.ledger.settle(reservation, 0.0, 0)
     p.complete("frontier", ASK, max_tokens=16)
     assert 0 < p.spent_usd <= 0.0005
@@ -257,6 +285,7 @@ def test_concurrent_reservations_never_overrun_the_cap():
 
 # ---------------------------------------------------------------- resilience
 
+
 def test_a_closed_port_opens_the_breaker_and_routing_degrades(monkeypatch):
     monkeypatch.setenv("AGENTSMITH_FRONTIER_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     monkeypatch.setenv("AGENTSMITH_FRONTIER_MODEL", "frontier-model")
@@ -268,7 +297,7 @@ def test_a_closed_port_opens_the_breaker_and_routing_degrades(monkeypatch):
     assert p.breakers["frontier"].state == "open"
     with pytest.raises(ModelUnavailable, match="circuit is open"):
         p.complete("frontier", ASK, max_tokens=4)
-    assert p.spent_usd == 0 and p.ledger.usd_left() == pytest.approx(1.0)   # failed calls reserve nothing
+    assert p.spent_usd == 0 and p.ledger.usd_left() == pytest.approx(1.0)  # failed calls reserve nothing
     decision = p.route({"id": "s", "difficulty": 5}, [], sensitive=False)
     assert decision.tier == "local" and decision.degraded and "circuit is open" in decision.reason
 
@@ -300,7 +329,7 @@ def test_breaker_lets_one_probe_through_and_reopens_when_it_fails():
     breaker.record_failure()
     assert breaker.state == "open" and not breaker.acquire()
     now[0] = 10.0
-    assert breaker.acquire() and not breaker.acquire()   # one probe at a time
+    assert breaker.acquire() and not breaker.acquire()  # one probe at a time
     breaker.record_failure()
     assert breaker.state == "open" and breaker.seconds_until_probe() == 10
 

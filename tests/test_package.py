@@ -20,8 +20,23 @@ PROJECT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(out), str(PROJECT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(out),
+            str(PROJECT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return next(out.glob("agentsmith-*.whl"))
 
 
@@ -32,11 +47,21 @@ def installed(wheel, tmp_path_factory) -> Path:
     since a .pth-added folder's own .pth files (the editable install's hook) are never processed."""
     venv = tmp_path_factory.mktemp("venv") / "scratch"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "locked-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     launcher = venv / "bin" / "agentsmith"
     launcher.write_text(f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom agentsmith.cli import main\nsys.exit(main())\n")
     launcher.chmod(0o755)
@@ -45,26 +70,37 @@ def installed(wheel, tmp_path_factory) -> Path:
 
 def test_the_wheel_carries_policy_rules_fixtures_and_sandbox_recipe(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("agentsmith/data/policies/default.yaml", "agentsmith/data/policies/semgrep/README.md",
-                   "agentsmith/data/policies/semgrep/terraform/public-ip.yaml",
-                   "agentsmith/data/policies/semgrep/terraform/public-ip.tf",
-                   "agentsmith/data/sandbox/packages.txt", "agentsmith/data/sandbox/seccomp.json",
-                   "agentsmith/data/sandbox/Dockerfile", "agentsmith/sandbox/supervisor.py",
-                   "agentsmith/tui/app.tcss"):
+    for needed in (
+        "agentsmith/data/policies/default.yaml",
+        "agentsmith/data/policies/semgrep/README.md",
+        "agentsmith/data/policies/semgrep/terraform/public-ip.yaml",
+        "agentsmith/data/policies/semgrep/terraform/public-ip.tf",
+        "agentsmith/data/sandbox/packages.txt",
+        "agentsmith/data/sandbox/seccomp.json",
+        "agentsmith/data/sandbox/Dockerfile",
+        "agentsmith/sandbox/supervisor.py",
+        "agentsmith/tui/app.tcss",
+    ):
         assert needed in names, f"{needed} is missing from {wheel.name}"
 
 
 def _run(venv: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([str(venv / "bin" / "agentsmith"), *argv], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=env)
+    return subprocess.run(
+        [str(venv / "bin" / "agentsmith"), *argv], cwd=cwd, capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 def test_installed_wheel_runs_policy_test_and_scan_from_another_directory(installed, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([str(installed / "bin" / "python"), "-c", "import agentsmith; print(agentsmith.__file__)"],
-                           cwd=elsewhere, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", "import agentsmith; print(agentsmith.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where.startswith(str(installed)), f"imported the checkout, not the wheel: {where}"
 
     tested = _run(installed, "policy", "test", cwd=elsewhere)
@@ -72,9 +108,8 @@ def test_installed_wheel_runs_policy_test_and_scan_from_another_directory(instal
     assert "All tests passed" in tested.stdout
 
     repo = make_repo(tmp_path / "repo", {"app.py": "def ok():\n    return 1\n"})
-    (repo / "app.py").write_text("import subprocess\n\n\ndef run(cmd):\n"
-                                 "    return subprocess.call(cmd, shell=True)\n")
+    (repo / "app.py").write_text("import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n")
     git(repo, "add", "-A")
     scanned = _run(installed, "scan", "--repo", str(repo), "--format", "json", cwd=elsewhere)
-    assert scanned.returncode == 1, scanned.stdout + scanned.stderr      # the change adds a shell call
+    assert scanned.returncode == 1, scanned.stdout + scanned.stderr  # the change adds a shell call
     assert "app.py" in scanned.stdout and str(PROJECT) not in scanned.stdout

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def policy_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agentsmith", "policy", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "agentsmith", "policy", *args], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
 
 
 def team_policy(tmp_path: Path, body: str, rules: dict[str, str] | None = None) -> Path:
@@ -46,12 +47,15 @@ def test_bundled_packs_pass_their_fixtures_and_every_rule_has_both_kinds():
 
 
 def test_policy_test_fails_on_a_rule_its_fixture_contradicts(tmp_path):
-    policy = team_policy(tmp_path, """
+    policy = team_policy(
+        tmp_path,
+        """
         name: team
         gates:
           semgrep: {rules: [rules]}
-        """, {
-        "no-eval.yaml": """
+        """,
+        {
+            "no-eval.yaml": """
             rules:
             - id: team-no-eval
               languages: [python]
@@ -60,13 +64,14 @@ def test_policy_test_fails_on_a_rule_its_fixture_contradicts(tmp_path):
               metadata: {fix: parse the input instead}
               pattern: eval(...)
             """,
-        "no-eval.py": """
+            "no-eval.py": """
             # ruleid: team-no-eval
             exec(user_input)
             # ok: team-no-eval
             print(user_input)
             """,
-    })
+        },
+    )
     proc = policy_cli("test", str(policy))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL" in proc.stdout and "team-no-eval" in proc.stdout
@@ -91,9 +96,12 @@ def test_lint_accepts_the_default_and_names_each_problem_in_one_line(tmp_path):
         assert expected in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr)
         assert all(line.startswith("agentsmith: ") for line in proc.stderr.strip().splitlines()), proc.stderr
 
-    broken = team_policy(tmp_path / "broken", "gates:\n  semgrep: {rules: [rules]}\n", {
-        "bad.yaml": "rules:\n- id: x\n  message: a: b\n",
-        "lonely.yaml": """
+    broken = team_policy(
+        tmp_path / "broken",
+        "gates:\n  semgrep: {rules: [rules]}\n",
+        {
+            "bad.yaml": "rules:\n- id: x\n  message: a: b\n",
+            "lonely.yaml": """
             rules:
             - id: lonely
               languages: [python]
@@ -101,8 +109,9 @@ def test_lint_accepts_the_default_and_names_each_problem_in_one_line(tmp_path):
               message: m
               pattern: f(...)
             """,
-        "lonely.py": "# ruleid: lonely\nf(1)\n",
-    })
+            "lonely.py": "# ruleid: lonely\nf(1)\n",
+        },
+    )
     proc = policy_cli("lint", str(broken))
     assert proc.returncode == 2
     assert "bad.yaml:3 is not valid YAML" in proc.stderr
@@ -111,7 +120,9 @@ def test_lint_accepts_the_default_and_names_each_problem_in_one_line(tmp_path):
 
 
 def test_explain_states_the_matrix_and_show_round_trips(tmp_path):
-    policy = team_policy(tmp_path, """
+    policy = team_policy(
+        tmp_path,
+        """
         name: strict-team
         tiers:
           - {name: local, kind: gguf, model: qwen2.5-coder-1.5b}
@@ -123,14 +134,23 @@ def test_explain_states_the_matrix_and_show_round_trips(tmp_path):
           overrides: {dockerfile-no-user: "off"}
           checklist: {allowed_public_ip_resources: [aws_instance.bastion]}
         review: {ci: draft}
-        """)
+        """,
+    )
     proc = policy_cli("explain", str(policy))
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    for expected in ("never leave", "No external tier: nothing is ever sent to an outside model",
-                     "such files stay local altogether", "severity high or above (high, critical)",
-                     "Suppression comments", "are allowed", "Rule dockerfile-no-user: turned off",
-                     "aws_instance.bastion", "drafts labelled", "terraform"):
+    for expected in (
+        "never leave",
+        "No external tier: nothing is ever sent to an outside model",
+        "such files stay local altogether",
+        "severity high or above (high, critical)",
+        "Suppression comments",
+        "are allowed",
+        "Rule dockerfile-no-user: turned off",
+        "aws_instance.bastion",
+        "drafts labelled",
+        "terraform",
+    ):
         assert expected in text, expected
     default = policy_cli("explain").stdout
     assert "External tier 'frontier'" in default and "A suppression comment the change adds" in default
@@ -139,11 +159,13 @@ def test_explain_states_the_matrix_and_show_round_trips(tmp_path):
     assert shown.returncode == 0
     effective = yaml.safe_load(shown.stdout)
     assert Policy.model_validate(effective) == load_policy(policy).policy
-    assert effective["gates"]["bandit"]["confidence"] == "medium"   # a default, filled in
+    assert effective["gates"]["bandit"]["confidence"] == "medium"  # a default, filled in
 
 
 def test_lint_reports_every_problem_at_once_with_file_line_and_fix(tmp_path):
-    path = team_policy(tmp_path, """
+    path = team_policy(
+        tmp_path,
+        """
         name: team
         routing:
           frontier_unavailable: maybe
@@ -157,27 +179,37 @@ def test_lint_reports_every_problem_at_once_with_file_line_and_fix(tmp_path):
           blok_at: high
           overrides: {no-such-rule: "off"}
           secrets: {patterns: ["(unclosed"]}
-        """)
+        """,
+    )
     proc = policy_cli("lint", str(path))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
-    expected = [f"{path}:3: routing.frontier_unavailable: Input should be 'degrade' or 'stop'; use 'degrade' or 'stop'",
-                f"{path}:4: routing.local_atempts: Extra inputs are not permitted; remove `local_atempts` or fix "
-                "its spelling (did you mean `local_attempts`?)",
-                f"{path}:8: tiers[1].kind: Input should be 'gguf' or 'openai'",
-                f"{path}:9: tiers[1].context: Input should be a valid integer",
-                f"{path}:11: gates.blok_at: Extra inputs are not permitted; remove `blok_at`",
-                f"{path}:13: gates.secrets.patterns[0]: '(unclosed' is not a valid regex",
-                f"{path}:12: gates.overrides: 'no-such-rule' is not a rule id"]
+    expected = [
+        f"{path}:3: routing.frontier_unavailable: Input should be 'degrade' or 'stop'; use 'degrade' or 'stop'",
+        f"{path}:4: routing.local_atempts: Extra inputs are not permitted; remove `local_atempts` or fix "
+        "its spelling (did you mean `local_attempts`?)",
+        f"{path}:8: tiers[1].kind: Input should be 'gguf' or 'openai'",
+        f"{path}:9: tiers[1].context: Input should be a valid integer",
+        f"{path}:11: gates.blok_at: Extra inputs are not permitted; remove `blok_at`",
+        f"{path}:13: gates.secrets.patterns[0]: '(unclosed' is not a valid regex",
+        f"{path}:12: gates.overrides: 'no-such-rule' is not a rule id",
+    ]
     assert len(lines) == len(expected), proc.stderr
     for line, start in zip(lines, expected, strict=True):
         assert line.startswith(f"agentsmith: {start}"), (line, start)
 
     # Anything else that loads the policy stops at the first problem, with its line, and says how many more.
-    run = subprocess.run([sys.executable, "-m", "agentsmith", "policy", "show", str(path)], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "agentsmith", "policy", "show", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
-    assert f"{path}:3: routing.frontier_unavailable" in run.stderr and "(and 5 more problem(s))" in run.stderr   # overrides: lint only
+    assert (
+        f"{path}:3: routing.frontier_unavailable" in run.stderr and "(and 5 more problem(s))" in run.stderr
+    )  # overrides: lint only
 
 
 def test_committed_json_schema_is_the_models_export_and_the_shipped_policies_follow_it():
@@ -189,10 +221,14 @@ def test_committed_json_schema_is_the_models_export_and_the_shipped_policies_fol
 
     committed = ROOT / "agentsmith" / "data" / "policies" / "policy.schema.json"
     assert committed.read_text() == policy_json_schema(), (
-        "policy.schema.json is stale: run `agentsmith policy schema > agentsmith/data/policies/policy.schema.json`")
+        "policy.schema.json is stale: run `agentsmith policy schema > agentsmith/data/policies/policy.schema.json`"
+    )
     schema = json.loads(committed.read_text())
-    for policy in (ROOT / "agentsmith/data/policies/default.yaml", ROOT / "agentsmith/data/policies/bench.yaml",
-                   ROOT / "examples/team-policy/policy.yaml"):
+    for policy in (
+        ROOT / "agentsmith/data/policies/default.yaml",
+        ROOT / "agentsmith/data/policies/bench.yaml",
+        ROOT / "examples/team-policy/policy.yaml",
+    ):
         first = policy.read_text().splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema=") and first.endswith("policy.schema.json"), policy
         assert (policy.parent / first.split("$schema=")[1]).resolve() == committed.resolve(), policy
@@ -208,7 +244,8 @@ def test_policy_test_runs_the_shipped_cases_and_reports_a_wrong_expectation(tmp_
 
     cases = tmp_path / "tests"
     cases.mkdir()
-    (cases / "mine.yaml").write_text(textwrap.dedent("""
+    (cases / "mine.yaml").write_text(
+        textwrap.dedent("""
         cases:
           - name: the team thinks configs under ops/ never leave
             path: ops/settings.py
@@ -217,7 +254,8 @@ def test_policy_test_runs_the_shipped_cases_and_reports_a_wrong_expectation(tmp_
           - name: env files stay
             path: .env
             expect: {local_only: true}
-        """))
+        """)
+    )
     policy = team_policy(tmp_path, "name: team\ngates:\n  semgrep: {rules: [semgrep/python]}\n")
     proc = policy_cli("test", str(policy))
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -232,28 +270,40 @@ def test_policy_diff_on_the_test_cases_and_on_recent_runs_in_the_audit_log(tmp_p
     log = AuditLog(tmp_path / "audit.sqlite")
     # Three runs, recorded in the shapes the run graph writes.
     for run_id, files, tier, external, blocking in (
-            ("run-pay", ["payments/api.py"], "frontier", True, []),
-            ("run-debug", ["web/app.py"], "local", False, ["python-web-debug-enabled"]),
-            ("run-plain", ["web/strings.py"], "frontier", True, [])):
-        log.append(run_id, "plan", {"steps": [{"id": "step-1", "files": files, "context": []}],
-                                    "local_only": [], "reasons": {}})
+        ("run-pay", ["payments/api.py"], "frontier", True, []),
+        ("run-debug", ["web/app.py"], "local", False, ["python-web-debug-enabled"]),
+        ("run-plain", ["web/strings.py"], "frontier", True, []),
+    ):
+        log.append(
+            run_id,
+            "plan",
+            {"steps": [{"id": "step-1", "files": files, "context": []}], "local_only": [], "reasons": {}},
+        )
         log.append(run_id, "route", {"step": "step-1", "attempt": 1, "tier": tier, "external": external})
         log.append(run_id, "gate", {"findings": len(blocking), "blocking": len(blocking), "blocking_rules": blocking})
         log.append(run_id, "run-finished", {"status": "blocked" if blocking else "committed", "task": f"task {run_id}"})
     new = tmp_path / "new.yaml"
-    new.write_text((ROOT / "examples/team-policy/policy.yaml").read_text()
-                   .replace("overrides: {}", "overrides: {python-web-debug-enabled: low}")
-                   .replace("../../policies/semgrep", str(ROOT / "policies/semgrep"))
-                   + f"tests: [{ROOT / 'examples/team-policy/tests'}]\n")
+    new.write_text(
+        (ROOT / "examples/team-policy/policy.yaml")
+        .read_text()
+        .replace("overrides: {}", "overrides: {python-web-debug-enabled: low}")
+        .replace("../../policies/semgrep", str(ROOT / "policies/semgrep"))
+        + f"tests: [{ROOT / 'examples/team-policy/tests'}]\n"
+    )
     proc = policy_cli("diff", "policies/default.yaml", str(new), "--db", str(tmp_path / "audit.sqlite"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = proc.stdout
     assert 'sensitivity.paths: + "payments/**"' in out and 'routing.frontier_unavailable: "degrade" -> "stop"' in out
-    assert ("payments code never leaves, whatever it contains (payments/ledger.py): local_only false -> true; "
-            "tiers [local, frontier] -> [local]") in out
+    assert (
+        "payments code never leaves, whatever it contains (payments/ledger.py): local_only false -> true; "
+        "tiers [local, frontier] -> [local]"
+    ) in out
     assert "RECENT RUNS (3 newest" in out and "3 would differ" in out
     runs = {line.split()[0]: line for line in out.splitlines() if line.startswith("  run-")}
-    assert "run-pay (committed; 'task run-pay'): now local-only: payments/api.py; it was sent to frontier" in runs["run-pay"]
+    assert (
+        "run-pay (committed; 'task run-pay'): now local-only: payments/api.py; it was sent to frontier"
+        in runs["run-pay"]
+    )
     assert "would pass the gate (blocked by python-web-debug-enabled under OLD)" in runs["run-debug"]
     # NEW adds content patterns and the log holds no file content: said, not guessed.
     assert "content of web/strings.py decides (not in the log)" in runs["run-plain"]

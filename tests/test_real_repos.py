@@ -33,22 +33,39 @@ STUB = "    raise NotImplementedError\n"
 @pytest.fixture(scope="session")
 def humanize_sdist(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("sdist")
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                    "--disable-pip-version-check", "-q", "humanize==4.9.0", "-d", str(folder)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            "humanize==4.9.0",
+            "-d",
+            str(folder),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return next(folder.glob("humanize-4.9.0.tar.gz"))
 
 
-def humanize_repo(sdist: Path, path: Path, *, stub: str | None = None, stub_in: str = NUMBER,
-                  extra: dict[str, str] | None = None) -> Path:
+def humanize_repo(
+    sdist: Path, path: Path, *, stub: str | None = None, stub_in: str = NUMBER, extra: dict[str, str] | None = None
+) -> Path:
     """humanize's sdist as a git repo; `stub`: a function of `stub_in` whose body becomes a stub."""
     with tarfile.open(sdist) as archive:
         archive.extractall(path.parent / "unpacked", filter="data")
-    shutil.copytree(path.parent / "unpacked" / "humanize-4.9.0", path)    # bytes: the .mo catalogues are binary
+    shutil.copytree(path.parent / "unpacked" / "humanize-4.9.0", path)  # bytes: the .mo catalogues are binary
     if stub:
         source = (path / stub_in).read_text()
         body = pyast.extract(source, pyast.find(source, stub))
-        docstring_end = pyast.parse(body).body[0].body[0].end_lineno        # keep the signature and the docstring
+        docstring_end = pyast.parse(body).body[0].body[0].end_lineno  # keep the signature and the docstring
         kept = "".join(body.splitlines(keepends=True)[:docstring_end])
         (path / stub_in).write_text(source.replace(body, kept + STUB))
     for relative, text in (extra or {}).items():
@@ -66,35 +83,51 @@ def local_budget() -> tuple[Portfolio, int]:
 
 # ------------------------------------------------------------------------------- prompts
 
+
 def test_prompt_on_a_500_line_file_fits_the_local_budget(humanize_sdist, tmp_path):
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="intword")
     _, budget = local_budget()
-    assert budget <= 8192 - 1536 - 256       # n_ctx less the answer's room less a margin
+    assert budget <= 8192 - 1536 - 256  # n_ctx less the answer's room less a margin
     assert len((repo / NUMBER).read_text().splitlines()) > 500
     task = "Implement intword in number.py so the tests pass"
     failing = {"log": "E   AssertionError: assert '1.0 million' == 'x'\n" * 400}
     for previous in (None, failing):
-        prompt = build_edit_prompt(task=task, root=repo, files=[NUMBER], context_files=[TESTS, "tests/test_time.py"],
-                                   previous=previous, budget=budget, count=estimate_tokens)
+        prompt = build_edit_prompt(
+            task=task,
+            root=repo,
+            files=[NUMBER],
+            context_files=[TESTS, "tests/test_time.py"],
+            previous=previous,
+            budget=budget,
+            count=estimate_tokens,
+        )
         text = prompt.messages[1]["content"]
         assert prompt.tokens <= budget and prompt.mode == "function"
         assert prompt.targets == {NUMBER: ["intword"]} and prompt.function_level == [NUMBER]
         assert "def intword(" in text and "raise NotImplementedError" in text
-        assert "def intcomma(" in text and "def metric(" in text      # the outline of the rest
-        assert "def test_intword(" in text and "def test_ordinal(" not in text   # the relevant tests only
+        assert "def intcomma(" in text and "def metric(" in text  # the outline of the rest
+        assert "def test_intword(" in text and "def test_ordinal(" not in text  # the relevant tests only
         assert "def test_naturaldelta" not in text
     # A tight budget (what a refused request's retry gets) still holds: sections shrink, then the code is cut.
     for tight in (2500, 1200, 600):
-        prompt = build_edit_prompt(task=task, root=repo, files=[NUMBER], context_files=[TESTS],
-                                   previous=failing, budget=tight, count=estimate_tokens)
+        prompt = build_edit_prompt(
+            task=task,
+            root=repo,
+            files=[NUMBER],
+            context_files=[TESTS],
+            previous=failing,
+            budget=tight,
+            count=estimate_tokens,
+        )
         assert prompt.tokens <= tight and prompt.shrunk, (tight, prompt.summary())
 
 
 def test_small_files_keep_the_whole_file_prompt(tmp_path):
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     (tmp_path / "test_m.py").write_text("from m import f\n\ndef test_f():\n    assert f() == 2\n")
-    prompt = build_edit_prompt(task="Fix f in m.py", root=tmp_path, files=["m.py"], context_files=["test_m.py"],
-                               previous=None, budget=6000)
+    prompt = build_edit_prompt(
+        task="Fix f in m.py", root=tmp_path, files=["m.py"], context_files=["test_m.py"], previous=None, budget=6000
+    )
     assert prompt.mode == "whole-file" and "whole file" in prompt.messages[1]["content"]
     assert "from m import f" in prompt.messages[1]["content"]
 
@@ -104,8 +137,15 @@ def test_prompt_counted_with_the_local_models_own_tokenizer(humanize_sdist, tmp_
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="intword")
     portfolio, budget = local_budget()
     count = portfolio.token_counter("local")
-    prompt = build_edit_prompt(task="Implement intword in number.py so the tests pass", root=repo, files=[NUMBER],
-                               context_files=[TESTS], previous=None, budget=budget, count=count)
+    prompt = build_edit_prompt(
+        task="Implement intword in number.py so the tests pass",
+        root=repo,
+        files=[NUMBER],
+        context_files=[TESTS],
+        previous=None,
+        budget=budget,
+        count=count,
+    )
     real = sum(count(m["content"]) for m in prompt.messages)
     assert real <= prompt.tokens <= budget
     # Today's whole-file prompt of the same task did not leave the answer its room.
@@ -115,19 +155,21 @@ def test_prompt_counted_with_the_local_models_own_tokenizer(humanize_sdist, tmp_
 
 # ------------------------------------------------------------------------------- edits
 
+
 def test_a_replaced_function_is_spliced_into_a_big_file(humanize_sdist, tmp_path):
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="apnumber")
     before = (repo / NUMBER).read_text()
-    answer = ("number.py\n```python\nimport math\n\ndef apnumber(value):\n    \"\"\"AP style.\"\"\"\n"
-              "    return str(value)\n```\n")
-    edits = retarget(parse_edits(answer, default_path=NUMBER), repo, [NUMBER])   # "number.py": the model's name
+    answer = (
+        'number.py\n```python\nimport math\n\ndef apnumber(value):\n    """AP style."""\n    return str(value)\n```\n'
+    )
+    edits = retarget(parse_edits(answer, default_path=NUMBER), repo, [NUMBER])  # "number.py": the model's name
     result = apply_edits(repo, edits, function_level={NUMBER})
     after = (repo / NUMBER).read_text()
     assert result.applied == [NUMBER] and not result.refused
     assert pyast.syntax_error(after) is None and pyast.removed_names(before, after) == []
     assert "    return str(value)\n" in after and STUB not in after
     outside = [d.qualname for d in pyast.definitions(before) if d.qualname != "apnumber"]
-    for name in outside:                      # every other definition is byte-identical
+    for name in outside:  # every other definition is byte-identical
         assert pyast.extract(before, pyast.find(before, name)) == pyast.extract(after, pyast.find(after, name))
 
 
@@ -175,11 +217,16 @@ def test_an_unparsable_edit_is_refused_and_the_file_kept(humanize_sdist, tmp_pat
 
 # ------------------------------------------------------------------------------- logs and discovery
 
+
 def test_failure_log_trimming_keeps_the_assertion(tmp_path):
     noise = "\n".join(f"def test_ok_{i}():\n    print('x' * 200)\n    assert True\n" for i in range(60))
     (tmp_path / "test_t.py").write_text(noise + "\n\ndef test_bad():\n    value = 41\n    assert value + 1 == 43\n")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=yes", "-rA",
-                          str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=yes", "-rA", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode == 1
     trimmed = trim_failure_log(run.stdout, 1_500)
     assert len(trimmed) <= 1_600 < len(run.stdout)
@@ -189,18 +236,23 @@ def test_failure_log_trimming_keeps_the_assertion(tmp_path):
 
 
 def test_test_discovery_in_a_src_layout_with_pyproject_testpaths(tmp_path):
-    repo = make_repo(tmp_path / "lib", {
-        "pyproject.toml": ('[build-system]\nrequires = ["setuptools>=61", "setuptools-scm>=8"]\n'
-                           'build-backend = "setuptools.build_meta"\n\n[project]\nname = "lib"\ndynamic = ["version"]\n'
-                           'dependencies = ["attrs"]\n\n[project.optional-dependencies]\ntests = ["pytest>=7", "lib[extra]"]\n'
-                           'extra = ["rich"]\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'),
-        "src/lib/__init__.py": "VALUE = 1\n",
-        "tests/test_value.py": "def test_value():\n    pass\n",
-        "tests/unit/test_more.py": "def test_more():\n    pass\n",
-        "scripts/test_release.py": "raise SystemExit('not a test')\n",
-        "requirements-test.txt": "-r requirements-base.txt\nhypothesis==6.100.0  # pinned\n",
-        "requirements-base.txt": "freezegun\n",
-    })
+    repo = make_repo(
+        tmp_path / "lib",
+        {
+            "pyproject.toml": (
+                '[build-system]\nrequires = ["setuptools>=61", "setuptools-scm>=8"]\n'
+                'build-backend = "setuptools.build_meta"\n\n[project]\nname = "lib"\ndynamic = ["version"]\n'
+                'dependencies = ["attrs"]\n\n[project.optional-dependencies]\ntests = ["pytest>=7", "lib[extra]"]\n'
+                'extra = ["rich"]\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+            ),
+            "src/lib/__init__.py": "VALUE = 1\n",
+            "tests/test_value.py": "def test_value():\n    pass\n",
+            "tests/unit/test_more.py": "def test_more():\n    pass\n",
+            "scripts/test_release.py": "raise SystemExit('not a test')\n",
+            "requirements-test.txt": "-r requirements-base.txt\nhypothesis==6.100.0  # pinned\n",
+            "requirements-base.txt": "freezegun\n",
+        },
+    )
     setup = project.discover(repo)
     assert setup.config == "pyproject.toml" and setup.testpaths == ["tests"]
     assert setup.src_layout and setup.installable
@@ -208,12 +260,13 @@ def test_test_discovery_in_a_src_layout_with_pyproject_testpaths(tmp_path):
     assert setup.test_requirements == ["pytest>=7", "freezegun", "hypothesis==6.100.0"]
     assert project.test_files(repo, setup) == ["tests/test_value.py", "tests/unit/test_more.py"]
     assert setup.command(["tests/test_value.py::test_value"])[-1] == "tests/test_value.py::test_value"
-    assert "PYTHONPATH=src" not in setup.command()       # installed, not path-hacked
+    assert "PYTHONPATH=src" not in setup.command()  # installed, not path-hacked
     git(repo, "tag", "v2.3.4")
     assert project.version_hint(repo) == "2.3.4"
 
 
 # ------------------------------------------------------------------------------- the sandbox layer
+
 
 @pytest.mark.docker
 def test_the_repo_itself_is_installed_and_its_own_tests_run(humanize_sdist, tmp_path):
@@ -221,8 +274,9 @@ def test_the_repo_itself_is_installed_and_its_own_tests_run(humanize_sdist, tmp_
     test extra (freezegun, pytest-cov): all inside the network-less sandbox layer."""
     from agentsmith.policy.schema import SandboxPolicy
     from agentsmith.sandbox import open_sandbox, prepare_dependencies
+
     repo = humanize_repo(humanize_sdist, tmp_path / "repo")
-    policy = SandboxPolicy(allow_dependency_network=True)   # the host downloads; the container stays offline
+    policy = SandboxPolicy(allow_dependency_network=True)  # the host downloads; the container stays offline
     log = io.StringIO()
     tag = prepare_dependencies(policy, repo, log=log)
     assert tag.startswith("agentsmith-deps:")
@@ -230,8 +284,13 @@ def test_the_repo_itself_is_installed_and_its_own_tests_run(humanize_sdist, tmp_
     with open_sandbox(policy, run_id="test-real-repo", worktree=repo, image=tag) as box:
         related = box.exec(setup.command(["tests/test_number.py::test_apnumber"]), timeout=120)
         assert related.ok and "14 passed" in related.output, related.output
-        version = box.exec(["python3", "-c", "import importlib.metadata as m, humanize; "
-                                             "print(m.version('humanize'), humanize.__file__)"])
+        version = box.exec(
+            [
+                "python3",
+                "-c",
+                "import importlib.metadata as m, humanize; print(m.version('humanize'), humanize.__file__)",
+            ]
+        )
         assert version.output.split() == ["4.9.0", "/workspace/src/humanize/__init__.py"]
         # The install points at the workspace: an edit synced in is what the tests see.
         (repo / NUMBER).write_text((repo / NUMBER).read_text().replace('_("five")', '_("FIVE")'))
@@ -244,8 +303,10 @@ def test_the_repo_itself_is_installed_and_its_own_tests_run(humanize_sdist, tmp_
 
 # ------------------------------------------------------------------------------- end to end
 
-KNOWN_BROKEN = ("\n\ndef test_known_broken_on_main() -> None:\n"
-                "    assert humanize.naturalsize(1) == \"1 Bytes\"   # fails on the base revision already\n")
+KNOWN_BROKEN = (
+    "\n\ndef test_known_broken_on_main() -> None:\n"
+    '    assert humanize.naturalsize(1) == "1 Bytes"   # fails on the base revision already\n'
+)
 
 
 @pytest.mark.docker
@@ -258,19 +319,39 @@ def test_a_real_library_task_with_the_local_model(humanize_sdist, tmp_path, agen
     in 5 candidates: every answer was spliced in and failed the tests.)"""
     from agentsmith.audit import AuditLog
     from agentsmith.policy import DEFAULT_POLICY
+
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="_quotient_and_remainder", stub_in=TIME)
     with (repo / "tests/test_filesize.py").open("a") as handle:
         handle.write(KNOWN_BROKEN)
     git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qam", "a test that already fails")
     policy = tmp_path / "policy.yaml"
     # The host may download the repo's wheels; the sandbox stays offline. Rule paths stay the bundled ones.
-    policy.write_text(DEFAULT_POLICY.read_text().replace("allow_dependency_network: false", "allow_dependency_network: true")
-                      .replace("rules: [semgrep]", f"rules: [{DEFAULT_POLICY.parent / 'semgrep'}]"))
+    policy.write_text(
+        DEFAULT_POLICY.read_text()
+        .replace("allow_dependency_network: false", "allow_dependency_network: true")
+        .replace("rules: [semgrep]", f"rules: [{DEFAULT_POLICY.parent / 'semgrep'}]")
+    )
     env = {"AGENTSMITH_LOCAL_MODEL": "qwen2.5-coder-1.5b"}
-    proc = subprocess.run([str(Path(sys.executable).with_name("agentsmith")), "run",
-                           "Implement _quotient_and_remainder so the tests pass", "--repo", str(repo),
-                           "--policy", str(policy), "--tier", "local", "--mode", "ci", "--json"],
-                          capture_output=True, text=True, timeout=1500, env=os.environ | env)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("agentsmith")),
+            "run",
+            "Implement _quotient_and_remainder so the tests pass",
+            "--repo",
+            str(repo),
+            "--policy",
+            str(policy),
+            "--tier",
+            "local",
+            "--mode",
+            "ci",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=os.environ | env,
+    )
     result = json.loads(proc.stdout)
     events = AuditLog(agentsmith_home / "audit.sqlite").events(result["run_id"])
     prompts = [e.data for e in events if e.kind == "prompt"]
@@ -293,21 +374,30 @@ def test_a_request_the_tier_refused_as_too_big_is_never_resent_unchanged(humaniz
     failure), and the retry's budget is at most 60% of the refused prompt, so the retry is smaller."""
     from agentsmith.models.tiers import ContextOverflow, LocalTier
     from agentsmith.policy.schema import Tier
+
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="apnumber")
     tier = LocalTier(Tier(name="tiny", kind="gguf", context=512, max_output_tokens=64), "qwen2.5-coder-0.5b")
     task = "Implement apnumber in number.py so the tests pass"
-    sent = build_edit_prompt(task=task, root=repo, files=[NUMBER], context_files=[TESTS], previous=None,
-                             budget=8000, count=tier.count_tokens)        # a policy declaring more than the model has
+    sent = build_edit_prompt(
+        task=task, root=repo, files=[NUMBER], context_files=[TESTS], previous=None, budget=8000, count=tier.count_tokens
+    )  # a policy declaring more than the model has
     with pytest.raises(ContextOverflow) as refused:
         tier.chat(sent.messages, temperature=0.0, max_tokens=64)
     assert refused.value.unhealthy is False
     history = [{"tier": "tiny", "passed": False, "overflow": True, "prompt_tokens": sent.tokens}]
     budget = retry_budget(8000, history, "tiny")
     assert budget == int(sent.tokens * 0.6)
-    retry = build_edit_prompt(task=task, root=repo, files=[NUMBER], context_files=[TESTS],
-                              previous={"log": str(refused.value)}, budget=budget, count=tier.count_tokens)
+    retry = build_edit_prompt(
+        task=task,
+        root=repo,
+        files=[NUMBER],
+        context_files=[TESTS],
+        previous={"log": str(refused.value)},
+        budget=budget,
+        count=tier.count_tokens,
+    )
     assert retry.tokens <= budget < sent.tokens and retry.shrunk
-    assert retry_budget(8000, history, "other-tier") == 8000           # another tier starts from its own budget
+    assert retry_budget(8000, history, "other-tier") == 8000  # another tier starts from its own budget
 
 
 @pytest.mark.docker
@@ -316,16 +406,22 @@ def test_failures_already_on_the_base_revision_do_not_count_but_new_ones_do(huma
     from agentsmith.graph.state import RunContext
     from agentsmith.graph.testing import run_tests
     from agentsmith.policy import DEFAULT_POLICY
+
     repo = humanize_repo(humanize_sdist, tmp_path / "repo")
     with (repo / "tests/test_filesize.py").open("a") as handle:
         handle.write(KNOWN_BROKEN)
     git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qam", "a test that already fails")
     policy = tmp_path / "policy.yaml"
-    policy.write_text(DEFAULT_POLICY.read_text().replace("allow_dependency_network: false",
-                                                         "allow_dependency_network: true"))
+    policy.write_text(
+        DEFAULT_POLICY.read_text().replace("allow_dependency_network: false", "allow_dependency_network: true")
+    )
     ctx = RunContext(policy=load_policy(policy), portfolio=None, audit=AuditLog(tmp_path / "audit.sqlite"))
-    state = {"run_id": "test-baseline", "worktree": str(repo), "base_rev": git(repo, "rev-parse", "HEAD").strip(),
-             "steps": [{"id": "step-1", "files": [NUMBER], "context": [TESTS], "tests": ["test_apnumber"]}]}
+    state = {
+        "run_id": "test-baseline",
+        "worktree": str(repo),
+        "base_rev": git(repo, "rev-parse", "HEAD").strip(),
+        "steps": [{"id": "step-1", "files": [NUMBER], "context": [TESTS], "tests": ["test_apnumber"]}],
+    }
     try:
         unchanged = run_tests(state, ctx)
         assert unchanged["passed"], unchanged["log"]
@@ -334,8 +430,9 @@ def test_failures_already_on_the_base_revision_do_not_count_but_new_ones_do(huma
         state["baseline"] = unchanged["baseline"]
         # A regression outside the step's own tests is caught by the whole suite.
         source = (repo / NUMBER).read_text()
-        (repo / NUMBER).write_text(source.replace("def intcomma(", "def intcomma(*args, **kwargs):\n    return ''\n\n\n"
-                                                                   "def _old_intcomma(", 1))
+        (repo / NUMBER).write_text(
+            source.replace("def intcomma(", "def intcomma(*args, **kwargs):\n    return ''\n\n\ndef _old_intcomma(", 1)
+        )
         broken = run_tests(state, ctx)
         assert not broken["passed"] and "baseline" not in broken
         assert "The change breaks" in broken["log"] and "test_intcomma" in broken["log"]

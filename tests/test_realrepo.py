@@ -20,7 +20,7 @@ from tests.conftest import REAL_HOME
 
 PROJECT = Path(__file__).resolve().parent.parent
 TASKS = PROJECT / "benchmarks" / "realrepo" / "tasks.json"
-SDISTS = REAL_HOME / "bench" / "sdists"   # shared across sessions: PyPI is asked once
+SDISTS = REAL_HOME / "bench" / "sdists"  # shared across sessions: PyPI is asked once
 
 
 def test_the_shipped_definitions_pin_enough_tasks_and_never_name_the_file():
@@ -57,13 +57,15 @@ def test_a_built_suite_loads_and_each_task_repo_is_the_library_with_one_body_rem
 
     repo = build_task_repo(task, tmp_path / "repo")
     tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True).stdout.split()
-    assert {"src/humanize/number.py", "src/humanize/_version.py", "tests/test_number.py", "pyproject.toml"} <= set(tracked)
+    assert {"src/humanize/number.py", "src/humanize/_version.py", "tests/test_number.py", "pyproject.toml"} <= set(
+        tracked
+    )
     assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout == ""
     source = (repo / "src/humanize/number.py").read_text()
     start = source.index("def ordinal(")
-    body = source[start:source.index("def intcomma(")]
+    body = source[start : source.index("def intcomma(")]
     assert '"""Converts an integer to its ordinal as a string.' in body and "raise NotImplementedError" in body
-    assert "special case" not in body and "def intcomma(" in source   # only that body went
+    assert "special case" not in body and "def intcomma(" in source  # only that body went
 
     # The selected tests fail on the stub, in the task's own command (here, outside the sandbox).
     command = [sys.executable if part == "python3" else part for part in task.test_command]
@@ -77,15 +79,33 @@ def test_a_built_suite_loads_and_each_task_repo_is_the_library_with_one_body_rem
 
 def test_localisation_rates_reach_the_summary_and_the_table():
     def record(slug: str, success: bool, file_hit: bool, function_hit: bool | None) -> dict:
-        return {"slug": slug, "success": success, "status": "committed", "cost_usd": 0.0, "seconds": 10.0,
-                "attempts": 1, "escalations": 0, "incidents": [], "tokens_by_tier": {},
-                "localisation": {"file_hit": file_hit, "function_hit": function_hit}}
-    records = [record("a", True, True, True), record("b", False, True, False), record("c", False, False, False),
-               record("d", True, True, None)]
+        return {
+            "slug": slug,
+            "success": success,
+            "status": "committed",
+            "cost_usd": 0.0,
+            "seconds": 10.0,
+            "attempts": 1,
+            "escalations": 0,
+            "incidents": [],
+            "tokens_by_tier": {},
+            "localisation": {"file_hit": file_hit, "function_hit": function_hit},
+        }
+
+    records = [
+        record("a", True, True, True),
+        record("b", False, True, False),
+        record("c", False, False, False),
+        record("d", True, True, None),
+    ]
     summary = summarise(records)
-    assert summary["localised_file_rate"] == 0.75 and summary["localised_function_rate"] == pytest.approx(1 / 3, abs=1e-4)
-    data = {"suite": "tasks.json", "strategies": {"local": {"summary": summary, "setup": {},
-                                                            "tasks": {r["slug"]: r for r in records}}}}
+    assert summary["localised_file_rate"] == 0.75 and summary["localised_function_rate"] == pytest.approx(
+        1 / 3, abs=1e-4
+    )
+    data = {
+        "suite": "tasks.json",
+        "strategies": {"local": {"summary": summary, "setup": {}, "tasks": {r["slug"]: r for r in records}}},
+    }
     table = render_markdown(data)
     assert "| right file | right function |" in table and "| 75% | 33% |" in table
     assert "located file+function" in table and "located nothing" in table
@@ -106,16 +126,19 @@ def test_the_sandbox_verifier_fails_the_stub_and_passes_the_released_function(sm
     from agentsmith.bench.realrepo import extract_sdist, fetch_sdist
     from agentsmith.bench.suite import git
     from agentsmith.config import POLICIES_DIR
+
     task = next(t for t in load_suite(small_suite) if t.slug == "humanize-ordinal")
     repo = build_task_repo(task, tmp_path / "repo")
     policy = POLICIES_DIR / "bench.yaml"
     stub = verify_solution(task, repo, git(repo, "rev-parse", "HEAD").strip(), policy, "rr-stub", None)
     assert not stub["tests_pass"] and stub["tests_unchanged"] and stub["dropped_config"] == []
 
-    released = extract_sdist(fetch_sdist("humanize", "4.11.0", json.loads(TASKS.read_text())["libraries"]
-                                         ["humanize"]["sha256"], SDISTS), tmp_path / "released")
+    released = extract_sdist(
+        fetch_sdist("humanize", "4.11.0", json.loads(TASKS.read_text())["libraries"]["humanize"]["sha256"], SDISTS),
+        tmp_path / "released",
+    )
     shutil.copyfile(released / "src/humanize/number.py", repo / "src/humanize/number.py")
-    (repo / "conftest.py").write_text("import pytest\n")          # the agent may not add test config
+    (repo / "conftest.py").write_text("import pytest\n")  # the agent may not add test config
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "the released function")
     solved = verify_solution(task, repo, git(repo, "rev-parse", "HEAD").strip(), policy, "rr-solved", None)

@@ -24,15 +24,17 @@ SECRETS = {
     "phone": "+1-202-555-0173",
     "us_phone": "(202) 555-0199",
 }
-PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq7v5ExampleKeyMaterial0123456789\n-----END RSA PRIVATE KEY-----"
+PRIVATE_KEY = (
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq7v5ExampleKeyMaterial0123456789\n-----END RSA PRIVATE KEY-----"
+)
 
 SOURCE = f'''import os
 
-AWS_ACCESS_KEY_ID = "{SECRETS['aws_key']}"
-aws_secret_access_key = "{SECRETS['aws_secret']}"
-DB_URL = "postgres://admin:{SECRETS['url_password']}@db.internal:5432/app"
-password = "{SECRETS['keyword']}"
-CONTACT = "{SECRETS['email']}"  # on call: {SECRETS['phone']} or {SECRETS['us_phone']}
+AWS_ACCESS_KEY_ID = "{SECRETS["aws_key"]}"
+aws_secret_access_key = "{SECRETS["aws_secret"]}"
+DB_URL = "postgres://admin:{SECRETS["url_password"]}@db.internal:5432/app"
+password = "{SECRETS["keyword"]}"
+CONTACT = "{SECRETS["email"]}"  # on call: {SECRETS["phone"]} or {SECRETS["us_phone"]}
 SIGNING_KEY = """{PRIVATE_KEY}"""
 
 
@@ -55,8 +57,14 @@ def test_every_secret_and_personal_datum_becomes_a_placeholder(policy):
         assert value not in result.text, name
     assert "PRIVATE KEY" not in result.text and "ExampleKeyMaterial" not in result.text
     # Code that is not a secret is left alone.
-    for kept in ("def parse_port(value: str) -> int:", 'os.environ["API_TOKEN"]', "127.0.0.1", "2024-01-15",
-                 "version 1.2.3", "ports 1-65535"):
+    for kept in (
+        "def parse_port(value: str) -> int:",
+        'os.environ["API_TOKEN"]',
+        "127.0.0.1",
+        "2024-01-15",
+        "version 1.2.3",
+        "ports 1-65535",
+    ):
         assert kept in result.text
     assert "<<EMAIL_" in result.text and "<<PHONE_" in result.text and "<<AWS_KEY_" in result.text
     assert result.count >= len(SECRETS) + 1
@@ -75,11 +83,14 @@ def test_placeholders_are_stable_within_a_run_and_restore_exactly(policy):
 
 
 def test_a_placeholder_a_small_model_mangled_is_still_restored(policy):
-    redacted, mapping = redact_for_external(SOURCE, policy)
+    _, mapping = redact_for_external(SOURCE, policy)
     placeholder = next(p for p, v in mapping.items() if v == SECRETS["aws_secret"])
     name = placeholder.strip("<>")
     for mangled in (f"<{name}>>", f"<<{name}>", f"<{name}>", f"<< {name} >>"):
-        assert restore(f'aws_secret_access_key = "{mangled}"', mapping) == f'aws_secret_access_key = "{SECRETS["aws_secret"]}"'
+        assert (
+            restore(f'aws_secret_access_key = "{mangled}"', mapping)
+            == f'aws_secret_access_key = "{SECRETS["aws_secret"]}"'
+        )
     # A name the run never handed out stays as written (and the integrity check below sees it).
     assert restore('x = "<<SECRET_999>>"', mapping) == 'x = "<<SECRET_999>>"'
 
@@ -87,10 +98,10 @@ def test_a_placeholder_a_small_model_mangled_is_still_restored(policy):
 def test_an_answer_that_changed_a_redacted_value_it_never_saw_is_caught(policy):
     _, mapping = redact_for_external(SOURCE, policy)
     placeholder = next(p for p, v in mapping.items() if v == SECRETS["aws_secret"])
-    invented = SOURCE.replace(SECRETS["aws_secret"], placeholder.strip("<>"))      # "SECRET_3"
+    invented = SOURCE.replace(SECRETS["aws_secret"], placeholder.strip("<>"))  # "SECRET_3"
     problems = altered_values(SOURCE, invented, mapping)
     assert len(problems) == 1 and placeholder in problems[0] and "aws_secret_access_key" in problems[0]
-    assert SECRETS["aws_secret"] not in problems[0]                      # the message may go back to the model
+    assert SECRETS["aws_secret"] not in problems[0]  # the message may go back to the model
     squeezed = SOURCE.replace(f'aws_secret_access_key = "{SECRETS["aws_secret"]}"', 'aws_secret_access_key="x"')
     assert len(altered_values(SOURCE, squeezed, mapping)) == 1
     # Real changes pass: the value kept, the line removed, or the value moved to the environment.
@@ -102,7 +113,8 @@ def test_an_answer_that_changed_a_redacted_value_it_never_saw_is_caught(policy):
     assert altered_values(SOURCE, invented, {}) == []
     # A placeholder the run never handed out is refused wherever it appears.
     assert altered_values(SOURCE, SOURCE + 'BACKUP = "<<SECRET_99>>"\n', mapping) == [
-        "<<SECRET_99>> is not a placeholder you were given"]
+        "<<SECRET_99>> is not a placeholder you were given"
+    ]
 
 
 def test_a_value_seen_once_is_redacted_wherever_it_occurs(policy):
@@ -119,18 +131,43 @@ def test_policy_patterns_and_personal_data_switch(policy):
 
 
 def test_classification_keeps_sensitive_files_local(tmp_path, policy):
-    repo = make_repo(tmp_path / "repo", {
-        "app.py": SOURCE, "util.py": "def add(a, b):\n    return a + b\n", ".env": ENV_FILE,
-        "config/.env.production": ENV_FILE, "deploy/server.pem": PRIVATE_KEY, "secrets/db.yaml": "user: app\n",
-        "app/secrets/nested.txt": "x\n", "notes.md": "Project codename: BLUEBIRD\n",
-    })
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "app.py": SOURCE,
+            "util.py": "def add(a, b):\n    return a + b\n",
+            ".env": ENV_FILE,
+            "config/.env.production": ENV_FILE,
+            "deploy/server.pem": PRIVATE_KEY,
+            "secrets/db.yaml": "user: app\n",
+            "app/secrets/nested.txt": "x\n",
+            "notes.md": "Project codename: BLUEBIRD\n",
+        },
+    )
     (repo / "escape.txt").symlink_to("/etc/hostname")
     policy.sensitivity.patterns = [r"codename: BLUEBIRD"]
-    paths = ["app.py", "util.py", ".env", "config/.env.production", "deploy/server.pem", "secrets/db.yaml",
-             "app/secrets/nested.txt", "notes.md", "escape.txt", "new_module.py"]
+    paths = [
+        "app.py",
+        "util.py",
+        ".env",
+        "config/.env.production",
+        "deploy/server.pem",
+        "secrets/db.yaml",
+        "app/secrets/nested.txt",
+        "notes.md",
+        "escape.txt",
+        "new_module.py",
+    ]
     cls = classify_files(repo, paths, policy)
-    assert cls.local_only == {".env", "config/.env.production", "deploy/server.pem", "secrets/db.yaml",
-                              "app/secrets/nested.txt", "notes.md", "escape.txt"}
+    assert cls.local_only == {
+        ".env",
+        "config/.env.production",
+        "deploy/server.pem",
+        "secrets/db.yaml",
+        "app/secrets/nested.txt",
+        "notes.md",
+        "escape.txt",
+    }
     assert cls.with_secrets == {"app.py"}
     assert "redacted" in cls.reasons["app.py"] and "'secrets/**'" in cls.reasons["secrets/db.yaml"]
     assert "outside the repository" in cls.reasons["escape.txt"]

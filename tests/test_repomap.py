@@ -15,7 +15,7 @@ from agentsmith.repomap.parse import parse_file
 from tests.conftest import REAL_HOME, make_repo
 
 HUMANIZE = ("humanize", "4.11.0", "e66f36020a2d5a974c504bd2555cf770621dbdbb6d82f94a6857c0b1ea2608be")
-SDISTS = REAL_HOME / "bench" / "sdists"   # shared across sessions: PyPI is asked once
+SDISTS = REAL_HOME / "bench" / "sdists"  # shared across sessions: PyPI is asked once
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +87,10 @@ class K:
 
 def test_skeleton_keeps_signatures_and_first_doc_lines_and_the_bodies_asked_for(humanize_tree):
     text = skeleton(humanize_tree / "src" / "humanize" / "number.py", keep={"ordinal"})
-    assert 'return f"{value}{t[value % 10]}"' in text                      # ordinal kept whole
+    assert 'return f"{value}{t[value % 10]}"' in text  # ordinal kept whole
     assert "def intcomma(value: NumberOrString, ndigits: int | None = None) -> str:" in text
     assert '"""Converts an integer to a string containing commas every three digits."""' in text
-    assert "orig = str(value)" not in text                                  # intcomma's body elided
+    assert "orig = str(value)" not in text  # intcomma's body elided
     original = (humanize_tree / "src" / "humanize" / "number.py").read_text()
     assert len(text) < len(original) / 2
 
@@ -102,10 +102,13 @@ def test_identifiers_split_at_snake_and_camel_case():
 
 # ------------------------------------------------------------------------------ localisation
 
+
 def test_localisation_finds_a_stubbed_function_the_task_describes_without_naming_it(humanize_tree, tmp_path):
     repo = humanize_repo(humanize_tree, tmp_path / "repo", {"src/humanize/number.py": ["ordinal"]})
-    task = ("Numbers should read as ordinals: 1 becomes '1st', 2 becomes '2nd', 3 becomes '3rd' and "
-            "11 becomes '11th'. That conversion is not written yet.")
+    task = (
+        "Numbers should read as ordinals: 1 becomes '1st', 2 becomes '2nd', 3 becomes '3rd' and "
+        "11 becomes '11th'. That conversion is not written yet."
+    )
     steps = plan_steps(task, repo, read_only=[])
     assert len(steps) == 1
     step = steps[0]
@@ -114,27 +117,38 @@ def test_localisation_finds_a_stubbed_function_the_task_describes_without_naming
     assert step["symbols"][0]["kind"] == "function" and step["symbols"][0]["lineno"] > 1
     assert "tests/test_number.py::test_ordinal" in step["tests"] and "tests/test_number.py" in step["context"]
     top = step["candidates"][0]
-    assert top["qualname"] == "ordinal" and "stub body" in top["reasons"] and top["score"] > step["candidates"][1]["score"]
+    assert (
+        top["qualname"] == "ordinal" and "stub body" in top["reasons"] and top["score"] > step["candidates"][1]["score"]
+    )
     assert 1 <= step["difficulty"] <= 5 and step["id"] == "step-1"
 
 
 def test_a_task_naming_two_unwritten_functions_becomes_two_steps(humanize_tree, tmp_path):
-    repo = humanize_repo(humanize_tree, tmp_path / "repo", {"src/humanize/lists.py": ["natural_list"],
-                                                            "src/humanize/number.py": ["intcomma"]})
+    repo = humanize_repo(
+        humanize_tree,
+        tmp_path / "repo",
+        {"src/humanize/lists.py": ["natural_list"], "src/humanize/number.py": ["intcomma"]},
+    )
     task = "Implement intcomma (4500 -> '4,500') and natural_list (['a', 'b'] -> 'a and b')."
     steps = plan_steps(task, repo, read_only=[])
     assert [(s["id"], s["files"], s["symbols"][0]["qualname"]) for s in steps] == [
-        ("step-1", ["src/humanize/number.py"], "intcomma"), ("step-2", ["src/humanize/lists.py"], "natural_list")]
+        ("step-1", ["src/humanize/number.py"], "intcomma"),
+        ("step-2", ["src/humanize/lists.py"], "natural_list"),
+    ]
     assert "tests/test_lists.py::test_natural_list" in steps[1]["tests"]
 
 
 def test_a_file_the_task_names_still_wins(repo_factory):
-    repo = repo_factory({"shapes.py": "def area(w, h):\n    raise NotImplementedError\n",
-                         "geometry.py": "def area_of_rectangle(w, h):\n    raise NotImplementedError\n",
-                         "test_shapes.py": "from shapes import area\n\ndef test_area():\n    assert area(2, 3) == 6\n"})
+    repo = repo_factory(
+        {
+            "shapes.py": "def area(w, h):\n    raise NotImplementedError\n",
+            "geometry.py": "def area_of_rectangle(w, h):\n    raise NotImplementedError\n",
+            "test_shapes.py": "from shapes import area\n\ndef test_area():\n    assert area(2, 3) == 6\n",
+        }
+    )
     steps = plan_steps("Compute the area of a rectangle in shapes.py.", repo, read_only=["test_shapes.py"])
     assert len(steps) == 1 and steps[0]["files"] == ["shapes.py"]
     assert [s["qualname"] for s in steps[0]["symbols"]] == ["area"]
     assert steps[0]["context"] == ["test_shapes.py"] and steps[0]["tests"] == ["test_shapes.py::test_area"]
     ranked = rank(build_map(repo, cache=False), "rectangle area")
-    assert ranked[0].symbol.name == "area_of_rectangle"   # without the file name, the words decide
+    assert ranked[0].symbol.name == "area_of_rectangle"  # without the file name, the words decide

@@ -118,8 +118,8 @@ def test_unknown_tier_flag_is_a_one_line_user_error():
 def test_unconfigured_frontier_degrades_to_local_with_a_notice(frontier_unconfigured):
     notices: list[str] = []
     p = portfolio("auto", notices)
-    p.check("auto")   # policy "degrade": not an error at intake
-    decision = p.route(STEP | {"difficulty": 5}, [], sensitive=False)   # hard: frontier first, if it could
+    p.check("auto")  # policy "degrade": not an error at intake
+    decision = p.route(STEP | {"difficulty": 5}, [], sensitive=False)  # hard: frontier first, if it could
     assert decision.tier == "local" and decision.degraded
     assert "not configured" in decision.reason
     assert notices and notices[0].startswith("! degraded to local")

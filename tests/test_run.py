@@ -10,29 +10,36 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from agentsmith import vcs
 from tests.conftest import git
 
 AGENTSMITH = str(Path(sys.executable).with_name("agentsmith"))
 
 CLAMP_REPO = {
-    "mathutil.py": ('"""Number helpers."""\n\n\ndef clamp(value, low, high):\n'
-                    '    """Return value limited to the range [low, high]."""\n    raise NotImplementedError\n'),
+    "mathutil.py": (
+        '"""Number helpers."""\n\n\ndef clamp(value, low, high):\n'
+        '    """Return value limited to the range [low, high]."""\n    raise NotImplementedError\n'
+    ),
     "test_mathutil.py": (
         "from mathutil import clamp\n\n\n"
         "def test_inside():\n    assert clamp(5, 0, 10) == 5\n\n\n"
         "def test_below():\n    assert clamp(-3, 0, 10) == 0\n\n\n"
-        "def test_above():\n    assert clamp(42, 0, 10) == 10\n"),
+        "def test_above():\n    assert clamp(42, 0, 10) == 10\n"
+    ),
 }
 TASK = "Implement clamp in mathutil.py so the tests pass"
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600, stdin: str | None = None):
     full_env = os.environ | {"AGENTSMITH_LOCAL_MODEL": "qwen2.5-coder-0.5b"} | (env or {})
-    return subprocess.run([AGENTSMITH, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, input=stdin if stdin is not None else "")
+    return subprocess.run(
+        [AGENTSMITH, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        input=stdin if stdin is not None else "",
+    )
 
 
 def test_run_makes_a_branch_with_one_green_commit_and_leaves_main_alone(repo_factory):
@@ -51,8 +58,9 @@ def test_run_makes_a_branch_with_one_green_commit_and_leaves_main_alone(repo_fac
     # Where the time went: each part measured at its node, orchestration the rest of the wall time.
     split = result["time_split"]
     assert split["model"] > 0 and split["sandbox"] > 0 and split["gate"] > 0 and split["waiting"] < 0.5
-    assert abs(sum(split[k] for k in ("model", "sandbox", "gate", "orchestration", "waiting"))
-               - result["seconds"]) < 0.1
+    assert (
+        abs(sum(split[k] for k in ("model", "sandbox", "gate", "orchestration", "waiting")) - result["seconds"]) < 0.1
+    )
     assert 0 <= split["orchestration_share"] <= 1
     # A fresh process: the first call evaluates its whole prompt.
     assert result["calls"][0]["prompt_tokens_evaluated"] == result["calls"][0]["prompt_tokens"]
@@ -73,8 +81,9 @@ def test_run_makes_a_branch_with_one_green_commit_and_leaves_main_alone(repo_fac
     # The branch's tests pass, run again independently in the sandbox.
     check = repo.parent / "check"
     git(repo, "worktree", "add", "-q", str(check), branch)
-    sandboxed = run_cli("sandbox", "exec", "--repo", str(check), "--", "python3", "-m", "pytest", "-q",
-                        "-p", "no:cacheprovider")
+    sandboxed = run_cli(
+        "sandbox", "exec", "--repo", str(check), "--", "python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"
+    )
     assert sandboxed.returncode == 0, sandboxed.stdout + sandboxed.stderr
     assert "3 passed" in sandboxed.stdout
 
@@ -87,11 +96,17 @@ def test_run_makes_a_branch_with_one_green_commit_and_leaves_main_alone(repo_fac
 def test_a_run_killed_mid_flight_resumes_and_finishes(repo_factory, agentsmith_home):
     repo = repo_factory(CLAMP_REPO)
     env = os.environ | {"AGENTSMITH_LOCAL_MODEL": "qwen2.5-coder-0.5b"}
-    agent = subprocess.Popen([AGENTSMITH, "run", TASK, "--repo", str(repo), "--tier", "local", "--mode", "ci"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                             start_new_session=True)
+    agent = subprocess.Popen(
+        [AGENTSMITH, "run", TASK, "--repo", str(repo), "--tier", "local", "--mode", "ci"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     # Kill it hard once it has routed (the model is loading or answering then).
     from agentsmith.audit import AuditLog
+
     log = AuditLog(agentsmith_home / "audit.sqlite")
     deadline = time.time() + 120
     run_id = None
@@ -114,11 +129,13 @@ def test_a_run_killed_mid_flight_resumes_and_finishes(repo_factory, agentsmith_h
     # The time from the kill to the resume was no one's work: waiting, not orchestration.
     split = result["time_split"]
     assert split["waiting"] > 0 and split["model"] > 0
-    assert abs(sum(split[k] for k in ("model", "sandbox", "gate", "orchestration", "waiting"))
-               - result["seconds"]) < 0.1
+    assert (
+        abs(sum(split[k] for k in ("model", "sandbox", "gate", "orchestration", "waiting")) - result["seconds"]) < 0.1
+    )
 
 
 # ---------------------------------------------------------------------------- bad input: one line, exit 2
+
 
 def _assert_one_line_error(proc, *words: str) -> None:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
@@ -131,8 +148,9 @@ def _assert_one_line_error(proc, *words: str) -> None:
 
 def test_not_a_git_repository(tmp_path):
     (tmp_path / "plain").mkdir()
-    _assert_one_line_error(run_cli("run", TASK, "--repo", str(tmp_path / "plain"), "--mode", "ci"),
-                           "not a git repository")
+    _assert_one_line_error(
+        run_cli("run", TASK, "--repo", str(tmp_path / "plain"), "--mode", "ci"), "not a git repository"
+    )
 
 
 def test_dirty_repository_is_refused_and_left_as_is(repo_factory):
@@ -152,8 +170,17 @@ def test_unknown_tier(repo_factory):
 
 def test_no_docker_engine(repo_factory):
     repo = repo_factory(CLAMP_REPO)
-    proc = run_cli("run", TASK, "--repo", str(repo), "--tier", "local", "--mode", "ci",
-                   env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    proc = run_cli(
+        "run",
+        TASK,
+        "--repo",
+        str(repo),
+        "--tier",
+        "local",
+        "--mode",
+        "ci",
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    )
     _assert_one_line_error(proc, "Docker")
     assert git(repo, "branch", "--list", "agentsmith/*") == ""
 
@@ -161,19 +188,55 @@ def test_no_docker_engine(repo_factory):
 def test_missing_and_corrupted_model(repo_factory, tmp_path):
     repo = repo_factory(CLAMP_REPO)
     bogus = tmp_path / "bogus.gguf"
-    _assert_one_line_error(run_cli("run", TASK, "--repo", str(repo), "--tier", "local", "--mode", "ci",
-                                   env={"AGENTSMITH_LOCAL_MODEL": str(bogus)}), "bogus.gguf")
+    _assert_one_line_error(
+        run_cli(
+            "run",
+            TASK,
+            "--repo",
+            str(repo),
+            "--tier",
+            "local",
+            "--mode",
+            "ci",
+            env={"AGENTSMITH_LOCAL_MODEL": str(bogus)},
+        ),
+        "bogus.gguf",
+    )
     bogus.write_bytes(b"GGUF" + os.urandom(4096))
-    _assert_one_line_error(run_cli("run", TASK, "--repo", str(repo), "--tier", "local", "--mode", "ci",
-                                   env={"AGENTSMITH_LOCAL_MODEL": str(bogus)}), "bogus.gguf")
+    _assert_one_line_error(
+        run_cli(
+            "run",
+            TASK,
+            "--repo",
+            str(repo),
+            "--tier",
+            "local",
+            "--mode",
+            "ci",
+            env={"AGENTSMITH_LOCAL_MODEL": str(bogus)},
+        ),
+        "bogus.gguf",
+    )
     assert git(repo, "branch", "--list", "agentsmith/*") == ""
 
 
 def test_frontier_unreachable_with_frontier_pinned(repo_factory):
     repo = repo_factory(CLAMP_REPO)
-    proc = run_cli("run", TASK, "--repo", str(repo), "--tier", "frontier", "--mode", "ci",
-                   env={"AGENTSMITH_FRONTIER_BASE_URL": "http://127.0.0.1:9/v1",
-                        "AGENTSMITH_FRONTIER_MODEL": "x", "AGENTSMITH_FRONTIER_API_KEY": "k"})
+    proc = run_cli(
+        "run",
+        TASK,
+        "--repo",
+        str(repo),
+        "--tier",
+        "frontier",
+        "--mode",
+        "ci",
+        env={
+            "AGENTSMITH_FRONTIER_BASE_URL": "http://127.0.0.1:9/v1",
+            "AGENTSMITH_FRONTIER_MODEL": "x",
+            "AGENTSMITH_FRONTIER_API_KEY": "k",
+        },
+    )
     _assert_one_line_error(proc, "frontier")
     assert git(repo, "branch", "--list", "agentsmith/*") == ""
 
@@ -182,28 +245,42 @@ def test_malformed_policy(repo_factory, tmp_path):
     repo = repo_factory(CLAMP_REPO)
     policy = tmp_path / "p.yaml"
     policy.write_text("name: broken\ngates: {block_at: catastrophic}\n")
-    _assert_one_line_error(run_cli("run", TASK, "--repo", str(repo), "--policy", str(policy), "--mode", "ci"),
-                           "gates.block_at")
+    _assert_one_line_error(
+        run_cli("run", TASK, "--repo", str(repo), "--policy", str(policy), "--mode", "ci"), "gates.block_at"
+    )
 
 
 def test_a_change_the_gate_blocks_is_never_committed(repo_factory, agentsmith_home):
     """Asked for shell=True, the model writes it; Bandit blocks it, the finding goes back to the model,
     and no commit ever carries a blocking finding."""
-    repo = repo_factory({
-        "runner.py": '"""Run shell snippets."""\n\nimport subprocess\n\n\ndef run_shell(command):\n'
-                     '    """Run `command` through the shell and return its exit code."""\n'
-                     '    raise NotImplementedError\n',
-        "test_runner.py": "from runner import run_shell\n\n\ndef test_exit_code():\n"
-                          "    assert run_shell(\"exit 3\") == 3\n",
-    })
-    proc = run_cli("run", "Implement run_shell in runner.py with subprocess.run(command, shell=True) "
-                   "so the tests pass", "--repo", str(repo), "--tier", "local", "--mode", "ci", "--json")
+    repo = repo_factory(
+        {
+            "runner.py": '"""Run shell snippets."""\n\nimport subprocess\n\n\ndef run_shell(command):\n'
+            '    """Run `command` through the shell and return its exit code."""\n'
+            "    raise NotImplementedError\n",
+            "test_runner.py": "from runner import run_shell\n\n\ndef test_exit_code():\n"
+            '    assert run_shell("exit 3") == 3\n',
+        }
+    )
+    proc = run_cli(
+        "run",
+        "Implement run_shell in runner.py with subprocess.run(command, shell=True) so the tests pass",
+        "--repo",
+        str(repo),
+        "--tier",
+        "local",
+        "--mode",
+        "ci",
+        "--json",
+    )
     result = json.loads(proc.stdout)
     from agentsmith.audit import AuditLog
+
     gates = AuditLog(agentsmith_home / "audit.sqlite").events(result["run_id"], kinds=("gate",))
     assert gates and gates[0].data["blocking"] >= 1, "the first draft was expected to use shell=True"
-    assert any(rule.startswith(("bandit", "B60", "python")) or "shell" in rule
-               for rule in gates[0].data["blocking_rules"])
+    assert any(
+        rule.startswith(("bandit", "B60", "python")) or "shell" in rule for rule in gates[0].data["blocking_rules"]
+    )
     if result["status"] == "committed":
         # Only a later, clean draft may land.
         assert gates[-1].data["blocking"] == 0

@@ -24,11 +24,13 @@ SECRET_REPO = {
         f'AWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"\n\n\n'
         "def greeting(name):\n"
         '    """Return the greeting line of a mail to `name`, e.g. "Hello, Bob!"."""\n'
-        "    raise NotImplementedError\n"),
+        "    raise NotImplementedError\n"
+    ),
     "test_mailer.py": (
         "from mailer import greeting\n\n\n"
-        "def test_greeting():\n    assert greeting(\"Bob\") == \"Hello, Bob!\"\n\n\n"
-        "def test_other_name():\n    assert greeting(\"Ana\") == \"Hello, Ana!\"\n"),
+        'def test_greeting():\n    assert greeting("Bob") == "Hello, Bob!"\n\n\n'
+        'def test_other_name():\n    assert greeting("Ana") == "Hello, Ana!"\n'
+    ),
     ".env": f"DB_PASSWORD={DB_PASSWORD}\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n",
     "secrets/deploy.pem": f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----\n",
 }
@@ -37,15 +39,24 @@ ALL_SECRETS = [AWS_KEY, AWS_SECRET, SMTP_PASSWORD, ADMIN_EMAIL, DB_PASSWORD, PEM
 
 def test_frontier_run_sends_no_secret_and_restores_them_locally(repo_factory, frontier_env):
     repo = repo_factory(SECRET_REPO)
-    proc = run_cli("run", "Implement greeting in mailer.py so the tests pass", "--repo", str(repo),
-                   "--tier", "frontier", "--mode", "ci", "--json")
+    proc = run_cli(
+        "run",
+        "Implement greeting in mailer.py so the tests pass",
+        "--repo",
+        str(repo),
+        "--tier",
+        "frontier",
+        "--mode",
+        "ci",
+        "--json",
+    )
     received = frontier_env.received_text()
     assert frontier_env.chat_requests(), "the frontier stand-in received no chat request"
     for secret in ALL_SECRETS:
         assert secret not in received, f"{secret!r} reached the external model"
-    assert "def greeting" in received          # the (redacted) file did go out
+    assert "def greeting" in received  # the (redacted) file did go out
 
-    assert "external call" in proc.stderr       # the visible one-line notice
+    assert "external call" in proc.stderr  # the visible one-line notice
     result = json.loads(proc.stdout)
     frontier_calls = [c for c in result["calls"] if c["tier"] == "frontier"]
     assert frontier_calls and all(c["redactions"] >= 4 for c in frontier_calls)
@@ -57,8 +68,11 @@ def test_frontier_run_sends_no_secret_and_restores_them_locally(repo_factory, fr
         assert "<<" not in committed
         # The model may drop a line or move a value to the environment (`KEY = None`, `os.environ[...]`);
         # a literal it kept is the real value again, never a value it made up.
-        for name, value in (("ADMIN_EMAIL", ADMIN_EMAIL), ("AWS_ACCESS_KEY_ID", AWS_KEY),
-                            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET)):
+        for name, value in (
+            ("ADMIN_EMAIL", ADMIN_EMAIL),
+            ("AWS_ACCESS_KEY_ID", AWS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET),
+        ):
             for literal in re.findall(rf'^{name}\s*=\s*["\']([^"\']*)["\']', committed, re.M):
                 assert literal == value, f"{name} lost its value: {committed}"
     assert git(repo, "status", "--porcelain") == ""
@@ -66,8 +80,17 @@ def test_frontier_run_sends_no_secret_and_restores_them_locally(repo_factory, fr
 
 def test_a_sensitive_file_never_goes_out_even_when_frontier_is_pinned(repo_factory, frontier_env):
     repo = repo_factory(SECRET_REPO | {"secrets/rotate.py": "def rotate():\n    raise NotImplementedError\n"})
-    proc = run_cli("run", "Implement rotate in secrets/rotate.py", "--repo", str(repo),
-                   "--tier", "frontier", "--mode", "ci", "--json")
+    proc = run_cli(
+        "run",
+        "Implement rotate in secrets/rotate.py",
+        "--repo",
+        str(repo),
+        "--tier",
+        "frontier",
+        "--mode",
+        "ci",
+        "--json",
+    )
     result = json.loads(proc.stdout)
     assert result["status"] != "committed"
     assert "sensitive" in result["reason"]
@@ -87,12 +110,22 @@ def test_an_answer_that_altered_a_redacted_value_is_refused_and_the_repo_kept(re
     repo = repo_factory(SECRET_REPO)
     head = git(repo, "rev-parse", "HEAD")
     frontier_env.answer_rewrite = _mangling_model
-    proc = run_cli("run", "Implement greeting in mailer.py so the tests pass", "--repo", str(repo),
-                   "--tier", "frontier", "--mode", "ci", "--json")
+    proc = run_cli(
+        "run",
+        "Implement greeting in mailer.py so the tests pass",
+        "--repo",
+        str(repo),
+        "--tier",
+        "frontier",
+        "--mode",
+        "ci",
+        "--json",
+    )
     result = json.loads(proc.stdout)
     assert result["status"] != "committed"
-    assert any("altered a redacted value" in i["detail"] and i["kind"] == "sensitive-data"
-               for i in result["incidents"]), result["incidents"]
+    assert any(
+        "altered a redacted value" in i["detail"] and i["kind"] == "sensitive-data" for i in result["incidents"]
+    ), result["incidents"]
     # The retry told the model what it did wrong, in redacted form.
     requests = frontier_env.chat_requests()
     assert len(requests) >= 2 and "exactly as given" in requests[-1].json["messages"][-1]["content"]

@@ -26,7 +26,7 @@ def build_wheel(folder: Path, name: str, version: str, source: str) -> Path:
         f"{name}/__init__.py": source.encode(),
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: agentsmith-test\nRoot-Is-Purelib: true\n"
-                              b"Tag: py3-none-any\n",
+        b"Tag: py3-none-any\n",
     }
     record = []
     for path, data in files.items():
@@ -55,14 +55,14 @@ def test_declared_dependency_installed_offline_into_a_cached_layer(base_image, t
     # a unique comment: a new dependency hash per test run, so the layer is really built here
     (repo / "requirements.txt").write_text(f"# run {uuid.uuid4().hex}\ntinydep==0.1.0\n")
     (repo / "test_dep.py").write_text("import tinydep\n\ndef test_value():\n    assert tinydep.VALUE == 42\n")
-    policy = SandboxPolicy()             # allow_dependency_network is false: wheelhouse only
+    policy = SandboxPolicy()  # allow_dependency_network is false: wheelhouse only
     client = docker_client()
     tag = prepare_dependencies(policy, repo, find_links=[wheelhouse])
     try:
         assert tag.startswith("agentsmith-deps:")
         started = time.monotonic()
         assert prepare_dependencies(policy, repo, find_links=[wheelhouse]) == tag
-        assert time.monotonic() - started < 3   # cached by the hash of the dependency files
+        assert time.monotonic() - started < 3  # cached by the hash of the dependency files
         with open_sandbox(policy, run_id="test-deps", worktree=repo, image=tag) as box:
             result = box.exec(["python3", "-m", "pytest", "-q"], timeout=60)
             assert result.ok and "1 passed" in result.output, result.output
@@ -80,6 +80,7 @@ def test_repo_without_dependency_files_uses_the_base_image(base_image, tmp_path)
 
 def test_index_needed_but_forbidden_by_policy_is_a_clear_error(base_image, tmp_path):
     (tmp_path / "pyproject.toml").write_text(
-        "[project]\nname = 'app'\nversion = '0'\ndependencies = ['surely-not-in-any-wheelhouse==9.9']\n")
+        "[project]\nname = 'app'\nversion = '0'\ndependencies = ['surely-not-in-any-wheelhouse==9.9']\n"
+    )
     with pytest.raises(UserError, match="allow_dependency_network"):
         prepare_dependencies(SandboxPolicy(), tmp_path, find_links=[tmp_path])

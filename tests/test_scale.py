@@ -21,11 +21,14 @@ from tests.conftest import git, make_repo
 from tests.frontier_standin import free_port
 from tests.test_run import AGENTSMITH, CLAMP_REPO, TASK
 
-pytestmark = pytest.mark.skipif(services.configured() is None,
-                                reason=f"{services.SERVICES_ENV} is missing (scripts/setup.d/70-services.sh)")
+pytestmark = pytest.mark.skipif(
+    services.configured() is None, reason=f"{services.SERVICES_ENV} is missing (scripts/setup.d/70-services.sh)"
+)
 
-CLAMP_DONE = ('"""Number helpers."""\n\n\ndef clamp(value, low, high):\n'
-              '    """Return value limited to the range [low, high]."""\n    return max(low, min(value, high))\n')
+CLAMP_DONE = (
+    '"""Number helpers."""\n\n\ndef clamp(value, low, high):\n'
+    '    """Return value limited to the range [low, high]."""\n    return max(low, min(value, high))\n'
+)
 SCRIPT = [{"match": "mathutil.py", "answer": f"mathutil.py\n```python\n{CLAMP_DONE}```\n"}]
 
 
@@ -54,8 +57,13 @@ class Worker:
 
     def __init__(self, log: Path, **extra_env: str) -> None:
         self.log = log
-        self.proc = subprocess.Popen([AGENTSMITH, "worker", "--concurrency", "1"], env=os.environ | extra_env,
-                                     stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [AGENTSMITH, "worker", "--concurrency", "1"],
+            env=os.environ | extra_env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -92,6 +100,7 @@ def submit(repo: Path, task: str) -> str:
 
 def wait_finished(run_ids: list[str], workers: list[Worker], timeout: float) -> dict[str, str]:
     from agentsmith.queue import jobs
+
     deadline = time.monotonic() + timeout
     while True:
         states = {run_id: jobs.load(run_id).state for run_id in run_ids}
@@ -106,9 +115,12 @@ def wait_finished(run_ids: list[str], workers: list[Worker], timeout: float) -> 
 def test_concurrent_audit_appends_from_several_processes_keep_one_chain(scale_env):
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
-    writer = ("import sys\nfrom agentsmith.audit import AuditLog\nfrom agentsmith.config import audit_db\n"
-              "log = AuditLog(audit_db())\n"
-              "for i in range(40):\n    log.append('writer-' + sys.argv[1], 'tick', {'i': i})\n")
+
+    writer = (
+        "import sys\nfrom agentsmith.audit import AuditLog\nfrom agentsmith.config import audit_db\n"
+        "log = AuditLog(audit_db())\n"
+        "for i in range(40):\n    log.append('writer-' + sys.argv[1], 'tick', {'i': i})\n"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", writer, str(n)], env=dict(os.environ)) for n in range(4)]
     assert [p.wait(120) for p in procs] == [0, 0, 0, 0]
     log = AuditLog(audit_db())
@@ -148,6 +160,7 @@ def test_a_worker_killed_mid_run_leaves_the_run_to_another_which_finishes_it(sca
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
     from agentsmith.queue import jobs
+
     origin = make_repo(tmp_path / "origin", CLAMP_REPO)
     first = Worker(tmp_path / "first.log", AGENTSMITH_PAUSE_AT="verify:600")
     second = None
@@ -175,6 +188,7 @@ def test_a_worker_killed_mid_run_leaves_the_run_to_another_which_finishes_it(sca
     assert log.verify()[0]
     # The budget ledger is shared: what the dead worker spent still counts for the run.
     from agentsmith import store
+
     with store.current().connect() as db:
         spent = db.execute("SELECT tokens_used, attempts FROM budgets WHERE run_id = ?", (run_id,)).fetchone()
     calls = log.events(run_id, kinds=("call",))
@@ -183,13 +197,18 @@ def test_a_worker_killed_mid_run_leaves_the_run_to_another_which_finishes_it(sca
 
 def test_submit_names_an_unreachable_database_without_its_password(tmp_path):
     origin = make_repo(tmp_path / "origin", CLAMP_REPO)
-    env = dict(os.environ) | {"AGENTSMITH_DATABASE_URL": f"postgresql://agentsmith:s3cret@127.0.0.1:{free_port()}/x",
-                              "AGENTSMITH_BROKER_URL": "redis://127.0.0.1:6390/0", "AGENTSMITH_DB_WAIT_S": "1"}
-    proc = subprocess.run([AGENTSMITH, "submit", TASK, "--repo", str(origin)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    env = dict(os.environ) | {
+        "AGENTSMITH_DATABASE_URL": f"postgresql://agentsmith:s3cret@127.0.0.1:{free_port()}/x",
+        "AGENTSMITH_BROKER_URL": "redis://127.0.0.1:6390/0",
+        "AGENTSMITH_DB_WAIT_S": "1",
+    }
+    proc = subprocess.run(
+        [AGENTSMITH, "submit", TASK, "--repo", str(origin)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "unreachable" in proc.stderr and "agentsmith:***@127.0.0.1" in proc.stderr and "s3cret" not in proc.stderr
     env.pop("AGENTSMITH_DATABASE_URL")
-    proc = subprocess.run([AGENTSMITH, "submit", TASK, "--repo", str(origin)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    proc = subprocess.run(
+        [AGENTSMITH, "submit", TASK, "--repo", str(origin)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode == 2 and "AGENTSMITH_DATABASE_URL=postgresql://" in proc.stderr, proc.stderr

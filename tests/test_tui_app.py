@@ -54,12 +54,28 @@ REVIEW = {
     "diff": REVIEW_DIFF,
     "branch": "agentsmith/20260101-090000-abc123",
     "findings": [
-        {"tool": "bandit", "rule": "B602", "severity": "low", "path": "calc.py", "line": 9,
-         "message": "subprocess call with shell=True identified", "fix": "pass a list and drop shell=True",
-         "snippet": "    return subprocess.call(cmd, shell=True)", "blocking": False},
-        {"tool": "bandit", "rule": "B404", "severity": "low", "path": "calc.py", "line": 1,
-         "message": "Consider possible security implications of the subprocess module", "fix": "",
-         "snippet": "import subprocess", "blocking": False},
+        {
+            "tool": "bandit",
+            "rule": "B602",
+            "severity": "low",
+            "path": "calc.py",
+            "line": 9,
+            "message": "subprocess call with shell=True identified",
+            "fix": "pass a list and drop shell=True",
+            "snippet": "    return subprocess.call(cmd, shell=True)",
+            "blocking": False,
+        },
+        {
+            "tool": "bandit",
+            "rule": "B404",
+            "severity": "low",
+            "path": "calc.py",
+            "line": 1,
+            "message": "Consider possible security implications of the subprocess module",
+            "fix": "",
+            "snippet": "import subprocess",
+            "blocking": False,
+        },
     ],
 }
 
@@ -101,33 +117,107 @@ def fixed_history(tmp_path, monkeypatch):
     """An audit log of three runs (committed, failed, unfinished) in a home of its own."""
     monkeypatch.setenv("AGENTSMITH_HOME", str(tmp_path / "home"))
     from agentsmith.config import audit_db
+
     log = AuditLog(audit_db())
     committed, failed, unfinished = "20260101-090000-aaa111", "20260102-100000-bbb222", "20260103-110000-ccc333"
-    log.append(committed, "run-started", {"task": "Implement add in calc.py", "repo": FIXED_REPO, "tier": "local",
-                                          "mode": "interactive", "policy": "default.yaml"})
-    log.append(committed, "route", {"step": "s1", "attempt": 1, "tier": "local", "reason": "routine step: local first",
-                                    "sensitive": False, "external": False})
-    log.append(committed, "call", {"tier": "local", "model": "qwen2.5-coder-0.5b", "prompt_tokens": 410,
-                                   "completion_tokens": 38, "cost_usd": 0.0, "seconds": 3.2, "redactions": 0})
+    log.append(
+        committed,
+        "run-started",
+        {
+            "task": "Implement add in calc.py",
+            "repo": FIXED_REPO,
+            "tier": "local",
+            "mode": "interactive",
+            "policy": "default.yaml",
+        },
+    )
+    log.append(
+        committed,
+        "route",
+        {
+            "step": "s1",
+            "attempt": 1,
+            "tier": "local",
+            "reason": "routine step: local first",
+            "sensitive": False,
+            "external": False,
+        },
+    )
+    log.append(
+        committed,
+        "call",
+        {
+            "tier": "local",
+            "model": "qwen2.5-coder-0.5b",
+            "prompt_tokens": 410,
+            "completion_tokens": 38,
+            "cost_usd": 0.0,
+            "seconds": 3.2,
+            "redactions": 0,
+        },
+    )
     log.append(committed, "verify", {"tier": "local", "passed": True, "backend": "docker", "seconds": 0.8})
     log.append(committed, "gate", {"findings": 0, "blocking": 0, "seconds": 2.1, "tools": ["bandit", "semgrep"]})
     log.append(committed, "review", {"decision": "approve", "by": "human"})
-    log.append(committed, "run-finished", {"status": "committed", "reason": "committed 0123456789ab",
-                                           "branch": f"agentsmith/{committed}", "commit": "0123456789abcdef",
-                                           "task": "Implement add in calc.py", "seconds": 42.5, "cost_usd": 0.0,
-                                           "tokens": 448, "attempts": 1, "incidents": 0})
-    log.append(failed, "run-started", {"task": "Add input validation to parse_port", "repo": FIXED_REPO,
-                                       "tier": "auto", "mode": "interactive", "policy": "default.yaml"})
-    log.append(failed, "run-finished", {"status": "failed", "reason": "no passing change", "branch": None,
-                                        "commit": None, "task": "Add input validation to parse_port",
-                                        "seconds": 97.0, "cost_usd": 0.0123, "tokens": 5100, "attempts": 4,
-                                        "incidents": 0})
-    log.append(unfinished, "run-started", {"task": "Rename slugify to make_slug", "repo": FIXED_REPO,
-                                           "tier": "auto", "mode": "interactive", "policy": "default.yaml"})
+    log.append(
+        committed,
+        "run-finished",
+        {
+            "status": "committed",
+            "reason": "committed 0123456789ab",
+            "branch": f"agentsmith/{committed}",
+            "commit": "0123456789abcdef",
+            "task": "Implement add in calc.py",
+            "seconds": 42.5,
+            "cost_usd": 0.0,
+            "tokens": 448,
+            "attempts": 1,
+            "incidents": 0,
+        },
+    )
+    log.append(
+        failed,
+        "run-started",
+        {
+            "task": "Add input validation to parse_port",
+            "repo": FIXED_REPO,
+            "tier": "auto",
+            "mode": "interactive",
+            "policy": "default.yaml",
+        },
+    )
+    log.append(
+        failed,
+        "run-finished",
+        {
+            "status": "failed",
+            "reason": "no passing change",
+            "branch": None,
+            "commit": None,
+            "task": "Add input validation to parse_port",
+            "seconds": 97.0,
+            "cost_usd": 0.0123,
+            "tokens": 5100,
+            "attempts": 4,
+            "incidents": 0,
+        },
+    )
+    log.append(
+        unfinished,
+        "run-started",
+        {
+            "task": "Rename slugify to make_slug",
+            "repo": FIXED_REPO,
+            "tier": "auto",
+            "mode": "interactive",
+            "policy": "default.yaml",
+        },
+    )
     return {"committed": committed, "failed": failed, "unfinished": unfinished}
 
 
 # ------------------------------------------------------------------------------ snapshots
+
 
 def test_snapshot_start_screen(snap_compare):
     assert snap_compare(AgentsmithApp(repo=FIXED_REPO, policy_path=str(DEFAULT_POLICY)), terminal_size=SIZE)
@@ -152,6 +242,7 @@ def test_snapshot_history_screen(snap_compare, fixed_history):
 
 # ------------------------------------------------------------------------------ behaviour
 
+
 async def test_start_screen_shows_policy_tiers_and_repo():
     app = AgentsmithApp(repo=FIXED_REPO)
     async with app.run_test(size=SIZE) as pilot:
@@ -174,7 +265,7 @@ async def test_keys_help_opens_and_closes_and_typing_a_question_mark_stays_in_th
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
-        await pilot.press("escape", "question_mark")   # leave the field, then ? opens the keys
+        await pilot.press("escape", "question_mark")  # leave the field, then ? opens the keys
         assert isinstance(app.screen, HelpScreen)
         assert "approve" in str(app.screen.query_one("#help", Static).render())
 
@@ -209,8 +300,12 @@ async def test_a_bad_repository_is_a_readable_notice_and_the_app_stays_usable(tm
 
 
 async def test_frontier_down_under_a_stop_policy_is_a_readable_notice(repo_factory, tmp_path, monkeypatch):
-    for name in ("AGENTSMITH_FRONTIER_BASE_URL", "AGENTSMITH_FRONTIER_MODEL", "AGENTSMITH_FRONTIER_API_KEY",
-                 "OPENAI_API_KEY"):
+    for name in (
+        "AGENTSMITH_FRONTIER_BASE_URL",
+        "AGENTSMITH_FRONTIER_MODEL",
+        "AGENTSMITH_FRONTIER_API_KEY",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     policy = tmp_path / "stop.yaml"
     policy.write_text(DEFAULT_POLICY.read_text().replace("frontier_unavailable: degrade", "frontier_unavailable: stop"))
@@ -243,11 +338,12 @@ async def test_review_shows_files_findings_and_the_findings_line():
         assert len(marked) == 1 and "shell=True" in marked[0]
         await pilot.press("down")
         await wait_until(pilot, lambda: screen.focus_line == 1)
-        assert "import subprocess" in next(line for line in str(screen.query_one("#diff", Static).render()).splitlines()
-                                           if line.startswith("▶"))
+        assert "import subprocess" in next(
+            line for line in str(screen.query_one("#diff", Static).render()).splitlines() if line.startswith("▶")
+        )
         await pilot.press("right_square_bracket")
         assert screen.current == 1 and "assert add(2, 3) == 5" in str(screen.query_one("#diff", Static).render())
-        await pilot.click("#files", offset=(2, 1))   # the mouse works: back to calc.py
+        await pilot.click("#files", offset=(2, 1))  # the mouse works: back to calc.py
         await pilot.pause()
         assert screen.current == 0
         await pilot.press("a")
@@ -259,7 +355,7 @@ async def test_review_feedback_and_reject_keys():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f")
         assert isinstance(app.screen, FeedbackScreen)
-        await pilot.press("escape")                 # cancel: back to the review, nothing decided
+        await pilot.press("escape")  # cancel: back to the review, nothing decided
         assert isinstance(app.screen, ReviewScreen) and app.decision == "none yet"
         await pilot.press("f")
         for key in "use a list":
@@ -301,8 +397,9 @@ async def test_history_lists_runs_opens_a_report_and_resumes_an_interrupted_run(
 
 async def test_history_does_not_resume_a_run_another_process_drives(fixed_history):
     from agentsmith.graph import lease
+
     run_id = fixed_history["unfinished"]
-    with lease.hold(run_id) as held:     # this test process is the run's live driver
+    with lease.hold(run_id) as held:  # this test process is the run's live driver
         app = AgentsmithApp(repo=FIXED_REPO)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await pilot.press("f2")

@@ -25,7 +25,6 @@ from tests.test_run import CLAMP_REPO, TASK
 AGENTSMITH = str(Path(sys.executable).with_name("agentsmith"))
 
 
-
 async def wait_until(pilot, condition, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -66,7 +65,7 @@ async def test_a_whole_run_from_task_to_approved_commit(repo_factory, monkeypatc
         assert "route attempt 1 → local" in log and "because" in log
         assert "tests pass" in log and "docker sandbox" in log
         assert re.search(r"gate \d+ finding\(s\), 0 blocking", log), log
-        assert app.query_one("#stream", Log).line_count > 1           # the model's answer streamed in
+        assert app.query_one("#stream", Log).line_count > 1  # the model's answer streamed in
         meter = str(app.query_one("#meter", Static).render())
         calls = re.search(r"calls (\d+) \((\d+) external\)", meter)
         assert "tokens 0 in" not in meter and int(calls.group(1)) >= 1 and calls.group(2) == "0", meter
@@ -80,8 +79,13 @@ async def test_a_whole_run_from_task_to_approved_commit(repo_factory, monkeypatc
         run_id = review.run_id
 
         await pilot.press("a")
-        await wait_until(pilot, lambda: app.last_result is not None and app.last_result.get("status") != "awaiting-review"
-                         and not app.running, timeout=240)
+        await wait_until(
+            pilot,
+            lambda: (
+                app.last_result is not None and app.last_result.get("status") != "awaiting-review" and not app.running
+            ),
+            timeout=240,
+        )
         result = app.last_result
         assert result["status"] == "committed", events_text(app)
         assert "review approve by human" in events_text(app)
@@ -122,16 +126,21 @@ def _wait_for_screen(socket: str, session: str, *wanted: str, timeout: float) ->
 def test_the_real_tui_in_tmux_takes_a_task_and_shows_a_readable_error(repo_factory, agentsmith_home):
     assert shutil.which("tmux"), "tmux is installed by scripts/setup.d/10-system.sh"
     repo = repo_factory(CLAMP_REPO)
-    (repo / "mathutil.py").write_text("# an edit the user has not committed\n")   # a dirty checkout
+    (repo / "mathutil.py").write_text("# an edit the user has not committed\n")  # a dirty checkout
     socket, session = f"agentsmith-test-{os.getpid()}", "tui"
     # COLUMNS/LINES (set by some test runners) would override the pane size
-    command = (f"env -u COLUMNS -u LINES AGENTSMITH_HOME={agentsmith_home} TERM=xterm-256color "
-               f"{AGENTSMITH} tui --repo {repo}")
-    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
-                   check=True, timeout=20)
+    command = (
+        f"env -u COLUMNS -u LINES AGENTSMITH_HOME={agentsmith_home} TERM=xterm-256color {AGENTSMITH} tui --repo {repo}"
+    )
+    subprocess.run(
+        ["tmux", "-L", socket, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+        check=True,
+        timeout=20,
+    )
     try:
-        _wait_for_screen(socket, session, "New task", "Policy default", "EXTERNAL", str(repo), "Model output",
-                         timeout=60)
+        _wait_for_screen(
+            socket, session, "New task", "Policy default", "EXTERNAL", str(repo), "Model output", timeout=60
+        )
 
         _tmux(socket, "send-keys", "-t", session, "-l", TASK)
         screen = _wait_for_screen(socket, session, TASK, timeout=20)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
+from agentsmith.errors import UserError
 from agentsmith.tui.diff import render_file_diff, split_diff
 from agentsmith.tui.progress import GraphProgress, Meter, event_line, one_line
-from agentsmith.errors import UserError
 
 
 def test_progress_follows_a_run_with_a_retry_to_review():
@@ -18,8 +18,8 @@ def test_progress_follows_a_run_with_a_retry_to_review():
     assert progress.active == "edit" and {"intake", "plan", "route"} <= progress.done
     progress.update("call", {})
     progress.update("apply", {})
-    assert progress.active == "verify"          # the sandbox is running the tests
-    progress.update("verify", {"passed": False, "next": "edit"})   # a sampled candidate failed: the next one
+    assert progress.active == "verify"  # the sandbox is running the tests
+    progress.update("verify", {"passed": False, "next": "edit"})  # a sampled candidate failed: the next one
     assert progress.active == "edit"
     progress.update("call", {})
     progress.update("apply", {})
@@ -61,17 +61,52 @@ def test_the_compiled_graph_has_exactly_the_declared_shape():
 
 def test_route_and_external_call_lines_name_tier_reason_and_redactions():
     external = frozenset({"frontier"})
-    route = event_line("route", {"attempt": 2, "tier": "frontier", "reason": "local failed twice",
-                                 "external": True, "degraded": False, "sensitive": False}, external_tiers=external)
+    route = event_line(
+        "route",
+        {
+            "attempt": 2,
+            "tier": "frontier",
+            "reason": "local failed twice",
+            "external": True,
+            "degraded": False,
+            "sensitive": False,
+        },
+        external_tiers=external,
+    )
     assert "frontier" in route and "EXTERNAL" in route and "local failed twice" in route
-    degraded = event_line("route", {"attempt": 3, "tier": "local", "reason": "frontier unconfigured",
-                                    "degraded": True}, external_tiers=external)
+    degraded = event_line(
+        "route",
+        {"attempt": 3, "tier": "local", "reason": "frontier unconfigured", "degraded": True},
+        external_tiers=external,
+    )
     assert "degraded" in degraded and "EXTERNAL" not in degraded
-    call = event_line("call", {"tier": "frontier", "model": "gpt", "prompt_tokens": 10, "completion_tokens": 5,
-                               "cost_usd": 0.01, "seconds": 1.5, "redactions": 3}, external_tiers=external)
+    call = event_line(
+        "call",
+        {
+            "tier": "frontier",
+            "model": "gpt",
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "cost_usd": 0.01,
+            "seconds": 1.5,
+            "redactions": 3,
+        },
+        external_tiers=external,
+    )
     assert "external call" in call and "3 redaction(s)" in call
-    local_call = event_line("call", {"tier": "local", "model": "q", "prompt_tokens": 1, "completion_tokens": 1,
-                                     "cost_usd": 0, "seconds": 0.1, "redactions": 0}, external_tiers=external)
+    local_call = event_line(
+        "call",
+        {
+            "tier": "local",
+            "model": "q",
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "cost_usd": 0,
+            "seconds": 0.1,
+            "redactions": 0,
+        },
+        external_tiers=external,
+    )
     assert "external" not in local_call
     assert event_line("token", {"text": "x"}) is None
     # markup in the model's or user's text is shown, not interpreted
@@ -98,8 +133,9 @@ def _git(cwd, *args):
 
 
 def test_split_diff_of_a_real_change_maps_finding_lines(repo_factory):
-    repo = repo_factory({"calc.py": "def add(a, b):\n    raise NotImplementedError\n",
-                         "README.md": "calc\n", "old.txt": "gone\n"})
+    repo = repo_factory(
+        {"calc.py": "def add(a, b):\n    raise NotImplementedError\n", "README.md": "calc\n", "old.txt": "gone\n"}
+    )
     (repo / "calc.py").write_text("import subprocess\n\n\ndef add(a, b):\n    return a + b\n")
     (repo / "new.py").write_text("X = 1\n")
     (repo / "old.txt").unlink()

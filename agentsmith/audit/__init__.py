@@ -33,7 +33,6 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 """
 
 
-
 @dataclass
 class Event:
     seq: int
@@ -69,8 +68,10 @@ class AuditLog:
             prev = row[0] if row else GENESIS
             ts = time.time()
             digest = _digest(prev, ts, run_id, kind, data_json)
-            cur = db.execute("INSERT INTO events(ts, run_id, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                             (ts, run_id, kind, data_json, prev, digest))
+            cur = db.execute(
+                "INSERT INTO events(ts, run_id, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+                (ts, run_id, kind, data_json, prev, digest),
+            )
             db.execute("COMMIT")
             return Event(cur.lastrowid, ts, run_id, kind, data, prev, digest)
 
@@ -100,6 +101,7 @@ class AuditLog:
         shared = store.current()
         if shared.shared:
             from agentsmith.store.postgres import check_chain as check_shared_chain
+
             verdict = check_shared_chain(shared)
         else:
             verdict = check_chain(self.path)

@@ -47,7 +47,7 @@ class Row:
 class Verdict:
     events: int
     head: str
-    first_bad: int | None = None            # seq of the first event that is wrong or missing
+    first_bad: int | None = None  # seq of the first event that is wrong or missing
     problems: list[str] = field(default_factory=list)
     anchored_commits: int = 0
 
@@ -60,8 +60,14 @@ class Verdict:
         return self.problems[0] if self.problems else f"{self.events} events intact"
 
     def to_dict(self) -> dict:
-        return {"intact": self.intact, "events": self.events, "head": self.head, "first_bad": self.first_bad,
-                "problems": self.problems, "anchored_commits": self.anchored_commits}
+        return {
+            "intact": self.intact,
+            "events": self.events,
+            "head": self.head,
+            "first_bad": self.first_bad,
+            "problems": self.problems,
+            "anchored_commits": self.anchored_commits,
+        }
 
 
 def read_only(path: Path) -> sqlite3.Connection:
@@ -74,7 +80,9 @@ def load_rows(db: sqlite3.Connection) -> list[Row]:
     try:
         rows = db.execute("SELECT seq, ts, run_id, kind, data, prev_hash, hash FROM events ORDER BY seq").fetchall()
     except sqlite3.DatabaseError as err:
-        raise UserError(f"cannot read the audit events ({err})", "pass --db with an agentsmith audit database") from None
+        raise UserError(
+            f"cannot read the audit events ({err})", "pass --db with an agentsmith audit database"
+        ) from None
     return [Row(*r) for r in rows]
 
 
@@ -96,8 +104,9 @@ def check_chain(path: Path) -> Verdict:
     if highest and highest[0] > last:
         # AUTOINCREMENT remembers the highest number ever used: the tail is gone, not just unwritten.
         verdict.first_bad = verdict.first_bad or last + 1
-        verdict.problems.append(f"{span(last + 1, highest[0])} deleted from the end of the log "
-                                f"(the database numbered up to {highest[0]})")
+        verdict.problems.append(
+            f"{span(last + 1, highest[0])} deleted from the end of the log (the database numbered up to {highest[0]})"
+        )
     missing = [t for t in TRIGGERS if t not in triggers]
     if missing:
         verdict.problems.append(f"the append-only trigger(s) {', '.join(missing)} were dropped")
@@ -114,8 +123,10 @@ def first_break(rows: list[Row]) -> tuple[int, str] | None:
         expected = before.hash if before else GENESIS
         if row.prev_hash == expected:
             if before and row.seq != before.seq + 1:
-                return before.seq + 1, (f"{span(before.seq + 1, row.seq - 1)} deleted: the numbering "
-                                        f"jumps from {before.seq} to {row.seq} and the chain was rewritten")
+                return before.seq + 1, (
+                    f"{span(before.seq + 1, row.seq - 1)} deleted: the numbering "
+                    f"jumps from {before.seq} to {row.seq} and the chain was rewritten"
+                )
             continue
         if row.prev_hash == GENESIS:
             return rows[0].seq, f"{rows[0].name()} was inserted: {row.name()} starts the chain"
@@ -124,15 +135,19 @@ def first_break(rows: list[Row]) -> tuple[int, str] | None:
             return row.seq, f"{row.name()} is out of order: it was written after {rows[linked].name()}"
         if linked is not None:
             inserted = rows[linked + 1]
-            return inserted.seq, (f"{inserted.name()} was inserted: {row.name()} was written right after "
-                                  f"{rows[linked].name()}")
+            return inserted.seq, (
+                f"{inserted.name()} was inserted: {row.name()} was written right after {rows[linked].name()}"
+            )
         if before is None:
             return row.seq, f"events before {row.name()} were deleted: it does not start the chain"
         if row.seq != before.seq + 1:
-            return before.seq + 1, (f"{span(before.seq + 1, row.seq - 1)} deleted: {row.name()} "
-                                    f"was written after an event that is gone")
-        return row.seq, (f"{row.name()} does not follow {before.name()}: an event between them was deleted "
-                         f"and the rest renumbered, or {before.name()} was rewritten")
+            return before.seq + 1, (
+                f"{span(before.seq + 1, row.seq - 1)} deleted: {row.name()} was written after an event that is gone"
+            )
+        return row.seq, (
+            f"{row.name()} does not follow {before.name()}: an event between them was deleted "
+            f"and the rest renumbered, or {before.name()} was rewritten"
+        )
     return None
 
 
@@ -143,8 +158,9 @@ def span(first: int, last: int) -> str:
 def check_commits(path: Path, repo: Path, verdict: Verdict) -> None:
     """Every agent commit's `Agentsmith-Audit-Head` must be a hash the chain still holds."""
     fmt = f"%H %(trailers:key={TRAILER},valueonly,separator=%x20)"
-    proc = subprocess.run(["git", "-C", str(repo), "log", "--all", f"--format={fmt}"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "log", "--all", f"--format={fmt}"], capture_output=True, text=True, timeout=120
+    )
     if proc.returncode != 0:
         raise UserError(f"cannot read the git history of {repo}", "pass --repo with a git repository") from None
     db = read_only(path)
@@ -158,5 +174,7 @@ def check_commits(path: Path, repo: Path, verdict: Verdict) -> None:
             if head in known:
                 verdict.anchored_commits += 1
             else:
-                verdict.problems.append(f"commit {sha[:12]} names audit head {head[:16]}…, which the log no longer "
-                                        "holds: events up to that commit were rewritten or deleted")
+                verdict.problems.append(
+                    f"commit {sha[:12]} names audit head {head[:16]}…, which the log no longer "
+                    "holds: events up to that commit were rewritten or deleted"
+                )

@@ -14,52 +14,87 @@ STRATEGIES = ("local", "frontier", "cascade", "auto")
 
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser(
-        "bench", help="measure success rate and cost per success on a task suite; `bench compare OLD NEW` gates a swap",
+        "bench",
+        help="measure success rate and cost per success on a task suite; `bench compare OLD NEW` gates a swap",
         description="Run each task of SUITE as a real agent run (fresh repo, tests read-only, success = the "
-                    "unchanged tests pass in the sandbox), or compare two results with `bench compare OLD NEW` "
-                    "(OLD and NEW: an out dir or results.json, optionally :STRATEGY).")
-    bench.add_argument("suite", metavar="SUITE|compare",
-                       help="a suite folder, e.g. ../shared/bench/exercism-python, or a real-repo definitions file "
-                            "(benchmarks/realrepo/tasks.json: built from PyPI sdists on first use)")
+        "unchanged tests pass in the sandbox), or compare two results with `bench compare OLD NEW` "
+        "(OLD and NEW: an out dir or results.json, optionally :STRATEGY).",
+    )
+    bench.add_argument(
+        "suite",
+        metavar="SUITE|compare",
+        help="a suite folder, e.g. ../shared/bench/exercism-python, or a real-repo definitions file "
+        "(benchmarks/realrepo/tasks.json: built from PyPI sdists on first use)",
+    )
     bench.add_argument("sides", nargs="*", metavar="OLD NEW", help="with `compare`: the two results to compare")
-    bench.add_argument("--strategy", choices=STRATEGIES, default=None,
-                       help="local: local tier only; frontier: frontier only; cascade: local first, escalate on "
-                            "failed tests; auto: the policy's difficulty routing (default: cascade; with compare, "
-                            "restricts to one strategy)")
+    bench.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="local: local tier only; frontier: frontier only; cascade: local first, escalate on "
+        "failed tests; auto: the policy's difficulty routing (default: cascade; with compare, "
+        "restricts to one strategy)",
+    )
     bench.add_argument("--limit", type=int, default=None, help="only the first N tasks (sorted by slug)")
     bench.add_argument("--tasks", default=None, help="comma-separated task slugs")
     bench.add_argument("--jobs", type=int, default=1, help="tasks run concurrently (default 1)")
     bench.add_argument("--out", default=None, help="results folder; several strategies can share one")
-    bench.add_argument("--policy", default=None,
-                       help="policy YAML (default: policies/bench.yaml, the default experiment's tiers and prices)")
-    bench.add_argument("--serve-frontier", metavar="MODEL", default=None,
-                       help="start `llama_cpp.server` on 127.0.0.1 with MODEL (a model id or .gguf path) as the "
-                            "frontier tier for this bench, and stop it afterwards")
-    bench.add_argument("--max-success-drop", type=float, default=0.05,
-                       help="compare: allowed fall in success rate, absolute (default 0.05 = 5 points)")
-    bench.add_argument("--max-cost-increase", type=float, default=0.20,
-                       help="compare: allowed rise in cost per success, relative (default 0.20)")
-    bench.add_argument("--max-latency-increase", type=float, default=0.25,
-                       help="compare: allowed rise in p50 and p95 wall time, relative (default 0.25)")
+    bench.add_argument(
+        "--policy",
+        default=None,
+        help="policy YAML (default: policies/bench.yaml, the default experiment's tiers and prices)",
+    )
+    bench.add_argument(
+        "--serve-frontier",
+        metavar="MODEL",
+        default=None,
+        help="start `llama_cpp.server` on 127.0.0.1 with MODEL (a model id or .gguf path) as the "
+        "frontier tier for this bench, and stop it afterwards",
+    )
+    bench.add_argument(
+        "--max-success-drop",
+        type=float,
+        default=0.05,
+        help="compare: allowed fall in success rate, absolute (default 0.05 = 5 points)",
+    )
+    bench.add_argument(
+        "--max-cost-increase",
+        type=float,
+        default=0.20,
+        help="compare: allowed rise in cost per success, relative (default 0.20)",
+    )
+    bench.add_argument(
+        "--max-latency-increase",
+        type=float,
+        default=0.25,
+        help="compare: allowed rise in p50 and p95 wall time, relative (default 0.25)",
+    )
     bench.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from agentsmith.errors import UserError
+
     if args.suite == "compare":
         if len(args.sides) != 2:
             raise UserError("`bench compare` takes two results", "run `agentsmith bench compare OLD NEW`")
         return cmd_compare(args)
     if args.sides:
-        raise UserError(f"unexpected argument(s): {' '.join(args.sides)}",
-                        "run `agentsmith bench SUITE --out DIR [options]` or `agentsmith bench compare OLD NEW`")
+        raise UserError(
+            f"unexpected argument(s): {' '.join(args.sides)}",
+            "run `agentsmith bench SUITE --out DIR [options]` or `agentsmith bench compare OLD NEW`",
+        )
     return cmd_run_bench(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from agentsmith.bench.compare import Thresholds, compare_specs, render_comparison
-    thresholds = Thresholds(success_drop=args.max_success_drop, cost_increase=args.max_cost_increase,
-                            latency_increase=args.max_latency_increase)
+
+    thresholds = Thresholds(
+        success_drop=args.max_success_drop,
+        cost_increase=args.max_cost_increase,
+        latency_increase=args.max_latency_increase,
+    )
     comparisons = compare_specs(args.sides[0], args.sides[1], strategy=args.strategy, thresholds=thresholds)
     for comparison in comparisons:
         print(render_comparison(comparison))
@@ -93,30 +128,45 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
     if strategy.uses_frontier:
         external = next((t for t in loaded.policy.tiers if t.external), None)
         if external is None:
-            raise UserError(f"strategy {strategy.name} needs an external tier and policy {loaded.path} has none",
-                            "use --strategy local, or a policy with a frontier tier")
+            raise UserError(
+                f"strategy {strategy.name} needs an external tier and policy {loaded.path} has none",
+                "use --strategy local, or a policy with a frontier tier",
+            )
         if args.serve_frontier:
             serving = serve_frontier(args.serve_frontier, log_path=out_dir / "frontier-server.log")
         elif None in frontier_settings(external)[:2]:
             # Measuring "frontier" while it silently degrades to local would be a false number.
-            raise UserError(f"strategy {strategy.name} needs the frontier tier and it is not configured",
-                            "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL, or pass "
-                            "--serve-frontier qwen2.5-coder-1.5b to serve one on 127.0.0.1")
+            raise UserError(
+                f"strategy {strategy.name} needs the frontier tier and it is not configured",
+                "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL, or pass "
+                "--serve-frontier qwen2.5-coder-1.5b to serve one on 127.0.0.1",
+            )
     command = bench_command(args, suite_dir, strategy.name, loaded.path, out_dir)
     try:
         with serving:
-            outcome = run_bench(tasks, strategy, out_dir=out_dir, suite=str(suite_dir),
-                                setup=describe_setup(strategy, command), jobs=args.jobs)
+            outcome = run_bench(
+                tasks,
+                strategy,
+                out_dir=out_dir,
+                suite=str(suite_dir),
+                setup=describe_setup(strategy, command),
+                jobs=args.jobs,
+            )
     except KeyboardInterrupt as err:
-        print(f"agentsmith: bench interrupted; finished tasks are kept in {out_dir / 'results.json'}: "
-              "run the same command again to resume", file=sys.stderr)
+        print(
+            f"agentsmith: bench interrupted; finished tasks are kept in {out_dir / 'results.json'}: "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
         return 143 if isinstance(err, Terminated) else 130
     summary = outcome.summary
     cost = summary.get("cost_per_success_usd")
-    print(f"{strategy.name}: {summary['successes']}/{summary['tasks']} tasks succeeded "
-          f"({summary['success_rate']:.0%}), cost per success {'-' if cost is None else f'${cost:.4f}'}, "
-          f"p50 {summary['seconds_p50']}s, p95 {summary['seconds_p95']}s; "
-          f"ran {len(outcome.ran)}, skipped {len(outcome.skipped)} already recorded")
+    print(
+        f"{strategy.name}: {summary['successes']}/{summary['tasks']} tasks succeeded "
+        f"({summary['success_rate']:.0%}), cost per success {'-' if cost is None else f'${cost:.4f}'}, "
+        f"p50 {summary['seconds_p50']}s, p95 {summary['seconds_p95']}s; "
+        f"ran {len(outcome.ran)}, skipped {len(outcome.skipped)} already recorded"
+    )
     print("wrote " + ", ".join(str(p) for p in outcome.outputs))
     return 0
 

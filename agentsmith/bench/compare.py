@@ -16,9 +16,9 @@ from agentsmith.errors import UserError
 
 @dataclass
 class Thresholds:
-    success_drop: float = 0.05        # absolute: 0.05 = five points of success rate
-    cost_increase: float = 0.20       # relative: 0.20 = cost per success up 20 %
-    latency_increase: float = 0.25    # relative, for p50 and p95 wall time
+    success_drop: float = 0.05  # absolute: 0.05 = five points of success rate
+    cost_increase: float = 0.20  # relative: 0.20 = cost per success up 20 %
+    latency_increase: float = 0.25  # relative, for p50 and p95 wall time
 
 
 @dataclass
@@ -52,14 +52,14 @@ def _side(spec: str, wanted: str | None) -> tuple[dict[str, Any], list[str]]:
     chosen = strategy or wanted
     if chosen:
         if chosen not in data["strategies"]:
-            raise UserError(f"{path} has no results for strategy {chosen!r}",
-                            f"it has: {', '.join(names) or 'none'}")
+            raise UserError(f"{path} has no results for strategy {chosen!r}", f"it has: {', '.join(names) or 'none'}")
         return data, [chosen]
     return data, names
 
 
-def compare_specs(old_spec: str, new_spec: str, *, strategy: str | None = None,
-                  thresholds: Thresholds | None = None) -> list[Comparison]:
+def compare_specs(
+    old_spec: str, new_spec: str, *, strategy: str | None = None, thresholds: Thresholds | None = None
+) -> list[Comparison]:
     old_data, old_names = _side(old_spec, strategy)
     new_data, new_names = _side(new_spec, strategy)
     if len(old_names) == 1 and len(new_names) == 1:
@@ -67,23 +67,39 @@ def compare_specs(old_spec: str, new_spec: str, *, strategy: str | None = None,
     else:
         pairs = [(name, name) for name in old_names if name in new_names]
     if not pairs:
-        raise UserError(f"{old_spec} and {new_spec} share no strategy",
-                        "name one on each side, e.g. old/results.json:frontier new/results.json:cascade")
+        raise UserError(
+            f"{old_spec} and {new_spec} share no strategy",
+            "name one on each side, e.g. old/results.json:frontier new/results.json:cascade",
+        )
     comparisons = []
     for old_name, new_name in pairs:
-        comparisons.append(compare_records(old_data["strategies"][old_name]["tasks"],
-                                           new_data["strategies"][new_name]["tasks"],
-                                           thresholds or Thresholds(),
-                                           old_label=f"{split_spec(old_spec)[0]}:{old_name}",
-                                           new_label=f"{split_spec(new_spec)[0]}:{new_name}"))
+        comparisons.append(
+            compare_records(
+                old_data["strategies"][old_name]["tasks"],
+                new_data["strategies"][new_name]["tasks"],
+                thresholds or Thresholds(),
+                old_label=f"{split_spec(old_spec)[0]}:{old_name}",
+                new_label=f"{split_spec(new_spec)[0]}:{new_name}",
+            )
+        )
     return comparisons
 
 
-def compare_records(old_tasks: dict[str, dict[str, Any]], new_tasks: dict[str, dict[str, Any]],
-                    thresholds: Thresholds, *, old_label: str = "OLD", new_label: str = "NEW") -> Comparison:
+def compare_records(
+    old_tasks: dict[str, dict[str, Any]],
+    new_tasks: dict[str, dict[str, Any]],
+    thresholds: Thresholds,
+    *,
+    old_label: str = "OLD",
+    new_label: str = "NEW",
+) -> Comparison:
     common = sorted(set(old_tasks) & set(new_tasks))
-    result = Comparison(old_label, new_label, only_old=sorted(set(old_tasks) - set(new_tasks)),
-                        only_new=sorted(set(new_tasks) - set(old_tasks)))
+    result = Comparison(
+        old_label,
+        new_label,
+        only_old=sorted(set(old_tasks) - set(new_tasks)),
+        only_new=sorted(set(new_tasks) - set(old_tasks)),
+    )
     if not common:
         raise UserError(f"{old_label} and {new_label} share no task", "run both on the same --tasks or --limit")
     for slug in common:
@@ -93,10 +109,18 @@ def compare_records(old_tasks: dict[str, dict[str, Any]], new_tasks: dict[str, d
             change = "REGRESSED"
         elif after["success"] and not before["success"]:
             change = "fixed"
-        result.tasks.append({"slug": slug, "change": change,
-                             "old_success": before["success"], "new_success": after["success"],
-                             "old_cost": before.get("cost_usd", 0.0), "new_cost": after.get("cost_usd", 0.0),
-                             "old_seconds": before.get("seconds", 0.0), "new_seconds": after.get("seconds", 0.0)})
+        result.tasks.append(
+            {
+                "slug": slug,
+                "change": change,
+                "old_success": before["success"],
+                "new_success": after["success"],
+                "old_cost": before.get("cost_usd", 0.0),
+                "new_cost": after.get("cost_usd", 0.0),
+                "old_seconds": before.get("seconds", 0.0),
+                "new_seconds": after.get("seconds", 0.0),
+            }
+        )
     result.old = summarise([old_tasks[s] for s in common])
     result.new = summarise([new_tasks[s] for s in common])
     result.failures = gate_failures(result.old, result.new, thresholds)
@@ -115,8 +139,10 @@ def gate_failures(old: dict[str, Any], new: dict[str, Any], limits: Thresholds) 
     failures = []
     drop = (old["success_rate"] or 0) - (new["success_rate"] or 0)
     if drop > limits.success_drop + 1e-9:
-        failures.append(f"success rate fell {drop * 100:.1f} points ({old['success_rate']:.0%} -> "
-                        f"{new['success_rate']:.0%}; allowed {limits.success_drop * 100:.1f})")
+        failures.append(
+            f"success rate fell {drop * 100:.1f} points ({old['success_rate']:.0%} -> "
+            f"{new['success_rate']:.0%}; allowed {limits.success_drop * 100:.1f})"
+        )
     old_cost, new_cost = old["cost_per_success_usd"], new["cost_per_success_usd"]
     if new_cost is None and old_cost is not None:
         failures.append("NEW has no successful task, so no cost per success")
@@ -124,13 +150,17 @@ def gate_failures(old: dict[str, Any], new: dict[str, Any], limits: Thresholds) 
         rise = _relative(old_cost, new_cost)
         # A free strategy (cost 0) that starts costing anything is a rise; so is any rise past the limit.
         if rise is not None and rise > limits.cost_increase + 1e-9:
-            failures.append(f"cost per success rose {_pct(rise)} (${old_cost:.4f} -> ${new_cost:.4f}; "
-                            f"allowed {limits.cost_increase:.0%})")
+            failures.append(
+                f"cost per success rose {_pct(rise)} (${old_cost:.4f} -> ${new_cost:.4f}; "
+                f"allowed {limits.cost_increase:.0%})"
+            )
     for key, label in (("seconds_p50", "p50"), ("seconds_p95", "p95")):
         rise = _relative(old[key], new[key])
         if rise is not None and rise > limits.latency_increase + 1e-9:
-            failures.append(f"{label} wall time rose {_pct(rise)} ({old[key]:.1f}s -> {new[key]:.1f}s; "
-                            f"allowed {limits.latency_increase:.0%})")
+            failures.append(
+                f"{label} wall time rose {_pct(rise)} ({old[key]:.1f}s -> {new[key]:.1f}s; "
+                f"allowed {limits.latency_increase:.0%})"
+            )
     return failures
 
 
@@ -155,10 +185,12 @@ def render_comparison(comparison: Comparison) -> str:
         lines.append(f"  not compared: {len(comparison.only_old)} only in OLD, {len(comparison.only_new)} only in NEW")
     lines.append(f"  {'task':<28} {'OLD':>5} {'NEW':>5}  {'cost OLD -> NEW':>24}  {'seconds OLD -> NEW':>20}  change")
     for task in comparison.tasks:
-        lines.append(f"  {task['slug']:<28} {'pass' if task['old_success'] else 'fail':>5} "
-                     f"{'pass' if task['new_success'] else 'fail':>5}  "
-                     f"{_m(task['old_cost']) + ' -> ' + _m(task['new_cost']):>24}  "
-                     f"{task['old_seconds']:>8.1f} -> {task['new_seconds']:<8.1f}  {task['change']}")
+        lines.append(
+            f"  {task['slug']:<28} {'pass' if task['old_success'] else 'fail':>5} "
+            f"{'pass' if task['new_success'] else 'fail':>5}  "
+            f"{_m(task['old_cost']) + ' -> ' + _m(task['new_cost']):>24}  "
+            f"{task['old_seconds']:>8.1f} -> {task['new_seconds']:<8.1f}  {task['change']}"
+        )
     regressed = sum(1 for t in comparison.tasks if t["change"] == "REGRESSED")
     fixed = sum(1 for t in comparison.tasks if t["change"] == "fixed")
     lines += [

@@ -16,10 +16,11 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -30,8 +31,10 @@ from agentsmith.errors import UserError
 TEST_COMMAND = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 STRATEGIES = ("local", "frontier", "cascade", "auto")
 # Files that change how pytest collects or runs; the verifier drops any the agent added.
-TEST_CONFIG = re.compile(r"(^|/)(conftest\.py|pytest\.ini|tox\.ini|setup\.cfg|pyproject\.toml|"
-                         r"sitecustomize\.py|usercustomize\.py|[^/]*\.pth)$")
+TEST_CONFIG = re.compile(
+    r"(^|/)(conftest\.py|pytest\.ini|tox\.ini|setup\.cfg|pyproject\.toml|"
+    r"sitecustomize\.py|usercustomize\.py|[^/]*\.pth)$"
+)
 PYTEST_PASSED = re.compile(r"\b(\d+) passed\b")
 PYTEST_BAD = re.compile(r"\b\d+ (failed|errors?|skipped|xfailed|xpassed|deselected)\b")
 OUTPUT_TAIL = 2_000
@@ -65,6 +68,7 @@ def cascade_policy(policy_path: Path, work_dir: Path) -> Path:
     the frontier first. Written beside the results; paths in it are made absolute so the copy
     finds the same rule files."""
     from agentsmith.policy import load_policy
+
     loaded = load_policy(policy_path)
     raw = yaml.safe_load(loaded.path.read_text(encoding="utf-8")) or {}
     raw.setdefault("routing", {})["frontier_difficulty"] = 99
@@ -73,13 +77,17 @@ def cascade_policy(policy_path: Path, work_dir: Path) -> Path:
     raw["name"] = f"{loaded.policy.name}-cascade"
     target = work_dir / "policies" / f"{loaded.path.stem}-cascade.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(f"# Written by `agentsmith bench --strategy cascade` from {loaded.path}\n"
-                      + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    load_policy(target)   # still a valid policy
+    target.write_text(
+        f"# Written by `agentsmith bench --strategy cascade` from {loaded.path}\n"
+        + yaml.safe_dump(raw, sort_keys=False),
+        encoding="utf-8",
+    )
+    load_policy(target)  # still a valid policy
     return target
 
 
 # ------------------------------------------------------------------------------ one task
+
 
 def count_escalations(routes: list[dict[str, Any]]) -> int:
     """Route decisions that moved a step to a different tier than its previous attempt."""
@@ -105,13 +113,18 @@ def tokens_by_tier(calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return totals
 
 
-def verify_solution(task: BenchTask, repo: Path, commit: str, policy_path: Path, run_id: str,
-                    artifacts: Path | None) -> dict[str, Any]:
+def verify_solution(
+    task: BenchTask, repo: Path, commit: str, policy_path: Path, run_id: str, artifacts: Path | None
+) -> dict[str, Any]:
     """Re-run the suite's unchanged tests against the committed solution in a fresh sandbox."""
     from agentsmith.policy import load_policy
     from agentsmith.sandbox import open_sandbox
-    changed_tests = [name for name in task.test_files
-                     if _git_bytes(repo, "show", f"{commit}:{name}") != (task.source / name).read_bytes()]
+
+    changed_tests = [
+        name
+        for name in task.test_files
+        if _git_bytes(repo, "show", f"{commit}:{name}") != (task.source / name).read_bytes()
+    ]
     with tempfile.TemporaryDirectory(prefix=f"bench-verify-{task.slug}-") as tmp:
         checkout = Path(tmp) / "workspace"
         checkout.mkdir()
@@ -134,10 +147,18 @@ def verify_solution(task: BenchTask, repo: Path, commit: str, policy_path: Path,
     output = result.output
     passed_count = int(m.group(1)) if (m := PYTEST_PASSED.search(output)) else 0
     tests_pass = result.exit_code == 0 and result.limit is None and passed_count > 0 and not PYTEST_BAD.search(output)
-    return {"tests_unchanged": not changed_tests, "changed_tests": changed_tests, "dropped_config": dropped,
-            "tests_pass": tests_pass, "tests_passed": passed_count, "exit_code": result.exit_code,
-            "limit": result.limit, "backend": result.backend, "seconds": round(result.seconds, 2),
-            "output_tail": output[-OUTPUT_TAIL:]}
+    return {
+        "tests_unchanged": not changed_tests,
+        "changed_tests": changed_tests,
+        "dropped_config": dropped,
+        "tests_pass": tests_pass,
+        "tests_passed": passed_count,
+        "exit_code": result.exit_code,
+        "limit": result.limit,
+        "backend": result.backend,
+        "seconds": round(result.seconds, 2),
+        "output_tail": output[-OUTPUT_TAIL:],
+    }
 
 
 def task_test_command(task: BenchTask) -> list[str]:
@@ -167,15 +188,19 @@ def localisation(task: BenchTask, steps: list[dict[str, Any]]) -> dict[str, Any]
     files = [f for step in steps for f in step.get("files", [])]
     symbols = [s.get("qualname") for step in steps for s in step.get("symbols", [])]
     top = (steps[0].get("candidates") or [{}])[0] if steps else {}
-    return {"file_hit": set(task.solution_files) <= set(files),
-            "function_hit": (task.function in symbols) if task.function else None,
-            "chosen_files": files, "chosen_symbols": symbols,
-            "top_candidate": {k: top.get(k) for k in ("path", "qualname", "score")} if top else None}
+    return {
+        "file_hit": set(task.solution_files) <= set(files),
+        "function_hit": (task.function in symbols) if task.function else None,
+        "chosen_files": files,
+        "chosen_symbols": symbols,
+        "top_candidate": {k: top.get(k) for k in ("path", "qualname", "score")} if top else None,
+    }
 
 
 def plan_for(task: BenchTask, repo: Path) -> dict[str, Any]:
     """The plan the run will make (deterministic), scored against the task's known answer."""
     from agentsmith.graph.planning import plan_steps
+
     started = time.monotonic()
     try:
         steps = plan_steps(task.task_text(), repo, read_only=list(task.test_files))
@@ -192,23 +217,44 @@ def _git_bytes(repo: Path, *args: str) -> bytes | None:
 def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_root: Path | None) -> dict[str, Any]:
     """One task as a real agent run in a fresh repo; the record the results file keeps."""
     from agentsmith.graph.runner import start_run
+
     repo = build_task_repo(task, Path(tempfile.mkdtemp(prefix=f"{task.slug}-", dir=work_root)) / "repo")
-    record: dict[str, Any] = {"slug": task.slug, "difficulty": task.difficulty, "strategy": strategy.name,
-                              "localisation": plan_for(task, repo)}
+    record: dict[str, Any] = {
+        "slug": task.slug,
+        "difficulty": task.difficulty,
+        "strategy": strategy.name,
+        "localisation": plan_for(task, repo),
+    }
     started = time.monotonic()
     try:
-        result = start_run(task.task_text(), repo=str(repo), policy_path=str(strategy.policy_path),
-                           tier=strategy.tier, mode="ci", listener=None, read_only=list(task.test_files),
-                           test_command=task_test_command(task))
+        result = start_run(
+            task.task_text(),
+            repo=str(repo),
+            policy_path=str(strategy.policy_path),
+            tier=strategy.tier,
+            mode="ci",
+            listener=None,
+            read_only=list(task.test_files),
+            test_command=task_test_command(task),
+        )
     except UserError:
         shutil.rmtree(repo.parent, ignore_errors=True)
-        raise   # a set-up problem (Docker, model, policy) stops the bench instead of failing every task
+        raise  # a set-up problem (Docker, model, policy) stops the bench instead of failing every task
     except Exception as err:  # the agent crashed on this task: record it, keep benching
         shutil.rmtree(repo.parent, ignore_errors=True)
-        return record | {"success": False, "status": "error", "reason": f"{type(err).__name__}: {err}",
-                         "traceback": traceback.format_exc(limit=-6),
-                         "seconds": round(time.monotonic() - started, 2), "attempts": 0, "escalations": 0,
-                         "cost_usd": 0.0, "tokens_by_tier": {}, "incidents": [], "finished_at": time.time()}
+        return record | {
+            "success": False,
+            "status": "error",
+            "reason": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(limit=-6),
+            "seconds": round(time.monotonic() - started, 2),
+            "attempts": 0,
+            "escalations": 0,
+            "cost_usd": 0.0,
+            "tokens_by_tier": {},
+            "incidents": [],
+            "finished_at": time.time(),
+        }
     seconds = time.monotonic() - started
     calls = result.get("calls") or []
     record |= {
@@ -230,21 +276,27 @@ def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_
     try:
         if result.get("status") == "committed" and result.get("commit"):
             artifacts = artifacts_root / strategy.name / task.slug if artifacts_root else None
-            verification = verify_solution(task, repo, result["commit"], strategy.policy_path,
-                                           str(result.get("run_id")), artifacts)
+            verification = verify_solution(
+                task, repo, result["commit"], strategy.policy_path, str(result.get("run_id")), artifacts
+            )
     finally:
         shutil.rmtree(repo.parent, ignore_errors=True)
     record["verification"] = verification
     record["success"] = bool(verification and verification["tests_unchanged"] and verification["tests_pass"])
     if verification and not verification["tests_unchanged"]:
-        record["incidents"] = record["incidents"] + [{
-            "kind": "tool-misuse", "node": "bench",
-            "detail": f"the committed change altered read-only test file(s) {verification['changed_tests']}"}]
+        record["incidents"] = record["incidents"] + [
+            {
+                "kind": "tool-misuse",
+                "node": "bench",
+                "detail": f"the committed change altered read-only test file(s) {verification['changed_tests']}",
+            }
+        ]
     record["finished_at"] = time.time()
     return record
 
 
 # ------------------------------------------------------------------------------ the bench
+
 
 @dataclass
 class BenchOutcome:
@@ -257,14 +309,24 @@ class BenchOutcome:
 def progress_line(strategy: str, done: int, total: int, record: dict[str, Any], summary: dict[str, Any]) -> str:
     verdict = "pass" if record["success"] else (record.get("status") or "fail")
     escalated = f", {record['escalations']} escalation(s)" if record.get("escalations") else ""
-    return (f"[bench {strategy} {done}/{total}] {record['slug']}: {verdict} ({record.get('attempts', 0)} attempt(s)"
-            f"{escalated}, ${record.get('cost_usd', 0.0):.4f}, {record.get('seconds', 0.0):.1f}s); "
-            f"success {summary['successes']}/{summary['tasks']} ({summary['success_rate']:.0%})")
+    return (
+        f"[bench {strategy} {done}/{total}] {record['slug']}: {verdict} ({record.get('attempts', 0)} attempt(s)"
+        f"{escalated}, ${record.get('cost_usd', 0.0):.4f}, {record.get('seconds', 0.0):.1f}s); "
+        f"success {summary['successes']}/{summary['tasks']} ({summary['success_rate']:.0%})"
+    )
 
 
-def run_bench(tasks: list[BenchTask], strategy: Strategy, *, out_dir: Path, suite: str, setup: dict[str, Any],
-              jobs: int = 1, keep_artifacts: bool = True,
-              say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> BenchOutcome:
+def run_bench(
+    tasks: list[BenchTask],
+    strategy: Strategy,
+    *,
+    out_dir: Path,
+    suite: str,
+    setup: dict[str, Any],
+    jobs: int = 1,
+    keep_artifacts: bool = True,
+    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> BenchOutcome:
     """Run every task not already recorded for this strategy; record and render after each."""
     results = ResultsFile(out_dir)
     done_before = results.begin(suite, strategy.name, setup)
@@ -277,8 +339,10 @@ def run_bench(tasks: list[BenchTask], strategy: Strategy, *, out_dir: Path, suit
         else:
             pending.append(task)
     if outcome.skipped:
-        say(f"[bench {strategy.name}] resuming: {len(outcome.skipped)} task(s) already recorded in "
-            f"{results.path} are skipped ({', '.join(outcome.skipped[:8])}{', ...' if len(outcome.skipped) > 8 else ''})")
+        say(
+            f"[bench {strategy.name}] resuming: {len(outcome.skipped)} task(s) already recorded in "
+            f"{results.path} are skipped ({', '.join(outcome.skipped[:8])}{', ...' if len(outcome.skipped) > 8 else ''})"
+        )
     say(f"[bench {strategy.name}] {len(pending)} task(s) to run, {jobs} at a time")
     work_root = Path(tempfile.mkdtemp(prefix="agentsmith-bench-"))
     artifacts_root = out_dir / "solutions" if keep_artifacts else None
@@ -319,12 +383,14 @@ def run_bench(tasks: list[BenchTask], strategy: Strategy, *, out_dir: Path, suit
 
 def _markdown(results: ResultsFile) -> str:
     from agentsmith.bench.results import render_markdown
+
     return render_markdown(results.data)
 
 
 def describe_setup(strategy: Strategy, command: str) -> dict[str, Any]:
     """What produced these numbers: the command, the policy, the models and their prices."""
     from agentsmith.policy import load_policy
+
     policy = load_policy(strategy.policy_path).policy
     models = {}
     for tier in policy.tiers:
@@ -333,11 +399,20 @@ def describe_setup(strategy: Strategy, command: str) -> dict[str, Any]:
             model = os.environ.get("AGENTSMITH_FRONTIER_MODEL", "")
         if tier.kind == "gguf" and tier is next(t for t in policy.tiers if t.kind == "gguf" and not t.external):
             model = os.environ.get("AGENTSMITH_LOCAL_MODEL") or model
-        models[tier.name] = {"model": model, "price_in_per_mtok": tier.price_in_per_mtok,
-                             "price_out_per_mtok": tier.price_out_per_mtok}
-    return {"command": command, "policy": str(strategy.policy_path), "tier": strategy.tier,
-            "models": models, "routing": policy.routing.model_dump(), "agentsmith_revision": _revision(),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        models[tier.name] = {
+            "model": model,
+            "price_in_per_mtok": tier.price_in_per_mtok,
+            "price_out_per_mtok": tier.price_out_per_mtok,
+        }
+    return {
+        "command": command,
+        "policy": str(strategy.policy_path),
+        "tier": strategy.tier,
+        "models": models,
+        "routing": policy.routing.model_dump(),
+        "agentsmith_revision": _revision(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _revision() -> str | None:
@@ -345,6 +420,7 @@ def _revision() -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
     from agentsmith.config import DATA_DIR
+
     try:
         return git(DATA_DIR.parent.parent, "rev-parse", "--short", "HEAD").strip() or None
     except Exception:  # not a checkout (an installed wheel), or no git

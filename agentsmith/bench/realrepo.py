@@ -35,12 +35,14 @@ PYTEST = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no
 
 def default_cache() -> Path:
     from agentsmith.config import home
+
     return home() / "bench" / "sdists"
 
 
 def built_suite_dir(tasks_file: Path) -> Path:
     """Where `agentsmith bench tasks.json` builds the suite: keyed by the definitions' content."""
     from agentsmith.config import home
+
     digest = hashlib.sha256(tasks_file.read_bytes()).hexdigest()[:12]
     return home() / "bench" / f"realrepo-{digest}"
 
@@ -54,9 +56,10 @@ def load_definitions(tasks_file: Path) -> dict[str, Any]:
             if missing:
                 raise KeyError(f"{task.get('slug', '?')} lacks {', '.join(missing)}")
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(f"real-repo task definitions {tasks_file} are malformed ({type(err).__name__}: {err})",
-                        "each task needs slug, library, file, function, task, tests; each library version "
-                        "and sha256") from None
+        raise UserError(
+            f"real-repo task definitions {tasks_file} are malformed ({type(err).__name__}: {err})",
+            "each task needs slug, library, file, function, task, tests; each library version and sha256",
+        ) from None
     return data
 
 
@@ -70,8 +73,9 @@ def ensure_built(tasks_file: Path, *, cache: Path | None = None) -> Path:
     return build_suite(tasks_file, out, cache=cache)
 
 
-def build_suite(tasks_file: Path, out: Path, *, cache: Path | None = None,
-                say: Callable[[str], None] = lambda line: None) -> Path:
+def build_suite(
+    tasks_file: Path, out: Path, *, cache: Path | None = None, say: Callable[[str], None] = lambda line: None
+) -> Path:
     definitions = load_definitions(tasks_file)
     cache = cache or default_cache()
     if out.exists():
@@ -97,25 +101,46 @@ def fetch_sdist(name: str, version: str, sha256: str, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     found = _cached_sdist(cache, name, version)
     if found is None:
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                               "--disable-pip-version-check", "-q", "-d", str(cache),
-                               f"{name}=={version}"], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                str(cache),
+                f"{name}=={version}",
+            ],
+            capture_output=True,
+            text=True,
+        )
         found = _cached_sdist(cache, name, version)
         if found is None:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise UserError(f"could not download the sdist of {name}=={version} ({tail[0]})",
-                            "check that PyPI is reachable, or put the .tar.gz into " + str(cache))
+            raise UserError(
+                f"could not download the sdist of {name}=={version} ({tail[0]})",
+                "check that PyPI is reachable, or put the .tar.gz into " + str(cache),
+            )
     actual = hashlib.sha256(found.read_bytes()).hexdigest()
     if actual != sha256:
-        raise UserError(f"{found} has sha256 {actual}, the suite pins {sha256}",
-                        "delete the file so it is downloaded again; if it persists, the index served other bytes")
+        raise UserError(
+            f"{found} has sha256 {actual}, the suite pins {sha256}",
+            "delete the file so it is downloaded again; if it persists, the index served other bytes",
+        )
     return found
 
 
 def _cached_sdist(cache: Path, name: str, version: str) -> Path | None:
     stems = {f"{name}-{version}", f"{name.replace('-', '_')}-{version}", f"{name.replace('_', '-')}-{version}"}
-    return next((p for p in sorted(cache.glob("*.tar.gz")) if p.name[:-len(".tar.gz")].lower() in
-                 {s.lower() for s in stems}), None)
+    return next(
+        (p for p in sorted(cache.glob("*.tar.gz")) if p.name[: -len(".tar.gz")].lower() in {s.lower() for s in stems}),
+        None,
+    )
 
 
 def extract_sdist(sdist: Path, dest: Path) -> Path:
@@ -136,13 +161,23 @@ def write_task(task: dict[str, Any], library: dict[str, Any], tree: Path, folder
     if not target.is_file():
         raise UserError(f"task {task['slug']}: {task['file']} is not in {tree.name}", "fix tasks.json")
     target.write_text(remove_body(target.read_text(encoding="utf-8"), task["function"]), encoding="utf-8")
-    tests = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*.py")
-                   if is_test_file(p.relative_to(repo).as_posix()))
+    tests = sorted(
+        p.relative_to(repo).as_posix() for p in repo.rglob("*.py") if is_test_file(p.relative_to(repo).as_posix())
+    )
     (folder / "instructions.md").write_text(task["task"].strip() + "\n", encoding="utf-8")
-    meta = {"kind": "repo", "slug": task["slug"], "difficulty": int(task.get("difficulty", 2)),
-            "library": task["library"], "version": library["version"], "sha256": library["sha256"],
-            "solution": [task["file"]], "test": tests, "function": task["function"], "tests": task["tests"],
-            "test_command": test_command(library, task["tests"])}
+    meta = {
+        "kind": "repo",
+        "slug": task["slug"],
+        "difficulty": int(task.get("difficulty", 2)),
+        "library": task["library"],
+        "version": library["version"],
+        "sha256": library["sha256"],
+        "solution": [task["file"]],
+        "test": tests,
+        "function": task["function"],
+        "tests": task["tests"],
+        "test_command": test_command(library, task["tests"]),
+    }
     (folder / "task.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
@@ -160,15 +195,21 @@ def remove_body(source: str, qualname: str) -> str:
     if node is None:
         raise UserError(f"no function {qualname} to stub", "fix the function name in tasks.json")
     body = node.body
-    keep = 1 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-        and isinstance(body[0].value.value, str) else 0
+    keep = (
+        1
+        if body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+        else 0
+    )
     lines = source.splitlines(keepends=True)
     indent = " " * body[0].col_offset
     if keep == len(body):
         start = body[-1].end_lineno or body[-1].lineno
         return "".join(lines[:start]) + f"{indent}raise NotImplementedError\n" + "".join(lines[start:])
     first, last = body[keep].lineno, node.end_lineno or body[-1].lineno
-    return "".join(lines[:first - 1]) + f"{indent}raise NotImplementedError\n" + "".join(lines[last:])
+    return "".join(lines[: first - 1]) + f"{indent}raise NotImplementedError\n" + "".join(lines[last:])
 
 
 def _find(body: list[ast.stmt], parts: list[str]) -> ast.FunctionDef | ast.AsyncFunctionDef | None:

@@ -71,6 +71,7 @@ def _rate(hits: list[bool | None]) -> float | None:
 
 # ------------------------------------------------------------------------------ the file
 
+
 class ResultsFile:
     """results.json in an out dir, rewritten atomically after every task (so a kill loses nothing
     finished). Thread-safe: --jobs runs tasks in threads."""
@@ -79,14 +80,19 @@ class ResultsFile:
         self.out_dir = out_dir
         self.path = out_dir / RESULTS_FILE
         self._lock = threading.Lock()
-        self.data = load_results(self.path) if self.path.exists() else {
-            "format": FORMAT_VERSION, "suite": None, "strategies": {}}
+        self.data = (
+            load_results(self.path)
+            if self.path.exists()
+            else {"format": FORMAT_VERSION, "suite": None, "strategies": {}}
+        )
 
     def begin(self, suite: str, strategy: str, setup: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Open (or reopen) a strategy's section; returns the task records already there."""
         if self.data.get("suite") not in (None, suite):
-            raise UserError(f"{self.path} holds results of suite {self.data['suite']!r}, not {suite!r}",
-                            "use another --out folder for another suite")
+            raise UserError(
+                f"{self.path} holds results of suite {self.data['suite']!r}, not {suite!r}",
+                "use another --out folder for another suite",
+            )
         with self._lock:
             self.data["suite"] = suite
             section = self.data["strategies"].setdefault(strategy, {"setup": {}, "tasks": {}, "summary": {}})
@@ -113,7 +119,7 @@ class ResultsFile:
         """Write results.md and plot.png from what is recorded so far."""
         with self._lock:
             data = json.loads(json.dumps(self.data))
-        self.out_dir.mkdir(parents=True, exist_ok=True)    # a bench stopped before its first task
+        self.out_dir.mkdir(parents=True, exist_ok=True)  # a bench stopped before its first task
         table = self.out_dir / TABLE_FILE
         table.write_text(render_markdown(data), encoding="utf-8")
         plot = self.out_dir / PLOT_FILE
@@ -132,9 +138,15 @@ def load_results(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         raise UserError(f"{path} is not valid JSON", "re-run the bench into a fresh --out folder") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or not isinstance(data.get("strategies"), dict):
-        raise UserError(f"{path} is not an agentsmith bench results file (format {FORMAT_VERSION})",
-                        "pass the results.json that `agentsmith bench --out DIR` wrote")
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT_VERSION
+        or not isinstance(data.get("strategies"), dict)
+    ):
+        raise UserError(
+            f"{path} is not an agentsmith bench results file (format {FORMAT_VERSION})",
+            "pass the results.json that `agentsmith bench --out DIR` wrote",
+        )
     return data
 
 
@@ -144,6 +156,7 @@ def ordered_strategies(data: dict[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ renderers
+
 
 def _money(value: float | None) -> str:
     return "-" if value is None else f"${value:.4f}"
@@ -166,33 +179,49 @@ def _located(record: dict[str, Any]) -> str:
 
 def render_markdown(data: dict[str, Any]) -> str:
     strategies = ordered_strategies(data)
-    lines = [f"# Bench results: {Path(str(data.get('suite') or '?')).name}", "",
-             "| strategy | tasks | success | cost per success | total cost | p50 s | p95 s | "
-             "escalated tasks | incidents | harness errors | right file | right function |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Bench results: {Path(str(data.get('suite') or '?')).name}",
+        "",
+        "| strategy | tasks | success | cost per success | total cost | p50 s | p95 s | "
+        "escalated tasks | incidents | harness errors | right file | right function |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in strategies:
         s = data["strategies"][name]["summary"]
         if not s:
             continue
         rate = "-" if s["success_rate"] is None else f"{s['success_rate']:.0%}"
-        lines.append(f"| {name} | {s['tasks']} | {s['successes']}/{s['tasks']} ({rate}) | "
-                     f"{_money(s['cost_per_success_usd'])} | {_money(s['cost_usd'])} | {_secs(s['seconds_p50'])} | "
-                     f"{_secs(s['seconds_p95'])} | {s['tasks_escalated']} | {s['incidents']} | {s['harness_errors']} | "
-                     f"{_pct(s.get('localised_file_rate'))} | {_pct(s.get('localised_function_rate'))} |")
-    lines += ["", "Cost per success = total cost of all tasks, failures included, / successful tasks. "
-              "Wall time is per task (the whole agent run). Right file / function: the plan chose the "
-              "task's file / the function whose body was removed (real-repo tasks).", ""]
+        lines.append(
+            f"| {name} | {s['tasks']} | {s['successes']}/{s['tasks']} ({rate}) | "
+            f"{_money(s['cost_per_success_usd'])} | {_money(s['cost_usd'])} | {_secs(s['seconds_p50'])} | "
+            f"{_secs(s['seconds_p95'])} | {s['tasks_escalated']} | {s['incidents']} | {s['harness_errors']} | "
+            f"{_pct(s.get('localised_file_rate'))} | {_pct(s.get('localised_function_rate'))} |"
+        )
+    lines += [
+        "",
+        "Cost per success = total cost of all tasks, failures included, / successful tasks. "
+        "Wall time is per task (the whole agent run). Right file / function: the plan chose the "
+        "task's file / the function whose body was removed (real-repo tasks).",
+        "",
+    ]
     for name in strategies:
         setup = data["strategies"][name].get("setup") or {}
         if setup.get("command"):
-            models = ", ".join(f"{tier} = {m.get('model') or '?'} (${m.get('price_in_per_mtok', 0):g}/"
-                               f"${m.get('price_out_per_mtok', 0):g} per M tokens in/out)"
-                               for tier, m in (setup.get("models") or {}).items())
+            models = ", ".join(
+                f"{tier} = {m.get('model') or '?'} (${m.get('price_in_per_mtok', 0):g}/"
+                f"${m.get('price_out_per_mtok', 0):g} per M tokens in/out)"
+                for tier, m in (setup.get("models") or {}).items()
+            )
             lines.append(f"- {name}: `{setup['command']}`; tier flag {setup.get('tier')}; {models}")
     slugs = sorted({slug for name in strategies for slug in data["strategies"][name]["tasks"]})
     if slugs:
-        lines += ["", "## Per task", "", "| task | " + " | ".join(strategies) + " |",
-                  "|---|" + "---|" * len(strategies)]
+        lines += [
+            "",
+            "## Per task",
+            "",
+            "| task | " + " | ".join(strategies) + " |",
+            "|---|" + "---|" * len(strategies),
+        ]
         for slug in slugs:
             cells = []
             for name in strategies:
@@ -202,8 +231,10 @@ def render_markdown(data: dict[str, Any]) -> str:
                     continue
                 mark = "pass" if record["success"] else record.get("status", "fail")
                 escalated = f", {record['escalations']} esc" if record.get("escalations") else ""
-                cells.append(f"{mark} ({record.get('attempts', 0)} att{escalated}, "
-                             f"{_money(record.get('cost_usd'))}, {_secs(record.get('seconds'))}s{_located(record)})")
+                cells.append(
+                    f"{mark} ({record.get('attempts', 0)} att{escalated}, "
+                    f"{_money(record.get('cost_usd'))}, {_secs(record.get('seconds'))}s{_located(record)})"
+                )
             lines.append(f"| {slug} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -211,6 +242,7 @@ def render_markdown(data: dict[str, Any]) -> str:
 def render_plot(data: dict[str, Any], path: Path) -> None:
     """Success rate against cost per success, one point per strategy."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -221,13 +253,14 @@ def render_plot(data: dict[str, Any], path: Path) -> None:
             continue
         cost = summary["cost_per_success_usd"]
         rate = summary["success_rate"] * 100
-        if cost is None:   # no success: plot what was spent, hollow
+        if cost is None:  # no success: plot what was spent, hollow
             cost = summary["cost_usd"]
             label = f"{name}: no success, ${cost:.4f} spent (n={summary['tasks']})"
             axes.scatter([cost], [rate], s=90, facecolors="none", edgecolors="grey", label=label)
         else:
-            label = (f"{name}: {rate:.0f}%, ${cost:.4f}/success, p50 {summary['seconds_p50']:.0f}s "
-                     f"(n={summary['tasks']})")
+            label = (
+                f"{name}: {rate:.0f}%, ${cost:.4f}/success, p50 {summary['seconds_p50']:.0f}s (n={summary['tasks']})"
+            )
             axes.scatter([cost], [rate], s=90, label=label)
         axes.annotate(name, (cost, rate), textcoords="offset points", xytext=(7, 5), fontsize=9)
     axes.set_xlabel("cost per successful task (USD, failures included)")

@@ -26,11 +26,11 @@ class BenchTask:
     slug: str
     difficulty: int
     folder: Path
-    solution_files: tuple[str, ...]   # the stubs the agent implements
-    test_files: tuple[str, ...]       # read-only to the agent; success means they pass unchanged
-    kind: str = "exercise"            # "exercise" | "repo"
-    function: str = ""                # repo tasks: the function whose body was removed
-    tests: tuple[str, ...] = ()       # repo tasks: the pytest node ids that must pass
+    solution_files: tuple[str, ...]  # the stubs the agent implements
+    test_files: tuple[str, ...]  # read-only to the agent; success means they pass unchanged
+    kind: str = "exercise"  # "exercise" | "repo"
+    function: str = ""  # repo tasks: the function whose body was removed
+    tests: tuple[str, ...] = ()  # repo tasks: the pytest node ids that must pass
     test_command: tuple[str, ...] = ()
 
     @property
@@ -48,9 +48,11 @@ class BenchTask:
             return f"{self.instructions}\n\nThe library's existing tests must pass; do not change the tests."
         stubs = ", ".join(self.solution_files)
         tests = ", ".join(self.test_files)
-        return (f"{self.instructions}\n\n"
-                f"Implement the solution in {stubs}. The tests in {tests} must pass; "
-                f"do not change the tests.")
+        return (
+            f"{self.instructions}\n\n"
+            f"Implement the solution in {stubs}. The tests in {tests} must pass; "
+            f"do not change the tests."
+        )
 
 
 def load_suite(path: str | Path) -> list[BenchTask]:
@@ -58,29 +60,42 @@ def load_suite(path: str | Path) -> list[BenchTask]:
     root = Path(path).expanduser()
     if root.is_file() and root.suffix == ".json":
         from agentsmith.bench.realrepo import ensure_built
+
         root = ensure_built(root.resolve())
     if not root.is_dir():
-        raise UserError(f"bench suite {root} is not a folder",
-                        "pass a suite folder, e.g. ../shared/bench/exercism-python")
-    tasks = [_load_task(folder) for folder in sorted(root.iterdir())
-             if folder.is_dir() and (folder / "task.json").is_file()]
+        raise UserError(
+            f"bench suite {root} is not a folder", "pass a suite folder, e.g. ../shared/bench/exercism-python"
+        )
+    tasks = [
+        _load_task(folder) for folder in sorted(root.iterdir()) if folder.is_dir() and (folder / "task.json").is_file()
+    ]
     if not tasks:
-        raise UserError(f"bench suite {root} holds no tasks",
-                        "each task is a folder with task.json, instructions.md, the stub and the tests")
+        raise UserError(
+            f"bench suite {root} holds no tasks",
+            "each task is a folder with task.json, instructions.md, the stub and the tests",
+        )
     return tasks
 
 
 def _load_task(folder: Path) -> BenchTask:
     try:
         meta = json.loads((folder / "task.json").read_text(encoding="utf-8"))
-        task = BenchTask(slug=str(meta.get("slug") or folder.name), difficulty=int(meta.get("difficulty") or 1),
-                         folder=folder.resolve(), solution_files=tuple(meta["solution"]),
-                         test_files=tuple(meta["test"]), kind=str(meta.get("kind") or "exercise"),
-                         function=str(meta.get("function") or ""), tests=tuple(meta.get("tests") or ()),
-                         test_command=tuple(meta.get("test_command") or ()))
+        task = BenchTask(
+            slug=str(meta.get("slug") or folder.name),
+            difficulty=int(meta.get("difficulty") or 1),
+            folder=folder.resolve(),
+            solution_files=tuple(meta["solution"]),
+            test_files=tuple(meta["test"]),
+            kind=str(meta.get("kind") or "exercise"),
+            function=str(meta.get("function") or ""),
+            tests=tuple(meta.get("tests") or ()),
+            test_command=tuple(meta.get("test_command") or ()),
+        )
     except (ValueError, KeyError, TypeError) as err:
-        raise UserError(f"bench task {folder}/task.json is malformed ({err})",
-                        "it needs slug, difficulty, solution [files] and test [files]") from None
+        raise UserError(
+            f"bench task {folder}/task.json is malformed ({err})",
+            "it needs slug, difficulty, solution [files] and test [files]",
+        ) from None
     missing = [name for name in task.solution_files + task.test_files if not (task.source / name).is_file()]
     missing += [] if (folder / "instructions.md").is_file() else ["instructions.md"]
     if missing:
@@ -88,13 +103,17 @@ def _load_task(folder: Path) -> BenchTask:
     return task
 
 
-def select_tasks(tasks: list[BenchTask], *, slugs: list[str] | None = None, limit: int | None = None) -> list[BenchTask]:
+def select_tasks(
+    tasks: list[BenchTask], *, slugs: list[str] | None = None, limit: int | None = None
+) -> list[BenchTask]:
     if slugs:
         by_slug = {t.slug: t for t in tasks}
         unknown = [s for s in slugs if s not in by_slug]
         if unknown:
-            raise UserError(f"unknown task(s): {', '.join(unknown)}",
-                            f"pick from: {', '.join(sorted(by_slug)[:12])}, ... (the suite's folder names)")
+            raise UserError(
+                f"unknown task(s): {', '.join(unknown)}",
+                f"pick from: {', '.join(sorted(by_slug)[:12])}, ... (the suite's folder names)",
+            )
         tasks = [by_slug[s] for s in dict.fromkeys(slugs)]
     if limit is not None:
         if limit < 1:
@@ -104,8 +123,7 @@ def select_tasks(tasks: list[BenchTask], *, slugs: list[str] | None = None, limi
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def build_task_repo(task: BenchTask, dest: Path) -> Path:
@@ -121,7 +139,7 @@ def build_task_repo(task: BenchTask, dest: Path) -> Path:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(task.folder / name, target)
-            target.chmod(0o644)   # the suite is read-only; the agent's worktree must not be
+            target.chmod(0o644)  # the suite is read-only; the agent's worktree must not be
     # -f: an sdist's .gitignore may list files it ships (a generated _version.py) that imports need.
     git(dest, "add", "-A", "-f")
     git(dest, "commit", "-q", "-m", f"bench task {task.slug}")

@@ -15,7 +15,7 @@ from agentsmith.seams import Incident
 @dataclass
 class Edit:
     path: str
-    search: str | None      # None: `replace` is the whole new file
+    search: str | None  # None: `replace` is the whole new file
     replace: str
 
 
@@ -23,7 +23,7 @@ class Edit:
 class ApplyResult:
     applied: list[str] = field(default_factory=list)
     refused: list[Incident] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)   # SEARCH text not found, and similar
+    failed: list[str] = field(default_factory=list)  # SEARCH text not found, and similar
 
 
 class PathRefused(Exception):
@@ -31,8 +31,7 @@ class PathRefused(Exception):
 
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})([^\n`]*)\n(.*?)^\1[ \t]*$", re.S | re.M)
-_SEARCH_BLOCK = re.compile(
-    r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE[^\n]*$", re.S | re.M)
+_SEARCH_BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE[^\n]*$", re.S | re.M)
 _PATH_TOKEN = re.compile(r"([\w./-]+\.[A-Za-z0-9]{1,8})")
 
 
@@ -50,7 +49,7 @@ def parse_edits(answer: str, *, default_path: str | None = None) -> list[Edit]:
     consumed: list[tuple[int, int]] = []
     for match in _SEARCH_BLOCK.finditer(answer):
         before = answer[: match.start()].rstrip("\n").splitlines()
-        path = next((p for p in (_path_in(l) for l in reversed(before[-3:])) if p), default_path)
+        path = next((p for p in (_path_in(line) for line in reversed(before[-3:])) if p), default_path)
         if path:
             edits.append(Edit(path=path, search=match.group(1), replace=match.group(2)))
         consumed.append(match.span())
@@ -109,7 +108,7 @@ def safe_path(root: Path, relative: str) -> Path:
         raise PathRefused(f"absolute path {relative!r}")
     if ".." in pure.parts:
         raise PathRefused(f"path {relative!r} leaves the repository")
-    if pure.parts and pure.parts[0] == ".git" or ".git" in pure.parts:
+    if (pure.parts and pure.parts[0] == ".git") or ".git" in pure.parts:
         raise PathRefused(f"path {relative!r} is inside .git/")
     root = root.resolve()
     target = root.joinpath(*pure.parts)
@@ -127,8 +126,14 @@ def safe_path(root: Path, relative: str) -> Path:
     return target
 
 
-def apply_edits(root: Path, edits: list[Edit], *, read_only: set[str] = frozenset(),
-                allowed_removals: set[str] = frozenset(), function_level: set[str] = frozenset()) -> ApplyResult:
+def apply_edits(
+    root: Path,
+    edits: list[Edit],
+    *,
+    read_only: set[str] = frozenset(),
+    allowed_removals: set[str] = frozenset(),
+    function_level: set[str] = frozenset(),
+) -> ApplyResult:
     """Apply `edits` inside `root`. `function_level`: files for which a code block holding only
     definitions replaces those definitions (big files); elsewhere it does so only when taking it as
     the whole file would drop code. `allowed_removals`: names the step may delete."""
@@ -141,14 +146,23 @@ def apply_edits(root: Path, edits: list[Edit], *, read_only: set[str] = frozense
             continue
         relative = target.relative_to(root.resolve()).as_posix()
         if relative in read_only:
-            result.refused.append(Incident(kind="tool-misuse", node="apply",
-                                           detail=f"edit refused: {relative} is read-only (tests are the verifier)"))
+            result.refused.append(
+                Incident(
+                    kind="tool-misuse",
+                    node="apply",
+                    detail=f"edit refused: {relative} is read-only (tests are the verifier)",
+                )
+            )
             continue
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if edit.search is None:
             new_text = edit.replace
-            if current is not None and relative.endswith(".py") and pyast.looks_like_definitions(new_text) \
-                    and (relative in function_level or pyast.removed_names(current, new_text, allowed_removals)):
+            if (
+                current is not None
+                and relative.endswith(".py")
+                and pyast.looks_like_definitions(new_text)
+                and (relative in function_level or pyast.removed_names(current, new_text, allowed_removals))
+            ):
                 try:
                     new_text, _ = pyast.splice(current, new_text)
                 except ValueError as err:
@@ -181,24 +195,26 @@ def apply_edits(root: Path, edits: list[Edit], *, read_only: set[str] = frozense
     return result
 
 
-def _python_problem(relative: str, current: str | None, new_text: str,
-                    allowed: set[str]) -> tuple[str, str] | None:
+def _python_problem(relative: str, current: str | None, new_text: str, allowed: set[str]) -> tuple[str, str] | None:
     """Why a Python edit must not land: it does not parse, or it drops definitions nobody asked to drop
     (small models "simplify" a big file by leaving most of it out)."""
     if not relative.endswith(".py"):
         return None
     if current is not None and pyast.parse(current) is None:
-        return None   # it did not parse before either: nothing to compare with
+        return None  # it did not parse before either: nothing to compare with
     error = pyast.syntax_error(new_text)
     if error:
-        return "failed", (f"edit of {relative} refused: the result would not parse ({error}); "
-                          "answer with complete, valid Python")
+        return "failed", (
+            f"edit of {relative} refused: the result would not parse ({error}); answer with complete, valid Python"
+        )
     lost = pyast.removed_names(current or "", new_text, allowed)
     if lost:
         shown = ", ".join(lost[:8]) + (f" and {len(lost) - 8} more" if len(lost) > 8 else "")
-        return "tool-misuse", (f"edit of {relative} refused: your edit removed {shown} which the step did not "
-                               "name; keep it (answer with only the changed function, or the whole file unchanged "
-                               "apart from the change)")
+        return "tool-misuse", (
+            f"edit of {relative} refused: your edit removed {shown} which the step did not "
+            "name; keep it (answer with only the changed function, or the whole file unchanged "
+            "apart from the change)"
+        )
     return None
 
 
@@ -206,10 +222,10 @@ def _replace_once(text: str, search: str, replace: str) -> str | None:
     if search in text:
         return text.replace(search, replace, 1)
     # Models often get trailing whitespace wrong: retry line by line, ignoring it.
-    lines, wanted = text.splitlines(keepends=True), [l.rstrip() for l in search.splitlines()]
+    lines, wanted = text.splitlines(keepends=True), [line.rstrip() for line in search.splitlines()]
     if not wanted:
         return text + replace
     for i in range(len(lines) - len(wanted) + 1):
-        if [l.rstrip() for l in lines[i:i + len(wanted)]] == wanted:
-            return "".join(lines[:i]) + replace + "".join(lines[i + len(wanted):])
+        if [line.rstrip() for line in lines[i : i + len(wanted)]] == wanted:
+            return "".join(lines[:i]) + replace + "".join(lines[i + len(wanted) :])
     return None

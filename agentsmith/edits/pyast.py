@@ -13,12 +13,12 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 @dataclass
 class Definition:
-    qualname: str          # "intcomma", "Foo.bar"
+    qualname: str  # "intcomma", "Foo.bar"
     name: str
-    kind: str              # "function" | "class" | "method"
-    start: int             # 1-based first line, decorators included
-    lineno: int            # the `def`/`class` line
-    end: int               # 1-based last line
+    kind: str  # "function" | "class" | "method"
+    start: int  # 1-based first line, decorators included
+    lineno: int  # the `def`/`class` line
+    end: int  # 1-based last line
     indent: str
 
 
@@ -55,8 +55,17 @@ def definitions(source: str, tree: ast.Module | None = None) -> list[Definition]
             kind = "class" if isinstance(node, ast.ClassDef) else ("method" if in_class else "function")
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
             line = lines[node.lineno - 1] if node.lineno - 1 < len(lines) else ""
-            found.append(Definition(qualname, node.name, kind, start, node.lineno, node.end_lineno or node.lineno,
-                                    line[: len(line) - len(line.lstrip())]))
+            found.append(
+                Definition(
+                    qualname,
+                    node.name,
+                    kind,
+                    start,
+                    node.lineno,
+                    node.end_lineno or node.lineno,
+                    line[: len(line) - len(line.lstrip())],
+                )
+            )
             if isinstance(node, ast.ClassDef):
                 visit(node.body, f"{qualname}.", True)
 
@@ -75,12 +84,12 @@ def find(source: str, name: str) -> Definition | None:
 
 
 def extract(source: str, definition: Definition) -> str:
-    return "".join(source.splitlines(keepends=True)[definition.start - 1: definition.end])
+    return "".join(source.splitlines(keepends=True)[definition.start - 1 : definition.end])
 
 
 def header(source: str, definition: Definition) -> str:
     """A definition's decorators and signature, dedented: what an answer should start with."""
-    lines = [line[len(definition.indent):] for line in extract(source, definition).splitlines()]
+    lines = [line[len(definition.indent) :] for line in extract(source, definition).splitlines()]
     tree = parse("\n".join(lines))
     if tree is None or not tree.body or not getattr(tree.body[0], "body", None):
         return lines[0] + "\n"
@@ -94,8 +103,13 @@ def module_names(source: str) -> set[str]:
         return set()
     names = {d.qualname for d in definitions(source, tree)}
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
-            if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, (ast.AnnAssign, ast.AugAssign))
+            else []
+        )
         for target in targets:
             for leaf in ast.walk(target):
                 if isinstance(leaf, ast.Name):
@@ -106,8 +120,11 @@ def module_names(source: str) -> set[str]:
 def removed_names(before: str, after: str, allowed: set[str] = frozenset()) -> list[str]:
     """Names `before` defines that `after` lost, except those `allowed` (by qualname or plain name)."""
     lost = module_names(before) - module_names(after)
-    return sorted(n for n in lost if n not in allowed and n.rsplit(".", 1)[-1] not in allowed
-                  and n.split(".", 1)[0] not in allowed)
+    return sorted(
+        n
+        for n in lost
+        if n not in allowed and n.rsplit(".", 1)[-1] not in allowed and n.split(".", 1)[0] not in allowed
+    )
 
 
 def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = True) -> str:
@@ -118,7 +135,7 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
         return source
     lines = source.splitlines()
     out: list[str] = []
-    cursor = 0   # 0-based index of the next line to copy
+    cursor = 0  # 0-based index of the next line to copy
 
     def emit_until(stop: int) -> None:
         nonlocal cursor
@@ -140,10 +157,10 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
                 cursor = end
                 continue
             first = node.body[0]
-            if first.lineno == node.lineno:     # `def f(): return 1`: one line, nothing to elide
+            if first.lineno == node.lineno:  # `def f(): return 1`: one line, nothing to elide
                 emit_until(end)
                 continue
-            header_end = first.lineno - 1          # lines before the first statement: the signature
+            header_end = first.lineno - 1  # lines before the first statement: the signature
             emit_until(header_end)
             doc = ast.get_docstring(node, clean=False) is not None
             if doc and docstrings:
@@ -192,16 +209,16 @@ def splice(source: str, new_text: str) -> tuple[str, list[str]]:
         if not isinstance(node, _DEFS):
             continue
         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-        block = "".join(frag_lines[start - 1: node.end_lineno])
+        block = "".join(frag_lines[start - 1 : node.end_lineno])
         target = find(result, node.name)
         if target is None:
-            added.append(block.rstrip("\n") + "\n")     # a new helper the answer defines next to its function
+            added.append(block.rstrip("\n") + "\n")  # a new helper the answer defines next to its function
             continue
         indented = "".join((target.indent + line if line.strip() else line) for line in block.splitlines(keepends=True))
         if not indented.endswith("\n"):
             indented += "\n"
         lines = result.splitlines(keepends=True)
-        result = "".join(lines[: target.start - 1]) + indented + "".join(lines[target.end:])
+        result = "".join(lines[: target.start - 1]) + indented + "".join(lines[target.end :])
         replaced.append(target.qualname)
     if not replaced:
         raise ValueError("no definition in the answer matches one in the file")
@@ -216,8 +233,10 @@ def splice(source: str, new_text: str) -> tuple[str, list[str]]:
     if missing:
         lines = result.splitlines(keepends=True)
         tree = parse(result)
-        last = max((n.end_lineno for n in (tree.body if tree else [])
-                    if isinstance(n, (ast.Import, ast.ImportFrom))), default=0)
+        last = max(
+            (n.end_lineno for n in (tree.body if tree else []) if isinstance(n, (ast.Import, ast.ImportFrom))),
+            default=0,
+        )
         result = "".join(lines[:last]) + "".join(m + "\n" for m in missing) + "".join(lines[last:])
     return result, replaced
 
@@ -234,4 +253,5 @@ def looks_like_definitions(text: str) -> bool:
 
 def _dedent(text: str) -> str:
     import textwrap
+
     return textwrap.dedent(text)

@@ -24,14 +24,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def pr_body(result: dict[str, Any], task: str, issue: int | None) -> str:
-    lines = [f"Closes #{issue}" if issue else "", "", f"> {task[:500]}", "",
-             f"- run `{result['run_id']}`, tiers: {', '.join(result['tiers_used']) or '-'}",
-             f"- {result['attempts']} attempt(s), {result['tokens']['prompt'] + result['tokens']['completion']} tokens, "
-             f"${result['cost_usd']:.4f}, {result['seconds']:.0f}s",
-             f"- security gate: {result['blocking']} blocking, {len(result['findings'])} finding(s)"]
+    lines = [
+        f"Closes #{issue}" if issue else "",
+        "",
+        f"> {task[:500]}",
+        "",
+        f"- run `{result['run_id']}`, tiers: {', '.join(result['tiers_used']) or '-'}",
+        f"- {result['attempts']} attempt(s), {result['tokens']['prompt'] + result['tokens']['completion']} tokens, "
+        f"${result['cost_usd']:.4f}, {result['seconds']:.0f}s",
+        f"- security gate: {result['blocking']} blocking, {len(result['findings'])} finding(s)",
+    ]
     for finding in result["findings"][:20]:
-        lines.append(f"  - `{finding['rule']}` {finding['severity']} {finding['path']}:{finding['line']} "
-                     f"{finding['message']}")
+        lines.append(
+            f"  - `{finding['rule']}` {finding['severity']} {finding['path']}:{finding['line']} {finding['message']}"
+        )
     for route in result["routes"]:
         lines.append(f"- route: attempt {route['attempt']} -> {route.get('tier') or 'stop'}: {route['reason']}")
     lines.append("\nOpened by agentsmith. Routing, gates and costs are in the audit log (`agentsmith report`).")
@@ -46,7 +52,7 @@ def cmd_pr(args: argparse.Namespace) -> int:
     from agentsmith.graph.runner import start_run
     from agentsmith.policy import load_policy
 
-    forge = GitHubForge.from_env(args.github_repo)   # fail before any work when unconfigured
+    forge = GitHubForge.from_env(args.github_repo)  # fail before any work when unconfigured
     root = vcs.repo_root(args.repo)
     base = args.base or vcs.current_branch(root)
     if args.issue:
@@ -58,17 +64,29 @@ def cmd_pr(args: argparse.Namespace) -> int:
     if result["status"] != "committed":
         print(json.dumps(result, default=str) if args.json else f"{result['status']}: {result['reason']}")
         return 1
-    push = subprocess.run(["git", "push", "--quiet", args.remote, f"{result['branch']}:{result['branch']}"],
-                          cwd=root, capture_output=True, text=True)
+    push = subprocess.run(
+        ["git", "push", "--quiet", args.remote, f"{result['branch']}:{result['branch']}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     if push.returncode != 0:
-        raise UserError(f"git push to {args.remote} failed: {push.stderr.strip().splitlines()[-1:]}",
-                        "check the remote and its credentials")
+        raise UserError(
+            f"git push to {args.remote} failed: {push.stderr.strip().splitlines()[-1:]}",
+            "check the remote and its credentials",
+        )
     review = load_policy(args.policy).policy.review
     needs_review = review.ci == "draft" or bool(result["findings"])
-    pr = forge.open_pull_request(branch=result["branch"], base=base, title=f"agentsmith: {task.splitlines()[0][:70]}",
-                                 body=pr_body(result, task, args.issue), draft=needs_review,
-                                 labels=[review.label] if needs_review else [])
+    pr = forge.open_pull_request(
+        branch=result["branch"],
+        base=base,
+        title=f"agentsmith: {task.splitlines()[0][:70]}",
+        body=pr_body(result, task, args.issue),
+        draft=needs_review,
+        labels=[review.label] if needs_review else [],
+    )
     out = result | {"pull_request": {"url": pr.url, "number": pr.number, "draft": pr.draft, "labels": pr.labels}}
-    print(json.dumps(out, indent=2, default=str) if args.json else f"opened {pr.url}" + (" (draft)" if pr.draft else ""))
+    print(
+        json.dumps(out, indent=2, default=str) if args.json else f"opened {pr.url}" + (" (draft)" if pr.draft else "")
+    )
     return 0
-

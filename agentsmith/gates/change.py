@@ -18,17 +18,17 @@ MAX_FILE_BYTES = 2_000_000
 
 @dataclass
 class ChangedFile:
-    path: str                      # in the working tree, relative, forward slashes
-    base_path: str | None          # in the base revision (differs on a rename); None when new
-    added_lines: set[int] = field(default_factory=set)   # 1-based lines of head not in base
+    path: str  # in the working tree, relative, forward slashes
+    base_path: str | None  # in the base revision (differs on a rename); None when new
+    added_lines: set[int] = field(default_factory=set)  # 1-based lines of head not in base
 
 
 @dataclass
 class Change:
     repo: Path
-    base: str                      # the resolved commit id
+    base: str  # the resolved commit id
     files: list[ChangedFile]
-    scratch: Path                  # holds base/ and head/
+    scratch: Path  # holds base/ and head/
 
     @property
     def base_root(self) -> Path:
@@ -58,7 +58,9 @@ def repo_root(repo: Path) -> Path:
     try:
         top = git(repo, "rev-parse", "--show-toplevel").decode().strip()
     except subprocess.CalledProcessError:
-        raise UserError(f"not a git repository: {repo}", "pass --repo with a git work tree (or run `git init`)") from None
+        raise UserError(
+            f"not a git repository: {repo}", "pass --repo with a git work tree (or run `git init`)"
+        ) from None
     return Path(top)
 
 
@@ -66,8 +68,10 @@ def resolve_base(repo: Path, base: str) -> str:
     try:
         return git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
     except subprocess.CalledProcessError:
-        raise UserError(f"unknown revision {base!r} in {repo}",
-                        "pass --base with a commit, branch or tag that exists (e.g. HEAD, main, HEAD~1)") from None
+        raise UserError(
+            f"unknown revision {base!r} in {repo}",
+            "pass --base with a commit, branch or tag that exists (e.g. HEAD, main, HEAD~1)",
+        ) from None
 
 
 def changed_paths(repo: Path, base: str) -> dict[str, str | None]:
@@ -107,7 +111,7 @@ def read_base_blobs(repo: Path, base: str, paths: list[str]) -> dict[str, bytes]
         pos = header_end + 1
         if len(header) == 3 and header[1] == b"blob":
             size = int(header[2])
-            blobs[path] = out[pos:pos + size]
+            blobs[path] = out[pos : pos + size]
             pos += size + 1
     return blobs
 
@@ -133,10 +137,10 @@ def prepare_change(repo: Path, base: str, scratch: Path, paths: list[str] | None
     if paths is not None:
         selected: dict[str, str | None] = {}
         for wanted in (normalise(root, p) for p in paths):
-            if (root / wanted).is_dir():   # a folder: the changed files under it
+            if (root / wanted).is_dir():  # a folder: the changed files under it
                 prefix = "" if wanted in ("", ".") else wanted.rstrip("/") + "/"
                 selected.update({p: b for p, b in changes.items() if p.startswith(prefix)})
-            else:                          # a file: scanned even when unchanged
+            else:  # a file: scanned even when unchanged
                 selected[wanted] = changes.get(wanted, wanted)
         changes = selected
     base_blobs = read_base_blobs(root, commit, sorted({b for b in changes.values() if b}))
@@ -157,8 +161,13 @@ def prepare_change(repo: Path, base: str, scratch: Path, paths: list[str] | None
         if base is not None:
             write(scratch / "base" / path, base)
         base_text = base.decode("utf-8", "replace") if base is not None else ""
-        files.append(ChangedFile(path=path, base_path=base_path if base is not None else None,
-                                 added_lines=added_lines(base_text, head.decode("utf-8", "replace"))))
+        files.append(
+            ChangedFile(
+                path=path,
+                base_path=base_path if base is not None else None,
+                added_lines=added_lines(base_text, head.decode("utf-8", "replace")),
+            )
+        )
     return Change(repo=root, base=commit, files=files, scratch=scratch)
 
 
@@ -168,8 +177,9 @@ def normalise(root: Path, path: str) -> str:
         try:
             candidate = candidate.resolve().relative_to(root.resolve())
         except ValueError:
-            raise UserError(f"path {path} is outside the repository {root}",
-                            "name files inside the repository") from None
+            raise UserError(
+                f"path {path} is outside the repository {root}", "name files inside the repository"
+            ) from None
     text = candidate.as_posix()
     if text.startswith("../") or text == "..":
         raise UserError(f"path {path} is outside the repository {root}", "name files inside the repository")

@@ -12,8 +12,13 @@ if TYPE_CHECKING:
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/agentsmith/agentsmith"
-TOOL_NAMES = {"semgrep": "agentsmith-semgrep", "checklist": "agentsmith-checklist", "bandit": "bandit",
-              "secrets": "agentsmith-secrets", "suppression": "agentsmith-suppressions"}
+TOOL_NAMES = {
+    "semgrep": "agentsmith-semgrep",
+    "checklist": "agentsmith-checklist",
+    "bandit": "bandit",
+    "secrets": "agentsmith-secrets",
+    "suppression": "agentsmith-suppressions",
+}
 # GitHub code scanning ranks security results by this number (0.1-10).
 SECURITY_SEVERITY = {"low": "3.0", "medium": "5.5", "high": "8.0", "critical": "9.5"}
 
@@ -30,9 +35,11 @@ def render(result: ScanResult, fmt: str) -> str:
 
 def render_text(result: ScanResult) -> str:
     blocking = result.blocking
-    lines = [f"agentsmith scan: {len(result.files)} changed file(s) since {result.base[:12]}, "
-             f"{len(result.findings)} new finding(s), {len(blocking)} blocking "
-             f"(blocks at {result.block_at} and above), {result.seconds:.1f}s"]
+    lines = [
+        f"agentsmith scan: {len(result.files)} changed file(s) since {result.base[:12]}, "
+        f"{len(result.findings)} new finding(s), {len(blocking)} blocking "
+        f"(blocks at {result.block_at} and above), {result.seconds:.1f}s"
+    ]
     for finding in result.findings:
         where = f"{finding.path}:{finding.line}" if finding.path else "(scanner)"
         mark = "BLOCK" if finding.blocking else "note "
@@ -44,8 +51,10 @@ def render_text(result: ScanResult) -> str:
         if finding.fix:
             lines.append(f"      fix: {finding.fix}")
     lines.append("")
-    tools = ", ".join(f"{name} {info['seconds']:.1f}s" + (f" (error: {info['error']})" if info.get("error") else "")
-                      for name, info in result.tools.items())
+    tools = ", ".join(
+        f"{name} {info['seconds']:.1f}s" + (f" (error: {info['error']})" if info.get("error") else "")
+        for name, info in result.tools.items()
+    )
     lines.append(f"tools: {tools}")
     lines.append("result: " + ("BLOCKED: fix the findings marked BLOCK" if blocking else "pass"))
     return "\n".join(lines) + "\n"
@@ -67,26 +76,36 @@ def to_sarif(result: ScanResult) -> dict:
     tools_in_results = {sarif_tool_of(f) for f in result.findings}
     names = list(dict.fromkeys([*result.tools, *sorted(tools_in_results)]))
     if "semgrep" in result.tools and "checklist" not in names:
-        names.append("checklist")   # the checklist runs inside the Semgrep process
+        names.append("checklist")  # the checklist runs inside the Semgrep process
     for tool in names:
         findings = [f for f in result.findings if sarif_tool_of(f) == tool and f.path]
         info = result.tools.get(tool) or result.tools.get("semgrep" if tool == "checklist" else tool) or {}
         rules: dict[str, dict] = {}
         for finding in findings:
-            rules.setdefault(finding.rule, {
-                "id": finding.rule,
-                "name": finding.rule.replace(".", "-"),
-                "shortDescription": {"text": finding.message[:120]},
-                "fullDescription": {"text": finding.message},
-                "help": {"text": finding.fix or finding.message},
-                "defaultConfiguration": {"level": sarif_level(finding)},
-                "properties": {"security-severity": SECURITY_SEVERITY[finding.severity],
-                               "tags": ["security", tool]},
-            })
+            rules.setdefault(
+                finding.rule,
+                {
+                    "id": finding.rule,
+                    "name": finding.rule.replace(".", "-"),
+                    "shortDescription": {"text": finding.message[:120]},
+                    "fullDescription": {"text": finding.message},
+                    "help": {"text": finding.fix or finding.message},
+                    "defaultConfiguration": {"level": sarif_level(finding)},
+                    "properties": {
+                        "security-severity": SECURITY_SEVERITY[finding.severity],
+                        "tags": ["security", tool],
+                    },
+                },
+            )
         rule_index = {rule_id: i for i, rule_id in enumerate(rules)}
         run: dict = {
-            "tool": {"driver": {"name": TOOL_NAMES.get(tool, tool), "informationUri": INFORMATION_URI,
-                                "rules": list(rules.values())}},
+            "tool": {
+                "driver": {
+                    "name": TOOL_NAMES.get(tool, tool),
+                    "informationUri": INFORMATION_URI,
+                    "rules": list(rules.values()),
+                }
+            },
             "automationDetails": {"id": f"agentsmith/{tool}/"},
             "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "the repository root"}}},
             "results": [sarif_result(f, rule_index[f.rule]) for f in findings],
@@ -104,9 +123,14 @@ def sarif_result(finding: Finding, rule_index: int) -> dict:
         "ruleIndex": rule_index,
         "level": sarif_level(finding),
         "message": {"text": f"{finding.message} Fix: {finding.fix}" if finding.fix else finding.message},
-        "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": finding.path, "uriBaseId": "%SRCROOT%"},
-            "region": {"startLine": max(finding.line, 1)}}}],
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": finding.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": max(finding.line, 1)},
+                }
+            }
+        ],
         "partialFingerprints": {"agentsmithFingerprint/v1": finding.fingerprint},
         "properties": {"severity": finding.severity, "blocking": finding.blocking},
     }

@@ -29,17 +29,23 @@ class ScanResult:
     base: str = ""
     files: list[str] = field(default_factory=list)
     block_at: str = "medium"
-    prepare_seconds: float = 0.0   # reading the rules and laying out base/ and head/, before any scanner
+    prepare_seconds: float = 0.0  # reading the rules and laying out base/ and head/, before any scanner
 
     @property
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.blocking]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"base": self.base, "files": self.files, "seconds": round(self.seconds, 3),
-                "prepare_seconds": round(self.prepare_seconds, 3), "block_at": self.block_at,
-                "blocking": len(self.blocking),
-                "findings": [f.to_dict() for f in self.findings], "tools": self.tools}
+        return {
+            "base": self.base,
+            "files": self.files,
+            "seconds": round(self.seconds, 3),
+            "prepare_seconds": round(self.prepare_seconds, 3),
+            "block_at": self.block_at,
+            "blocking": len(self.blocking),
+            "findings": [f.to_dict() for f in self.findings],
+            "tools": self.tools,
+        }
 
 
 def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: list[str] | None = None) -> ScanResult:
@@ -58,8 +64,11 @@ def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: li
         runs: dict[str, ToolRun] = {}
         with ThreadPoolExecutor(max_workers=2) as pool:
             # Semgrep and Bandit are separate processes: run them side by side.
-            semgrep_job = pool.submit(run_semgrep, change, active_rules, active_files, gates.semgrep.timeout_s) \
-                if active_files else None
+            semgrep_job = (
+                pool.submit(run_semgrep, change, active_rules, active_files, gates.semgrep.timeout_s)
+                if active_files
+                else None
+            )
             bandit_job = pool.submit(run_bandit, change, policy) if gates.bandit.enabled else None
             if gates.secrets.enabled:
                 runs["secrets"] = run_secrets(change, policy)
@@ -75,10 +84,15 @@ def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: li
         findings += tool_failures(runs)
         findings.sort(key=lambda f: (not f.blocking, -SEVERITY_RANK[f.severity], f.path, f.line, f.rule))
         number_repeated_fingerprints(findings)
-        return ScanResult(findings=findings, seconds=time.monotonic() - started,
-                          tools={name: run.summary() for name, run in runs.items()}, base=change.base,
-                          files=[f.path for f in change.files], block_at=gates.block_at,
-                          prepare_seconds=prepared - started)
+        return ScanResult(
+            findings=findings,
+            seconds=time.monotonic() - started,
+            tools={name: run.summary() for name, run in runs.items()},
+            base=change.base,
+            files=[f.path for f in change.files],
+            block_at=gates.block_at,
+            prepare_seconds=prepared - started,
+        )
     finally:
         cleanup(scratch)
 
@@ -116,7 +130,7 @@ def allowed_public_ip(hit: Hit, policy: Policy, change: Change) -> bool:
     if hit.rule != "tf-instance-public-ip" or not allowed:
         return False
     lines = (change.scratch / hit.side / hit.path).read_text(encoding="utf-8", errors="replace").splitlines()
-    for line in reversed(lines[:hit.line]):
+    for line in reversed(lines[: hit.line]):
         match = TERRAFORM_RESOURCE.match(line)
         if match:
             return f"{match.group(1)}.{match.group(2)}" in allowed
@@ -141,9 +155,18 @@ def to_finding(hit: Hit, policy: Policy) -> Finding | None:
         blocking = not gates.allow_suppressions
     else:
         blocking = SEVERITY_RANK[severity] >= SEVERITY_RANK[gates.block_at]
-    return Finding(tool=hit.tool, rule=hit.rule, severity=severity, path=hit.path, line=hit.line,
-                   message=hit.message, fix=hit.fix, snippet=hit.snippet,
-                   fingerprint=fingerprint(hit), blocking=blocking)
+    return Finding(
+        tool=hit.tool,
+        rule=hit.rule,
+        severity=severity,
+        path=hit.path,
+        line=hit.line,
+        message=hit.message,
+        fix=hit.fix,
+        snippet=hit.snippet,
+        fingerprint=fingerprint(hit),
+        blocking=blocking,
+    )
 
 
 def fingerprint(hit: Hit) -> str:
@@ -152,11 +175,21 @@ def fingerprint(hit: Hit) -> str:
 
 def tool_failures(runs: dict[str, ToolRun]) -> list[Finding]:
     """A scanner that could not run has not passed the change: fail closed."""
-    return [Finding(tool=name, rule="gate.tool-error", severity="critical", path="", line=0,
-                    message=f"{name} did not complete: {run.error}",
-                    fix="Fix the scanner installation or the rule named in the message, then scan again.",
-                    fingerprint=hashlib.sha256(f"{name}\0{run.error}".encode()).hexdigest()[:32], blocking=True)
-            for name, run in runs.items() if run.error]
+    return [
+        Finding(
+            tool=name,
+            rule="gate.tool-error",
+            severity="critical",
+            path="",
+            line=0,
+            message=f"{name} did not complete: {run.error}",
+            fix="Fix the scanner installation or the rule named in the message, then scan again.",
+            fingerprint=hashlib.sha256(f"{name}\0{run.error}".encode()).hexdigest()[:32],
+            blocking=True,
+        )
+        for name, run in runs.items()
+        if run.error
+    ]
 
 
 def number_repeated_fingerprints(findings: list[Finding]) -> None:
@@ -169,10 +202,17 @@ def number_repeated_fingerprints(findings: list[Finding]) -> None:
 
 
 # Bandit tests that a bundled rule (or the secrets scan) reports with a better message and fix.
-BANDIT_COVERED_BY = {"B104": "python-web-bind-all-interfaces", "B201": "python-web-debug-enabled",
-                     "B501": "python-tls-verification-disabled", "B602": "python-shell-command-from-strings",
-                     "B605": "python-shell-command-from-strings", "B608": "python-sql-built-from-strings",
-                     "B105": "secrets.", "B106": "secrets.", "B107": "secrets."}
+BANDIT_COVERED_BY = {
+    "B104": "python-web-bind-all-interfaces",
+    "B201": "python-web-debug-enabled",
+    "B501": "python-tls-verification-disabled",
+    "B602": "python-shell-command-from-strings",
+    "B605": "python-shell-command-from-strings",
+    "B608": "python-sql-built-from-strings",
+    "B105": "secrets.",
+    "B106": "secrets.",
+    "B107": "secrets.",
+}
 
 
 def drop_bandit_duplicates(findings: list[Finding]) -> list[Finding]:
@@ -181,6 +221,8 @@ def drop_bandit_duplicates(findings: list[Finding]) -> list[Finding]:
 
     def covered(finding: Finding) -> bool:
         prefix = BANDIT_COVERED_BY.get(finding.rule)
-        return bool(prefix) and any(p == finding.path and line == finding.line and rule.startswith(prefix)
-                                    for p, line, rule in others)
+        return bool(prefix) and any(
+            p == finding.path and line == finding.line and rule.startswith(prefix) for p, line, rule in others
+        )
+
     return [f for f in findings if not (f.tool == "bandit" and covered(f))]

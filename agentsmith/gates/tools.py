@@ -26,12 +26,12 @@ class Hit:
     tool: str
     rule: str
     severity: str
-    side: str                      # "base" | "head"
+    side: str  # "base" | "head"
     path: str
     line: int
     message: str
     fix: str = ""
-    matched: str = ""              # what the finding is about; keys the base/head comparison
+    matched: str = ""  # what the finding is about; keys the base/head comparison
     snippet: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -46,8 +46,13 @@ class ToolRun:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"version": self.version, "files": self.files, "seconds": round(self.seconds, 3),
-                "error": self.error, "warnings": self.warnings[:20]}
+        return {
+            "version": self.version,
+            "files": self.files,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "warnings": self.warnings[:20],
+        }
 
 
 def split_side(relative: str) -> tuple[str, str]:
@@ -63,11 +68,12 @@ def line_text(root: Path, path: str, start: int, end: int | None = None) -> str:
         lines = (root / path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return ""
-    return "\n".join(lines[start - 1:(end or start)])
+    return "\n".join(lines[start - 1 : (end or start)])
 
 
-SUPPRESSION_MARKERS = re.compile(r"(#|//)\s*(nosec|noqa|nosemgrep)\b.*$|\bnosemgrep\b.*$|pragma:\s*allowlist[\s-]+secret.*$",
-                                 re.I | re.M)
+SUPPRESSION_MARKERS = re.compile(
+    r"(#|//)\s*(nosec|noqa|nosemgrep)\b.*$|\bnosemgrep\b.*$|pragma:\s*allowlist[\s-]+secret.*$", re.I | re.M
+)
 
 
 def squash(text: str) -> str:
@@ -76,8 +82,17 @@ def squash(text: str) -> str:
     return " ".join(SUPPRESSION_MARKERS.sub("", text).split())
 
 
-def run_json_tool(run: "ToolRun", name: str, argv: list[str], *, cwd: Path, timeout_s: int, env=None,
-                  timeout_hint: str = "", missing: str = "") -> dict | None:
+def run_json_tool(
+    run: ToolRun,
+    name: str,
+    argv: list[str],
+    *,
+    cwd: Path,
+    timeout_s: int,
+    env=None,
+    timeout_hint: str = "",
+    missing: str = "",
+) -> dict | None:
     """Run a scanner that prints a JSON report; on failure set `run.error` (the gate then fails closed)."""
     start = time.monotonic()
     try:
@@ -114,15 +129,34 @@ def run_semgrep(change: Change, rules: list[Rule], rule_files: list[Path], timeo
     if not targets or not rule_files:
         return run
     by_id = {r.id: r for r in rules}
-    argv = [str(semgrep_bin()), "scan", *SEMGREP_ENGINE, "--json", "--quiet", "--metrics=off",
-            "--disable-version-check",
-            # suppressions must not hide findings: an added `nosemgrep` is a finding of its own
-            "--disable-nosem", "--no-rewrite-rule-ids", "--timeout", "30", "--max-target-bytes", "2000000"]
+    argv = [
+        str(semgrep_bin()),
+        "scan",
+        *SEMGREP_ENGINE,
+        "--json",
+        "--quiet",
+        "--metrics=off",
+        "--disable-version-check",
+        # suppressions must not hide findings: an added `nosemgrep` is a finding of its own
+        "--disable-nosem",
+        "--no-rewrite-rule-ids",
+        "--timeout",
+        "30",
+        "--max-target-bytes",
+        "2000000",
+    ]
     for path in rule_files:
         argv += ["--config", str(path)]
-    report = run_json_tool(run, "semgrep", argv + ["--", *targets], cwd=change.scratch, timeout_s=timeout_s,
-                           env=tool_env(), timeout_hint=" (gates.semgrep.timeout_s)",
-                           missing=f"semgrep not found at {semgrep_bin()}; run scripts/setup.sh (or set AGENTSMITH_SEMGREP)")
+    report = run_json_tool(
+        run,
+        "semgrep",
+        argv + ["--", *targets],
+        cwd=change.scratch,
+        timeout_s=timeout_s,
+        env=tool_env(),
+        timeout_hint=" (gates.semgrep.timeout_s)",
+        missing=f"semgrep not found at {semgrep_bin()}; run scripts/setup.sh (or set AGENTSMITH_SEMGREP)",
+    )
     if report is None:
         return run
     run.version = report.get("version", "")
@@ -136,20 +170,30 @@ def run_semgrep(change: Change, rules: list[Rule], rule_files: list[Path], timeo
     for result in report.get("results", []):
         side, path = split_side(result["path"])
         rule = by_id.get(result["check_id"])
-        if rule is None:   # a rule of a gate the policy turned off
+        if rule is None:  # a rule of a gate the policy turned off
             continue
         root = change.scratch / side
         try:
             content = (root / path).read_bytes()
-            matched = content[result["start"]["offset"]:result["end"]["offset"]].decode("utf-8", "replace")
+            matched = content[result["start"]["offset"] : result["end"]["offset"]].decode("utf-8", "replace")
         except OSError:
             matched = ""
         metavars = {k: v.get("abstract_content", "") for k, v in (result["extra"].get("metavars") or {}).items()}
-        run.hits.append(Hit(
-            tool=rule.gate, rule=rule.id, severity=rule.severity, side=side, path=path,
-            line=result["start"]["line"], message=squash(result["extra"].get("message", "")), fix=rule.fix,
-            matched=squash(matched), snippet=line_text(root, path, result["start"]["line"]).strip()[:200],
-            extra={"metavars": metavars, "category": rule.category}))
+        run.hits.append(
+            Hit(
+                tool=rule.gate,
+                rule=rule.id,
+                severity=rule.severity,
+                side=side,
+                path=path,
+                line=result["start"]["line"],
+                message=squash(result["extra"].get("message", "")),
+                fix=rule.fix,
+                matched=squash(matched),
+                snippet=line_text(root, path, result["start"]["line"]).strip()[:200],
+                extra={"metavars": metavars, "category": rule.category},
+            )
+        )
     return run
 
 
@@ -166,8 +210,19 @@ def run_bandit(change: Change, policy: Policy) -> ToolRun:
     if not targets:
         return run
     # --ignore-nosec: a `# nosec` must not hide a finding; the suppression check reports it instead.
-    argv = [sys.executable, "-m", "bandit", "-f", "json", "-q", "--ignore-nosec",
-            "--severity-level", settings.severity, "--confidence-level", settings.confidence]
+    argv = [
+        sys.executable,
+        "-m",
+        "bandit",
+        "-f",
+        "json",
+        "-q",
+        "--ignore-nosec",
+        "--severity-level",
+        settings.severity,
+        "--confidence-level",
+        settings.confidence,
+    ]
     if settings.skips:
         argv += ["-s", ",".join(settings.skips)]
     report = run_json_tool(run, "bandit", argv + ["--", *targets], cwd=change.scratch, timeout_s=300)
@@ -178,15 +233,25 @@ def run_bandit(change: Change, policy: Policy) -> ToolRun:
     for result in report.get("results", []):
         side, path = split_side(result["filename"])
         root = change.scratch / side
-        first, last = (result.get("line_range") or [result["line_number"]])[0], (result.get("line_range") or [result["line_number"]])[-1]
-        run.hits.append(Hit(
-            tool="bandit", rule=result["test_id"], severity=BANDIT_SEVERITY.get(result["issue_severity"], "medium"),
-            side=side, path=path, line=result["line_number"],
-            message=f"{result['issue_text']} ({result['test_name']}, confidence {result['issue_confidence'].lower()})",
-            fix=f"See {result.get('more_info', 'the Bandit documentation')}",
-            matched=squash(line_text(root, path, first, last)),
-            snippet=line_text(root, path, result["line_number"]).strip()[:200],
-            extra={"test_name": result["test_name"], "cwe": (result.get("issue_cwe") or {}).get("id")}))
+        first, last = (
+            (result.get("line_range") or [result["line_number"]])[0],
+            (result.get("line_range") or [result["line_number"]])[-1],
+        )
+        run.hits.append(
+            Hit(
+                tool="bandit",
+                rule=result["test_id"],
+                severity=BANDIT_SEVERITY.get(result["issue_severity"], "medium"),
+                side=side,
+                path=path,
+                line=result["line_number"],
+                message=f"{result['issue_text']} ({result['test_name']}, confidence {result['issue_confidence'].lower()})",
+                fix=f"See {result.get('more_info', 'the Bandit documentation')}",
+                matched=squash(line_text(root, path, first, last)),
+                snippet=line_text(root, path, result["line_number"]).strip()[:200],
+                extra={"test_name": result["test_name"], "cwe": (result.get("issue_cwe") or {}).get("id")},
+            )
+        )
     return run
 
 
@@ -194,8 +259,10 @@ def run_bandit(change: Change, policy: Policy) -> ToolRun:
 
 # Detectors detect-secrets lacks, or that it gets wrong for this use.
 EXTRA_SECRET_PATTERNS: dict[str, tuple[str, str]] = {
-    "password-in-url": (r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@'\"]+:(?P<secret>[^\s:/@'\"]{3,})@[^\s/'\"]+",
-                        "A URL carries a password"),
+    "password-in-url": (
+        r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@'\"]+:(?P<secret>[^\s:/@'\"]{3,})@[^\s/'\"]+",
+        "A URL carries a password",
+    ),
     "private-key": (r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----", "A private key"),
     "aws-access-key": (r"\b(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b", "An AWS access key id"),
     "google-api-key": (r"\b(?P<secret>AIza[0-9A-Za-z_-]{35})\b", "A Google API key"),
@@ -207,8 +274,10 @@ EXTRA_SECRET_PATTERNS: dict[str, tuple[str, str]] = {
     "stripe-key": (r"\b(?P<secret>(?:sk|rk)_live_[A-Za-z0-9]{20,})\b", "A Stripe live key"),
 }
 # Placeholders people write in docs and examples; not secrets.
-PLACEHOLDER = re.compile(r"(?i)^(\$\{?[A-Z_]+\}?|<[^>]*>|\{\{.*\}\}|x+|\*+|\.+|changeme|password|passwd|pass|secret|"
-                         r"example|dummy|placeholder|your[_-]?\w*|redacted|%s|\$\w+)$")
+PLACEHOLDER = re.compile(
+    r"(?i)^(\$\{?[A-Z_]+\}?|<[^>]*>|\{\{.*\}\}|x+|\*+|\.+|changeme|password|passwd|pass|secret|"
+    r"example|dummy|placeholder|your[_-]?\w*|redacted|%s|\$\w+)$"
+)
 
 SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -233,21 +302,56 @@ def run_secrets(change: Change, policy: Policy) -> ToolRun:
 
     run = ToolRun(version=f"detect-secrets {metadata.version('detect-secrets')}")
     start = time.monotonic()
-    plugins = [{"name": name} for name in (
-        "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector", "CloudantDetector",
-        "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "IbmCloudIamDetector",
-        "IbmCosHmacDetector", "JwtTokenDetector", "KeywordDetector", "MailchimpDetector", "NpmDetector",
-        "OpenAIDetector", "PrivateKeyDetector", "PypiTokenDetector", "SendGridDetector", "SlackDetector",
-        "SoftlayerDetector", "SquareOAuthDetector", "StripeDetector", "TelegramBotTokenDetector", "TwilioKeyDetector")]
+    plugins = [
+        {"name": name}
+        for name in (
+            "ArtifactoryDetector",
+            "AWSKeyDetector",
+            "AzureStorageKeyDetector",
+            "BasicAuthDetector",
+            "CloudantDetector",
+            "DiscordBotTokenDetector",
+            "GitHubTokenDetector",
+            "GitLabTokenDetector",
+            "IbmCloudIamDetector",
+            "IbmCosHmacDetector",
+            "JwtTokenDetector",
+            "KeywordDetector",
+            "MailchimpDetector",
+            "NpmDetector",
+            "OpenAIDetector",
+            "PrivateKeyDetector",
+            "PypiTokenDetector",
+            "SendGridDetector",
+            "SlackDetector",
+            "SoftlayerDetector",
+            "SquareOAuthDetector",
+            "StripeDetector",
+            "TelegramBotTokenDetector",
+            "TwilioKeyDetector",
+        )
+    ]
     if policy.gates.secrets.entropy:
         plugins.append({"name": "Base64HighEntropyString", "limit": 4.5})
     # Hex entropy flags every checksum; public IPs are not secrets. The allowlist pragma is left
     # out so that `pragma: allowlist secret` cannot hide a secret (the suppression check reports it).
-    filters = [{"path": f"detect_secrets.filters.heuristic.{name}"} for name in (
-        "is_indirect_reference", "is_likely_id_string", "is_lock_file", "is_not_alphanumeric_string",
-        "is_potential_uuid", "is_prefixed_with_dollar_sign", "is_sequential_string", "is_swagger_file",
-        "is_templated_secret")] + [{"path": "agentsmith.gates.tools.is_env_var_name"}]
-    team_patterns = [(f"secrets.policy-pattern-{i + 1}", re.compile(p)) for i, p in enumerate(policy.gates.secrets.patterns)]
+    filters = [
+        {"path": f"detect_secrets.filters.heuristic.{name}"}
+        for name in (
+            "is_indirect_reference",
+            "is_likely_id_string",
+            "is_lock_file",
+            "is_not_alphanumeric_string",
+            "is_potential_uuid",
+            "is_prefixed_with_dollar_sign",
+            "is_sequential_string",
+            "is_swagger_file",
+            "is_templated_secret",
+        )
+    ] + [{"path": "agentsmith.gates.tools.is_env_var_name"}]
+    team_patterns = [
+        (f"secrets.policy-pattern-{i + 1}", re.compile(p)) for i, p in enumerate(policy.gates.secrets.patterns)
+    ]
     extra = [(f"secrets.{name}", re.compile(rx), label) for name, (rx, label) in EXTRA_SECRET_PATTERNS.items()]
     files = [(side, p) for side in SIDES for p in getattr(change, f"{side}_files")()]
     run.files = len(files)
@@ -257,20 +361,32 @@ def run_secrets(change: Change, policy: Policy) -> ToolRun:
             collection = SecretsCollection(root=str(root))
             collection.scan_file(path)
             for secret in collection.data.get(path, set()) or []:
-                run.hits.append(secret_hit(side, root, path, secret.line_number, secret_rule(secret.type),
-                                           f"{secret.type} committed in the file", secret.secret_hash,
-                                           secret.secret_value or ""))
+                run.hits.append(
+                    secret_hit(
+                        side,
+                        root,
+                        path,
+                        secret.line_number,
+                        secret_rule(secret.type),
+                        f"{secret.type} committed in the file",
+                        secret.secret_hash,
+                        secret.secret_value or "",
+                    )
+                )
             text = (root / path).read_text(encoding="utf-8", errors="replace")
             for number, line in enumerate(text.splitlines(), start=1):
-                for rule, regex, label in extra + [(r, rx, "A value matching the policy's secret pattern")
-                                                   for r, rx in team_patterns]:
+                for rule, regex, label in extra + [
+                    (r, rx, "A value matching the policy's secret pattern") for r, rx in team_patterns
+                ]:
                     for match in regex.finditer(line):
                         value = match.groupdict().get("secret") or match.group(0)
                         if PLACEHOLDER.match(value):
                             continue
                         fingerprint = hash_text(value)
-                        if any(h.path == path and h.side == side and h.line == number and h.matched == fingerprint
-                               for h in run.hits):
+                        if any(
+                            h.path == path and h.side == side and h.line == number and h.matched == fingerprint
+                            for h in run.hits
+                        ):
                             continue
                         run.hits.append(secret_hit(side, root, path, number, rule, label, fingerprint, value))
     run.hits = drop_duplicate_secrets(run.hits)
@@ -278,15 +394,22 @@ def run_secrets(change: Change, policy: Policy) -> ToolRun:
     return run
 
 
-def secret_hit(side: str, root: Path, path: str, line: int, rule: str, label: str, fingerprint: str,
-               value: str) -> Hit:
+def secret_hit(side: str, root: Path, path: str, line: int, rule: str, label: str, fingerprint: str, value: str) -> Hit:
     text = line_text(root, path, line).strip()
     # Reports get uploaded (SARIF, PR comments): never repeat the secret itself.
     snippet = text.replace(value, value[:4] + "…") if len(value) > 4 else mask(text)
-    return Hit(tool="secrets", rule=rule, severity="critical", side=side, path=path, line=line,
-               message=f"{label}. A secret in the repository is a leaked secret.",
-               fix="Remove it, rotate the credential, and read it from the environment or a secret manager.",
-               matched=fingerprint, snippet=snippet[:200])
+    return Hit(
+        tool="secrets",
+        rule=rule,
+        severity="critical",
+        side=side,
+        path=path,
+        line=line,
+        message=f"{label}. A secret in the repository is a leaked secret.",
+        fix="Remove it, rotate the credential, and read it from the environment or a secret manager.",
+        matched=fingerprint,
+        snippet=snippet[:200],
+    )
 
 
 GENERIC_SECRET_RULES = ("secrets.secret-keyword", "secrets.base64-high-entropy-string")
@@ -326,12 +449,21 @@ def mask(text: str) -> str:
 
 SUPPRESSIONS = [
     ("suppression.nosec", re.compile(r"#\s*nosec\b", re.I), "`# nosec` hides Bandit findings"),
-    ("suppression.nosemgrep", re.compile(r"(#|//|/\*|--|<!--|;)\s*nosemgrep\b", re.I),
-     "`nosemgrep` hides Semgrep findings"),
-    ("suppression.noqa-security", re.compile(r"#\s*noqa\s*:\s*[^#\n]*\bS\d{3}", re.I),
-     "`# noqa: S...` hides flake8-bandit / Ruff security findings"),
-    ("suppression.allowlist-secret", re.compile(r"[#;/*]\s*pragma:\s*allowlist[\s-]+secret", re.I),
-     "`pragma: allowlist secret` hides a secret from detect-secrets"),
+    (
+        "suppression.nosemgrep",
+        re.compile(r"(#|//|/\*|--|<!--|;)\s*nosemgrep\b", re.I),
+        "`nosemgrep` hides Semgrep findings",
+    ),
+    (
+        "suppression.noqa-security",
+        re.compile(r"#\s*noqa\s*:\s*[^#\n]*\bS\d{3}", re.I),
+        "`# noqa: S...` hides flake8-bandit / Ruff security findings",
+    ),
+    (
+        "suppression.allowlist-secret",
+        re.compile(r"[#;/*]\s*pragma:\s*allowlist[\s-]+secret", re.I),
+        "`pragma: allowlist secret` hides a secret from detect-secrets",
+    ),
 ]
 
 
@@ -346,12 +478,20 @@ def find_suppressions(change: Change) -> ToolRun:
         for number, line in enumerate(text.splitlines(), start=1):
             for rule, regex, label in SUPPRESSIONS:
                 if regex.search(line):
-                    run.hits.append(Hit(
-                        tool="suppression", rule=rule, severity="high", side=side, path=path, line=number,
-                        message=f"The change adds a suppression comment: {label}.",
-                        fix="Fix the finding instead of silencing it; if it is a false positive, ask the security "
+                    run.hits.append(
+                        Hit(
+                            tool="suppression",
+                            rule=rule,
+                            severity="high",
+                            side=side,
+                            path=path,
+                            line=number,
+                            message=f"The change adds a suppression comment: {label}.",
+                            fix="Fix the finding instead of silencing it; if it is a false positive, ask the security "
                             "team to tune the rule in the policy (gates.overrides).",
-                        matched=" ".join(line.split()),
-                        snippet=(mask(line.strip()) if "secret" in rule else line.strip())[:200]))
+                            matched=" ".join(line.split()),
+                            snippet=(mask(line.strip()) if "secret" in rule else line.strip())[:200],
+                        )
+                    )
     run.seconds = time.monotonic() - start
     return run

@@ -32,14 +32,20 @@ def build_graph(checkpointer=None):
 def timed(name: str, node):
     """The node, recording its wall seconds and the model seconds inside it: the run's time split
     (model, sandbox, gate, orchestration) is computed from these, with no timer in the nodes' bodies."""
+
     @functools.wraps(node)
     def run(state: RunState, runtime):
         portfolio = runtime.context.portfolio
         model_before, started, start = portfolio.model_seconds, time.time(), time.monotonic()
         update = node(state, runtime)
         # `started` and `pid` let the split tell a reviewer's or a resume's wait from orchestration.
-        timing = {"node": name, "seconds": round(time.monotonic() - start, 3),
-                  "model": round(portfolio.model_seconds - model_before, 3), "started": round(started, 3),
-                  "pid": os.getpid()}
+        timing = {
+            "node": name,
+            "seconds": round(time.monotonic() - start, 3),
+            "model": round(portfolio.model_seconds - model_before, 3),
+            "started": round(started, 3),
+            "pid": os.getpid(),
+        }
         return (update or {}) | {"timings": [timing]}
+
     return run

@@ -14,16 +14,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--repo", default=".")
     run.add_argument("--policy", default=None, help="policy YAML (default: policies/default.yaml)")
     run.add_argument("--tier", default="auto", help="auto | local | frontier | a tier name from the policy")
-    run.add_argument("--mode", choices=["interactive", "ci"], default=None,
-                     help="interactive pauses for your review; ci lets the policy decide "
-                          "(default: interactive at a terminal, ci otherwise)")
+    run.add_argument(
+        "--mode",
+        choices=["interactive", "ci"],
+        default=None,
+        help="interactive pauses for your review; ci lets the policy decide "
+        "(default: interactive at a terminal, ci otherwise)",
+    )
     run.add_argument("--json", action="store_true", help="print a machine-readable result")
     run.set_defaults(func=cmd_run)
 
     resume = sub.add_parser("resume", help="continue a run that was interrupted or paused")
     resume.add_argument("run_id")
-    resume.add_argument("--decision", choices=["approve", "reject"], default=None,
-                        help="answer a pending review without a prompt")
+    resume.add_argument(
+        "--decision", choices=["approve", "reject"], default=None, help="answer a pending review without a prompt"
+    )
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(func=cmd_resume)
 
@@ -41,23 +46,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _progress(kind: str, data: dict[str, Any]) -> None:
     line = {
         "intake": lambda d: f"intake: branch {d['branch']} from {d['base'][:12]}, policy {d['policy']}",
-        "plan": lambda d: "plan: " + "; ".join(f"{s['id']} difficulty {s['difficulty']} files {', '.join(s['files'])}"
-                                               for s in d["steps"])
-                          + (f"; local-only: {', '.join(d['local_only'])}" if d["local_only"] else ""),
+        "plan": lambda d: (
+            "plan: "
+            + "; ".join(f"{s['id']} difficulty {s['difficulty']} files {', '.join(s['files'])}" for s in d["steps"])
+            + (f"; local-only: {', '.join(d['local_only'])}" if d["local_only"] else "")
+        ),
         "route": lambda d: f"route: attempt {d['attempt']} -> {d['tier'] or 'stop'} ({d['reason']})",
-        "call": lambda d: (f"model: {d['tier']}/{d['model']} {d['prompt_tokens']}+{d['completion_tokens']} tokens "
-                           + (f"({d['prompt_tokens_evaluated']} prompt tokens evaluated, the rest cached) "
-                              if (d.get("prompt_tokens_evaluated") or d["prompt_tokens"]) < d["prompt_tokens"] else "")
-                           + f"in {d['seconds']:.1f}s, ${d['cost_usd']:.4f}"),
+        "call": lambda d: (
+            f"model: {d['tier']}/{d['model']} {d['prompt_tokens']}+{d['completion_tokens']} tokens "
+            + (
+                f"({d['prompt_tokens_evaluated']} prompt tokens evaluated, the rest cached) "
+                if (d.get("prompt_tokens_evaluated") or d["prompt_tokens"]) < d["prompt_tokens"]
+                else ""
+            )
+            + f"in {d['seconds']:.1f}s, ${d['cost_usd']:.4f}"
+        ),
         "apply": lambda d: f"apply: {', '.join(d['applied']) or 'nothing applied'}",
         "verify": lambda d: f"verify: {'tests pass' if d['passed'] else d['error']}",
         "gate": lambda d: f"gate: {d['findings']} finding(s), {d['blocking']} blocking",
         "incident": lambda d: f"incident ({d['kind']}): {d['detail']}",
         "commit": lambda d: f"commit: {d['sha'][:12]} on {d['branch']}",
         "notice": lambda d: d["text"],
-        "run-resumed": lambda d: (f"resume: at {', '.join(d['next'])}, driven by {d['driver']}"
-                                  + (f"; took the run over from {d['took_over_from']} ({d['why']})"
-                                     if d.get("took_over_from") else "")),
+        "run-resumed": lambda d: (
+            f"resume: at {', '.join(d['next'])}, driven by {d['driver']}"
+            + (f"; took the run over from {d['took_over_from']} ({d['why']})" if d.get("took_over_from") else "")
+        ),
         "model-error": lambda d: f"model: {d['tier']} failed: {d['error']}",
     }.get(kind)
     if line:
@@ -89,25 +102,37 @@ def _print_result(result: dict[str, Any], as_json: bool) -> int:
         print(f"{result['status']}: {result['reason']}")
         if result.get("branch"):
             print(f"branch {result['branch']} commit {result['commit']}")
-        print(f"run {result['run_id']}: {result['attempts']} attempt(s), tiers {', '.join(result['tiers_used']) or '-'}, "
-              f"{result['tokens']['prompt'] + result['tokens']['completion']} tokens, ${result['cost_usd']:.4f}, "
-              f"{result['seconds']:.1f}s")
+        print(
+            f"run {result['run_id']}: {result['attempts']} attempt(s), tiers {', '.join(result['tiers_used']) or '-'}, "
+            f"{result['tokens']['prompt'] + result['tokens']['completion']} tokens, ${result['cost_usd']:.4f}, "
+            f"{result['seconds']:.1f}s"
+        )
         if result.get("time_split"):
             from agentsmith.graph.reporting import render_split
+
             print(render_split(result["time_split"]))
     return {"committed": 0, "awaiting-review": 0}.get(result["status"], 1)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from agentsmith.graph.runner import start_run
+
     mode = args.mode or ("interactive" if sys.stdin.isatty() else "ci")
-    result = start_run(args.task, repo=args.repo, policy_path=args.policy, tier=args.tier, mode=mode,
-                       listener=_progress, reviewer=_ask_review if mode == "interactive" else None)
+    result = start_run(
+        args.task,
+        repo=args.repo,
+        policy_path=args.policy,
+        tier=args.tier,
+        mode=mode,
+        listener=_progress,
+        reviewer=_ask_review if mode == "interactive" else None,
+    )
     return _print_result(result, args.json)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from agentsmith.graph.runner import resume_run
+
     decision = {"decision": args.decision, "by": "human"} if args.decision else None
     reviewer = _ask_review if sys.stdin.isatty() else None
     result = resume_run(args.run_id, listener=_progress, reviewer=reviewer, decision=decision)
@@ -117,13 +142,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from agentsmith.graph.reporting import render_status, run_status
     from agentsmith.queue.cli import queue_state
-    status = queue_state(args.run_id, run_status)   # scaled mode adds queued and delivered runs
+
+    status = queue_state(args.run_id, run_status)  # scaled mode adds queued and delivered runs
     print(json.dumps(status, indent=2, default=str) if args.json else render_status(status))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from agentsmith.graph.reporting import build_report, render_report
+
     report = build_report(args.run_id)
     print(json.dumps(report, indent=2, default=str) if args.json else render_report(report))
     return 0

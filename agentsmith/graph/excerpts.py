@@ -55,14 +55,14 @@ def trim_failure_log(log: str, max_chars: int = 3_000) -> str:
             kept.append(line)
         elif line.startswith(">"):
             if previous.strip() and not previous.startswith((">", "E ")):
-                kept.append(previous)       # the line before `>` often holds the call's inputs
+                kept.append(previous)  # the line before `>` often holds the call's inputs
             kept.append(line)
         previous = line
     trimmed = "\n".join(kept)
     if len(trimmed) <= max_chars:
         return trimmed
     # Keep the first failures whole (they are what to fix first) and the summary's end.
-    head, tail = trimmed[: max_chars * 2 // 3 - 8], trimmed[-(max_chars // 3):]
+    head, tail = trimmed[: max_chars * 2 // 3 - 8], trimmed[-(max_chars // 3) :]
     return head.rsplit("\n", 1)[0] + "\n...\n" + tail.split("\n", 1)[-1]
 
 

@@ -26,8 +26,8 @@ from agentsmith import store
 from agentsmith.config import checkpoints_db
 from agentsmith.errors import UserError
 
-TTL_S = 90.0           # a holder that has not renewed for this long is gone, wherever it runs
-RENEW_EVERY_S = 15.0   # several renewals fit in one TTL, so a slow disk or a busy lock does not lose it
+TTL_S = 90.0  # a holder that has not renewed for this long is gone, wherever it runs
+RENEW_EVERY_S = 15.0  # several renewals fit in one TTL, so a slow disk or a busy lock does not lose it
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS run_leases (
     run_id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, process_start TEXT NOT NULL,
@@ -61,7 +61,7 @@ class Driver:
         if self.expires_at < now:
             return f"its lease expired at {time.strftime('%H:%M:%S', time.localtime(self.expires_at))}"
         if self.host != socket.gethostname():
-            return None   # another machine's process: only its lease's expiry tells
+            return None  # another machine's process: only its lease's expiry tells
         current = process_start(self.pid)
         if current is None:
             return f"process {self.pid} has exited"
@@ -83,9 +83,9 @@ def process_start(pid: int) -> str | None:
     except OSError:
         return _alive_without_proc(pid)
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
-        return None   # a zombie is dead; only its parent has not collected it yet
+        return None  # a zombie is dead; only its parent has not collected it yet
     return f"{_boot_id()}:{fields[19]}"
 
 
@@ -154,21 +154,25 @@ class Lease:
     def check(self) -> None:
         """Stop driving once another process holds the run (it took over a lease this process let expire)."""
         if self.lost_to is not None:
-            raise LeaseLost(f"run {self.run_id} was taken over by {self.lost_to.describe()} while this process "
-                            "stalled past its lease", "this process stops; the other one drives the run")
+            raise LeaseLost(
+                f"run {self.run_id} was taken over by {self.lost_to.describe()} while this process "
+                "stalled past its lease",
+                "this process stops; the other one drives the run",
+            )
 
     def _renew_until_released(self) -> None:
         conn = _connect()
         try:
             while not self._stop.wait(RENEW_EVERY_S):
                 try:
-                    renewed = conn.execute("UPDATE run_leases SET expires_at = ? WHERE run_id = ? AND token = ?",
-                                           (time.time() + TTL_S, self.run_id, self.token)).rowcount
+                    renewed = conn.execute(
+                        "UPDATE run_leases SET expires_at = ? WHERE run_id = ? AND token = ?",
+                        (time.time() + TTL_S, self.run_id, self.token),
+                    ).rowcount
                 except (sqlite3.Error, store.StoreError):
-                    continue   # a busy store: the next renewal comes well before the lease expires
+                    continue  # a busy store: the next renewal comes well before the lease expires
                 if not renewed:
-                    row = conn.execute(f"SELECT {_COLUMNS} FROM run_leases WHERE run_id = ?",
-                                       (self.run_id,)).fetchone()
+                    row = conn.execute(f"SELECT {_COLUMNS} FROM run_leases WHERE run_id = ?", (self.run_id,)).fetchone()
                     self.lost_to = _driver(row) if row else self.driver
                     return
         finally:
@@ -197,15 +201,24 @@ def acquire(run_id: str) -> Lease:
             holder = _driver(row) if row else None
             reason = holder.gone_reason() if holder else None
             if holder and reason is None:
-                raise RunInUse(f"run {run_id} is being driven by {holder.describe()} (since "
-                               f"{time.strftime('%H:%M:%S', time.localtime(holder.acquired_at))})",
-                               f"wait for it to finish (`agentsmith status {run_id}`), or stop that process "
-                               f"(`kill {holder.pid}`) and then `agentsmith resume {run_id}`")
+                raise RunInUse(
+                    f"run {run_id} is being driven by {holder.describe()} (since "
+                    f"{time.strftime('%H:%M:%S', time.localtime(holder.acquired_at))})",
+                    f"wait for it to finish (`agentsmith status {run_id}`), or stop that process "
+                    f"(`kill {holder.pid}`) and then `agentsmith resume {run_id}`",
+                )
             now = time.time()
-            mine = Driver(pid=pid, host=socket.gethostname(), process_start=process_start(pid) or "",
-                          acquired_at=now, expires_at=now + TTL_S)
-            conn.execute(f"INSERT OR REPLACE INTO run_leases (run_id, token, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (run_id, token, mine.pid, mine.host, mine.process_start, mine.acquired_at, mine.expires_at))
+            mine = Driver(
+                pid=pid,
+                host=socket.gethostname(),
+                process_start=process_start(pid) or "",
+                acquired_at=now,
+                expires_at=now + TTL_S,
+            )
+            conn.execute(
+                f"INSERT OR REPLACE INTO run_leases (run_id, token, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, token, mine.pid, mine.host, mine.process_start, mine.acquired_at, mine.expires_at),
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

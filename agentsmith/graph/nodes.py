@@ -35,25 +35,35 @@ def _step(state: RunState) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------- intake
 
+
 def intake(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     root = vcs.repo_root(state["repo"])
     vcs.head_revision(root)
     vcs.ensure_clean(root)
     ctx.portfolio.check(state.get("tier_flag", "auto"))
-    docker_client()   # no engine: one line naming the fix, before anything is created
+    docker_client()  # no engine: one line naming the fix, before anything is created
     worktree = worktrees_dir() / state["run_id"]
     branch, base = vcs.create_worktree(root, state["run_id"], worktree)
-    ctx.record(state["run_id"], "intake", {"repo": str(root), "branch": branch, "base": base,
-                                           "policy": ctx.policy.policy.name})
-    return {"repo": str(root), "worktree": str(worktree), "branch": branch, "base_rev": base,
-            "started_at": time.time(), "status": "running"}
+    ctx.record(
+        state["run_id"], "intake", {"repo": str(root), "branch": branch, "base": base, "policy": ctx.policy.policy.name}
+    )
+    return {
+        "repo": str(root),
+        "worktree": str(worktree),
+        "branch": branch,
+        "base_rev": base,
+        "started_at": time.time(),
+        "status": "running",
+    }
 
 
 # --------------------------------------------------------------------------------------- plan
 
+
 def plan(state: RunState, runtime: Ctx) -> dict[str, Any]:
     from agentsmith.redact import classify_files
+
     ctx = runtime.context
     worktree = Path(state["worktree"])
     steps = plan_steps(state["task"], worktree, read_only=state.get("read_only", []))
@@ -61,22 +71,30 @@ def plan(state: RunState, runtime: Ctx) -> dict[str, Any]:
     seen = sorted({p for s in steps for p in s["files"] + s.get("context", [])})
     classification = classify_files(worktree, seen, ctx.policy.policy)
     local_only = sorted(classification.local_only)
-    ctx.record(state["run_id"], "plan", {"steps": steps, "local_only": local_only,
-                                         "reasons": classification.reasons})
+    ctx.record(state["run_id"], "plan", {"steps": steps, "local_only": local_only, "reasons": classification.reasons})
     return {"steps": steps, "step_index": 0, "history": [], "local_only": local_only}
 
 
 # -------------------------------------------------------------------------------------- route
 
+
 def route(state: RunState, runtime: Ctx) -> dict[str, Any]:
     from agentsmith.models import Attempt
+
     ctx = runtime.context
     step = _step(state)
     seen = set(step["files"]) | set(step.get("context", []))
     sensitive = bool(seen & set(state.get("local_only", [])))
-    history = [Attempt(tier=h["tier"], passed=h["passed"], tokens=h.get("tokens", 0),
-                       cost_usd=h.get("cost_usd", 0.0), error=h.get("error"))
-               for h in state.get("history", [])]
+    history = [
+        Attempt(
+            tier=h["tier"],
+            passed=h["passed"],
+            tokens=h.get("tokens", 0),
+            cost_usd=h.get("cost_usd", 0.0),
+            error=h.get("error"),
+        )
+        for h in state.get("history", [])
+    ]
     decision = ctx.portfolio.route(step, history, sensitive=sensitive)
     record = {"step": step["id"], "attempt": len(history) + 1, "sensitive": sensitive, **asdict(decision)}
     ctx.record(state["run_id"], "route", record | {"next": after_route({"decision": asdict(decision)})})
@@ -89,6 +107,7 @@ def after_route(state: RunState) -> Literal["edit", "report"]:
 
 
 # --------------------------------------------------------------------------------------- edit
+
 
 def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
@@ -106,44 +125,78 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     budget = retry_budget(ctx.portfolio.prompt_budget(tier), history, tier)
     overflows = sum(1 for h in history if h.get("overflow") and h.get("tier") == tier)
     # The step's own description: with several steps it names the one symbol this step changes.
-    prompt = build_edit_prompt(task=step.get("description") or state["task"], root=Path(state["worktree"]),
-                               files=step["files"],
-                               context_files=step.get("context", []), previous=previous,
-                               symbols=step.get("symbols"), tests=step.get("tests"),
-                               budget=budget, count=ctx.portfolio.token_counter(tier))
+    prompt = build_edit_prompt(
+        task=step.get("description") or state["task"],
+        root=Path(state["worktree"]),
+        files=step["files"],
+        context_files=step.get("context", []),
+        previous=previous,
+        symbols=step.get("symbols"),
+        tests=step.get("tests"),
+        budget=budget,
+        count=ctx.portfolio.token_counter(tier),
+    )
     messages = prompt.messages
     ctx.record(state["run_id"], "prompt", prompt.summary() | {"tier": tier, "overflows": overflows})
     if prompt.tokens > budget:
         error = f"the prompt ({prompt.tokens} tokens) does not fit tier {tier}'s budget ({budget} tokens)"
         ctx.record(state["run_id"], "model-error", {"tier": tier, "error": error, "overflow": True})
-        return {"answer": "", "prompt": prompt.summary(), "decision": decision | {"drawn": decision.get("samples", 1)},
-                "verify": {"passed": False, "error": error, "log": error, "overflow": True,
-                           "prompt_tokens": prompt.tokens}}
+        return {
+            "answer": "",
+            "prompt": prompt.summary(),
+            "decision": decision | {"drawn": decision.get("samples", 1)},
+            "verify": {"passed": False, "error": error, "log": error, "overflow": True, "prompt_tokens": prompt.tokens},
+        }
 
     def on_token(chunk: str) -> None:
         ctx.record(state["run_id"], "token", {"text": chunk}, audit=False)
 
     drawn = decision.get("drawn", 0) + 1
     try:
-        completion = ctx.portfolio.complete(decision["tier"], messages, temperature=decision.get("temperature", 0.0),
-                                            on_token=on_token if ctx.listener else None,
-                                            reason=decision.get("reason", ""))
+        completion = ctx.portfolio.complete(
+            decision["tier"],
+            messages,
+            temperature=decision.get("temperature", 0.0),
+            on_token=on_token if ctx.listener else None,
+            reason=decision.get("reason", ""),
+        )
     except (ModelUnavailable, UserError) as err:
         overflow = isinstance(err, ContextOverflow)
-        ctx.record(state["run_id"], "model-error", {"tier": tier, "error": str(err), "overflow": overflow,
-                                                    "prompt_tokens": prompt.tokens, "budget": budget})
-        return {"answer": "", "prompt": prompt.summary(), "decision": decision | {"drawn": decision.get("samples", 1)},
-                "verify": {"passed": False, "error": f"model call failed: {err}", "log": str(err),
-                           "overflow": overflow, "prompt_tokens": prompt.tokens}}
+        ctx.record(
+            state["run_id"],
+            "model-error",
+            {"tier": tier, "error": str(err), "overflow": overflow, "prompt_tokens": prompt.tokens, "budget": budget},
+        )
+        return {
+            "answer": "",
+            "prompt": prompt.summary(),
+            "decision": decision | {"drawn": decision.get("samples", 1)},
+            "verify": {
+                "passed": False,
+                "error": f"model call failed: {err}",
+                "log": str(err),
+                "overflow": overflow,
+                "prompt_tokens": prompt.tokens,
+            },
+        }
     call = completion.to_dict()
     # The answer is kept (locally) so a failed run can be reviewed: what did the model actually say?
-    ctx.record(state["run_id"], "call", {k: v for k, v in call.items() if k != "text"}
-               | {"candidate": drawn, "answer": completion.text[-4000:]})
-    return {"answer": completion.text, "calls": [call], "verify": {}, "decision": decision | {"drawn": drawn},
-            "prompt": prompt.summary() | {"answer_format": prompt.answer_format}}
+    ctx.record(
+        state["run_id"],
+        "call",
+        {k: v for k, v in call.items() if k != "text"} | {"candidate": drawn, "answer": completion.text[-4000:]},
+    )
+    return {
+        "answer": completion.text,
+        "calls": [call],
+        "verify": {},
+        "decision": decision | {"drawn": drawn},
+        "prompt": prompt.summary() | {"answer_format": prompt.answer_format},
+    }
 
 
 # -------------------------------------------------------------------------------------- apply
+
 
 def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
@@ -164,22 +217,37 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     # Removing a definition is allowed only when the step names it (its symbols, or the task's words).
     allowed = {s.get("qualname") or s.get("name", "") for s in step.get("symbols") or []}
     allowed |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", step.get("description") or state["task"]))
-    result = apply_edits(worktree, edits, read_only=read_only, allowed_removals=allowed,
-                         function_level=set(prompt.get("function_level", [])))
+    result = apply_edits(
+        worktree,
+        edits,
+        read_only=read_only,
+        allowed_removals=allowed,
+        function_level=set(prompt.get("function_level", [])),
+    )
     if external:
         _refuse_altered_secrets(worktree, before, result, ctx.portfolio.mapping)
     incidents = [asdict(i) for i in result.refused]
     for incident in incidents:
         ctx.record(state["run_id"], "incident", incident)
-    ctx.record(state["run_id"], "apply", {"applied": result.applied, "failed": result.failed,
-                                          "refused": len(incidents), "ignored": stray})
+    ctx.record(
+        state["run_id"],
+        "apply",
+        {"applied": result.applied, "failed": result.failed, "refused": len(incidents), "ignored": stray},
+    )
     update: dict[str, Any] = {"applied": result.applied, "incidents": incidents}
     if not result.applied:
         problems = result.failed + [i["detail"] for i in incidents] or ["the answer held no edit I could apply"]
-        update["verify"] = {"passed": False, "error": "no edit applied",
-                            "log": "No edit was applied: " + "; ".join(problems) + ". "
-                            + prompt.get("answer_format", "Answer with the file path on its own line, then a "
-                                                          "fenced code block holding the whole file.")}
+        update["verify"] = {
+            "passed": False,
+            "error": "no edit applied",
+            "log": "No edit was applied: "
+            + "; ".join(problems)
+            + ". "
+            + prompt.get(
+                "answer_format",
+                "Answer with the file path on its own line, then a fenced code block holding the whole file.",
+            ),
+        }
     return update
 
 
@@ -201,14 +269,19 @@ def _refuse_altered_secrets(root: Path, before: dict[str, str], result: ApplyRes
         if problems:
             (root / path).write_text(before[path], encoding="utf-8")
             result.applied.remove(path)
-            result.refused.append(Incident(kind="sensitive-data", node="apply",
-                                           detail=f"edit of {path} refused: it altered a redacted value: "
-                                                  + "; ".join(problems)))
+            result.refused.append(
+                Incident(
+                    kind="sensitive-data",
+                    node="apply",
+                    detail=f"edit of {path} refused: it altered a redacted value: " + "; ".join(problems),
+                )
+            )
 
 
 def _leaves_repo(root: Path, path: str) -> bool:
     """Such edits are kept so apply refuses them and logs a tool-misuse incident, not dropped quietly."""
     from agentsmith.edits import PathRefused, safe_path
+
     try:
         safe_path(root, path)
     except PathRefused:
@@ -218,18 +291,23 @@ def _leaves_repo(root: Path, path: str) -> bool:
 
 # ------------------------------------------------------------------------------------- verify
 
+
 def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     outcome = dict(state.get("verify") or {})
     if not outcome.get("error"):
         outcome = run_tests(state, ctx)
     last_call = (state.get("calls") or [{}])[-1] if state.get("answer") else {}
-    attempt = {"tier": state["decision"]["tier"], "passed": outcome["passed"],
-               "tokens": last_call.get("prompt_tokens", 0) + last_call.get("completion_tokens", 0),
-               "cost_usd": last_call.get("cost_usd", 0.0),
-               "error": None if outcome["passed"] else outcome.get("error", "tests failed"),
-               "overflow": bool(outcome.get("overflow")), "prompt_tokens": outcome.get("prompt_tokens", 0),
-               "log": outcome.get("log", "")[-TAIL:]}
+    attempt = {
+        "tier": state["decision"]["tier"],
+        "passed": outcome["passed"],
+        "tokens": last_call.get("prompt_tokens", 0) + last_call.get("completion_tokens", 0),
+        "cost_usd": last_call.get("cost_usd", 0.0),
+        "error": None if outcome["passed"] else outcome.get("error", "tests failed"),
+        "overflow": bool(outcome.get("overflow")),
+        "prompt_tokens": outcome.get("prompt_tokens", 0),
+        "log": outcome.get("log", "")[-TAIL:],
+    }
     update: dict[str, Any] = {"verify": outcome}
     if "baseline" in outcome:
         update["baseline"] = outcome.pop("baseline")
@@ -238,16 +316,29 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
         pass  # a sampled candidate failed: the next one comes from the same tier; the attempt goes on
     elif outcome["passed"] and index + 1 < len(state["steps"]):
         # This step is done; the next one starts its own cascade from here (routing is per step).
-        ctx.record(state["run_id"], "step-done", {"step": _step(state)["id"],
-                                                  "next_step": state["steps"][index + 1]["id"],
-                                                  "attempts": len(state.get("history", [])) + 1})
-        update |= {"verify": outcome | {"next_step": True}, "step_index": index + 1, "history": [],
-                   "step_base": vcs.snapshot_tree(Path(state["worktree"]))}
+        ctx.record(
+            state["run_id"],
+            "step-done",
+            {
+                "step": _step(state)["id"],
+                "next_step": state["steps"][index + 1]["id"],
+                "attempts": len(state.get("history", [])) + 1,
+            },
+        )
+        update |= {
+            "verify": outcome | {"next_step": True},
+            "step_index": index + 1,
+            "history": [],
+            "step_base": vcs.snapshot_tree(Path(state["worktree"])),
+        }
     else:
         update["history"] = state.get("history", []) + [attempt]
-    ctx.record(state["run_id"], "verify", {k: v for k, v in attempt.items() if k != "log"}
-               | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend"),
-                  "next": after_verify(state | update)})
+    ctx.record(
+        state["run_id"],
+        "verify",
+        {k: v for k, v in attempt.items() if k != "log"}
+        | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend"), "next": after_verify(state | update)},
+    )
     return update
 
 
@@ -264,21 +355,33 @@ def after_verify(state: RunState) -> Literal["gate", "edit", "route"]:
 
 # --------------------------------------------------------------------------------------- gate
 
+
 def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     from agentsmith.gates import render, scan_change
+
     ctx = runtime.context
     result = scan_change(Path(state["worktree"]), state["base_rev"], ctx.policy)
     findings = [f.to_dict() for f in result.findings]
     blocking = [f for f in findings if f.get("blocking")]
-    summary = {"findings": len(findings), "blocking": len(blocking), "seconds": round(result.seconds, 2),
-               "tools": sorted(result.tools)}
-    ctx.record(state["run_id"], "gate", summary | {"blocking_rules": sorted({f["rule"] for f in blocking}),
-                                                   "next": after_gate({"gate": summary})})
+    summary = {
+        "findings": len(findings),
+        "blocking": len(blocking),
+        "seconds": round(result.seconds, 2),
+        "tools": sorted(result.tools),
+    }
+    ctx.record(
+        state["run_id"],
+        "gate",
+        summary | {"blocking_rules": sorted({f["rule"] for f in blocking}), "next": after_gate({"gate": summary})},
+    )
     update: dict[str, Any] = {"findings": findings, "gate": summary}
     if blocking:
         history = list(state.get("history", []))
-        history[-1] = history[-1] | {"passed": False, "error": "security gate blocked the change",
-                                     "log": "The security gate blocked the change:\n" + render(result, "text")[-TAIL:]}
+        history[-1] = history[-1] | {
+            "passed": False,
+            "error": "security gate blocked the change",
+            "log": "The security gate blocked the change:\n" + render(result, "text")[-TAIL:],
+        }
         update["history"] = history
     return update
 
@@ -289,21 +392,30 @@ def after_gate(state: RunState) -> Literal["review", "route"]:
 
 # ------------------------------------------------------------------------------------- review
 
+
 def review(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     if state.get("mode") != "interactive":
         decision = {"decision": "approve", "by": "policy", "draft": ctx.policy.policy.review.ci == "draft"}
     else:
-        answer = interrupt({"diff": vcs.diff(Path(state["worktree"]), state["base_rev"]),
-                            "findings": state.get("findings", []), "branch": state["branch"]})
+        answer = interrupt(
+            {
+                "diff": vcs.diff(Path(state["worktree"]), state["base_rev"]),
+                "findings": state.get("findings", []),
+                "branch": state["branch"],
+            }
+        )
         decision = answer if isinstance(answer, dict) else {"decision": str(answer)}
         decision.setdefault("by", "human")
     ctx.record(state["run_id"], "review", decision | {"next": after_review({"review": decision})})
     update: dict[str, Any] = {"review": decision}
     if decision["decision"] == "feedback":
         history = list(state.get("history", []))
-        history[-1] = history[-1] | {"passed": False, "error": "reviewer asked for changes",
-                                     "log": "The reviewer asked for changes: " + decision.get("feedback", "")}
+        history[-1] = history[-1] | {
+            "passed": False,
+            "error": "reviewer asked for changes",
+            "log": "The reviewer asked for changes: " + decision.get("feedback", ""),
+        }
         update["history"] = history
     return update
 
@@ -314,17 +426,20 @@ def after_review(state: RunState) -> Literal["commit", "route", "report"]:
 
 # ------------------------------------------------------------------------------------- commit
 
+
 def commit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     tiers = sorted({c["tier"] for c in state.get("calls", [])})
     gate_summary = state.get("gate", {})
-    message = (f"agentsmith: {state['task'][:72]}\n\n{state['task']}\n\n"
-               f"Agentsmith-Run: {state['run_id']}\n"
-               f"Agentsmith-Tiers: {','.join(tiers) or 'none'}\n"
-               f"Agentsmith-Gate: pass ({gate_summary.get('blocking', 0)} blocking, "
-               f"{gate_summary.get('findings', 0)} findings)\n"
-               f"Agentsmith-Review: {state.get('review', {}).get('by', 'policy')}\n"
-               f"Agentsmith-Audit-Head: {ctx.audit.head()}\n")
+    message = (
+        f"agentsmith: {state['task'][:72]}\n\n{state['task']}\n\n"
+        f"Agentsmith-Run: {state['run_id']}\n"
+        f"Agentsmith-Tiers: {','.join(tiers) or 'none'}\n"
+        f"Agentsmith-Gate: pass ({gate_summary.get('blocking', 0)} blocking, "
+        f"{gate_summary.get('findings', 0)} findings)\n"
+        f"Agentsmith-Review: {state.get('review', {}).get('by', 'policy')}\n"
+        f"Agentsmith-Audit-Head: {ctx.audit.head()}\n"
+    )
     worktree = Path(state["worktree"])
     sha = vcs.commit_of_run(worktree, state["base_rev"], state["run_id"]) or vcs.commit_all(worktree, message)
     ctx.record(state["run_id"], "commit", {"sha": sha, "branch": state["branch"]})
@@ -332,6 +447,7 @@ def commit(state: RunState, runtime: Ctx) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- report
+
 
 def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
@@ -345,15 +461,28 @@ def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
         status, reason = "failed", state.get("decision", {}).get("reason", "no passing change")
     ctx.close()
     if state.get("worktree"):
-        vcs.remove_worktree(Path(state["repo"]), Path(state["worktree"]),
-                            delete_branch=None if state.get("commit") else state.get("branch"))
+        vcs.remove_worktree(
+            Path(state["repo"]),
+            Path(state["worktree"]),
+            delete_branch=None if state.get("commit") else state.get("branch"),
+        )
     calls = state.get("calls", [])
     seconds = time.time() - state.get("started_at", time.time())
-    ctx.record(state["run_id"], "run-finished", {
-        "status": status, "reason": reason, "branch": state.get("branch") if state.get("commit") else None,
-        "commit": state.get("commit"), "task": state["task"],
-        "seconds": round(seconds, 2), "split": time_split(state, seconds),
-        "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
-        "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
-        "attempts": len(state.get("history", [])), "incidents": len(state.get("incidents", []))})
+    ctx.record(
+        state["run_id"],
+        "run-finished",
+        {
+            "status": status,
+            "reason": reason,
+            "branch": state.get("branch") if state.get("commit") else None,
+            "commit": state.get("commit"),
+            "task": state["task"],
+            "seconds": round(seconds, 2),
+            "split": time_split(state, seconds),
+            "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
+            "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
+            "attempts": len(state.get("history", [])),
+            "incidents": len(state.get("incidents", [])),
+        },
+    )
     return {"status": status, "reason": reason, "finished_at": time.time()}

@@ -21,8 +21,11 @@ from agentsmith.repomap import Candidate, RepoMap, build_map, covering_tests, is
 
 __all__ = ["is_test_file", "plan_steps"]
 
-_HARD_WORDS = re.compile(r"\b(refactor|concurren\w*|thread\w*|async\w*|architect\w*|migrat\w*|"
-                         r"security|crypt\w*|parser|optimi[sz]\w*|performance|protocol)\b", re.I)
+_HARD_WORDS = re.compile(
+    r"\b(refactor|concurren\w*|thread\w*|async\w*|architect\w*|migrat\w*|"
+    r"security|crypt\w*|parser|optimi[sz]\w*|performance|protocol)\b",
+    re.I,
+)
 _NEW_PATH = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.[a-z]{1,5})(?![\w-])")
 SOURCE_SUFFIXES = {".py", ".pyi", ".toml", ".cfg", ".txt", ".md", ".yaml", ".yml", ".json", ".sh"}
 CANDIDATES_LOGGED = 8
@@ -40,85 +43,144 @@ def plan_steps(task: str, root: Path, *, read_only: list[str]) -> list[dict[str,
     targets = _chosen(task, ranked)
     if not targets:
         return [_whole_repo_step(task, root, tracked, read_only, candidates)]
-    steps = [_symbol_step(task, index, chosen, repo_map, candidates, several=len(targets) > 1)
-             for index, chosen in enumerate(targets, start=1)]
+    steps = [
+        _symbol_step(task, index, chosen, repo_map, candidates, several=len(targets) > 1)
+        for index, chosen in enumerate(targets, start=1)
+    ]
     return steps
 
 
 def _named_targets(task: str, tracked: list[str], read_only: list[str]) -> list[str]:
     """Files the task names (by path or file name), and files it names that do not exist yet."""
-    named = [p for p in tracked if re.search(rf"(?<![\w./-]){re.escape(p)}(?![\w-])", task)
-             or re.search(rf"(?<![\w./-]){re.escape(Path(p).name)}(?![\w-])", task)]
+    named = [
+        p
+        for p in tracked
+        if re.search(rf"(?<![\w./-]){re.escape(p)}(?![\w-])", task)
+        or re.search(rf"(?<![\w./-]){re.escape(Path(p).name)}(?![\w-])", task)
+    ]
     targets = [p for p in named if not is_test_file(p) and p not in read_only]
     tracked_set = set(tracked)
     # A bare name that is a tracked file's name ("in number.py" for src/humanize/number.py) means that
     # file, not a new one at the top: only a name no tracked file has is a file to create.
     known_names = {Path(p).name for p in named}
     # Files the task names that do not exist yet are targets too ("add a module cache.py").
-    targets += [t for t in dict.fromkeys(_NEW_PATH.findall(task))
-                if t not in tracked_set and not is_test_file(t) and Path(t).suffix in SOURCE_SUFFIXES
-                and ".." not in t and not t.startswith("/") and not ("/" not in t and t in known_names)]
+    targets += [
+        t
+        for t in dict.fromkeys(_NEW_PATH.findall(task))
+        if t not in tracked_set
+        and not is_test_file(t)
+        and Path(t).suffix in SOURCE_SUFFIXES
+        and ".." not in t
+        and not t.startswith("/")
+        and not ("/" not in t and t in known_names)
+    ]
     return targets
 
 
 def _chosen(task: str, ranked: list[Candidate]) -> list[Candidate]:
     """The symbols to change. Several stubs the task names verbatim are several steps (one each, in
     the order the task names them); otherwise the best candidate alone, if anything matched."""
-    named_stubs = [c for c in ranked if c.symbol.stub and c.symbol.kind != "class"
-                   and any(r.endswith("named in task") for r in c.reasons)]
+    named_stubs = [
+        c
+        for c in ranked
+        if c.symbol.stub and c.symbol.kind != "class" and any(r.endswith("named in task") for r in c.reasons)
+    ]
     if len(named_stubs) > 1:
+
         def position(c: Candidate) -> int:
             found = re.search(rf"(?<![\w]){re.escape(c.symbol.name)}(?![\w])", task)
             return found.start() if found else len(task)
+
         return sorted(named_stubs, key=position)[:MAX_STEPS]
     return ranked[:1] if ranked and ranked[0].score > 0 else []
 
 
-def _symbol_step(task: str, index: int, chosen: Candidate, repo_map: RepoMap, candidates: list[dict[str, Any]],
-                 *, several: bool) -> dict[str, Any]:
+def _symbol_step(
+    task: str, index: int, chosen: Candidate, repo_map: RepoMap, candidates: list[dict[str, Any]], *, several: bool
+) -> dict[str, Any]:
     symbol = chosen.symbol
     tests = covering_tests(repo_map, symbol.name)
     context = list(dict.fromkeys(node.split("::", 1)[0] for node in tests))[:3]
     span = symbol.end_lineno - symbol.lineno + 1
     difficulty = 1 + (span > 40) + (span > 150) + bool(_HARD_WORDS.search(task)) + (symbol.kind == "class")
     description = f"{task}\n\n(This step: `{symbol.qualname}` in {chosen.path}.)" if several else task
-    return {"id": f"step-{index}", "description": description, "difficulty": min(difficulty, 5),
-            "files": [chosen.path], "context": context, "symbols": [chosen.ref()], "tests": tests,
-            "candidates": candidates}
+    return {
+        "id": f"step-{index}",
+        "description": description,
+        "difficulty": min(difficulty, 5),
+        "files": [chosen.path],
+        "context": context,
+        "symbols": [chosen.ref()],
+        "tests": tests,
+        "candidates": candidates,
+    }
 
 
-def _named_file_step(task: str, root: Path, tracked: list[str], targets: list[str], ranked: list[Candidate],
-                     repo_map: RepoMap, candidates: list[dict[str, Any]]) -> dict[str, Any]:
+def _named_file_step(
+    task: str,
+    root: Path,
+    tracked: list[str],
+    targets: list[str],
+    ranked: list[Candidate],
+    repo_map: RepoMap,
+    candidates: list[dict[str, Any]],
+) -> dict[str, Any]:
     """The task names its files (an Exercism stub): one step over them, as the task says."""
     files = targets[:6]
     in_files = [c for c in ranked if c.path in files]
     # The stubs in the named files are what the step implements; else what the task names there.
-    symbols = [c for c in in_files if c.symbol.stub and c.symbol.kind != "class"] or \
-              [c for c in in_files if any(r.endswith("named in task") for r in c.reasons)]
+    symbols = [c for c in in_files if c.symbol.stub and c.symbol.kind != "class"] or [
+        c for c in in_files if any(r.endswith("named in task") for r in c.reasons)
+    ]
     symbols.sort(key=lambda c: (files.index(c.path), c.symbol.lineno))
     tests = list(dict.fromkeys(t for c in symbols for t in covering_tests(repo_map, c.symbol.name)))
     size = sum((root / p).stat().st_size for p in targets if (root / p).is_file())
     difficulty = 1 + (len(targets) > 1) + (len(targets) > 3) + (size > 8_000) + bool(_HARD_WORDS.search(task))
-    return {"id": "step-1", "description": task, "difficulty": min(difficulty, 5), "files": files,
-            "context": _related_tests(root, tracked, files)[:3], "symbols": [c.ref() for c in symbols],
-            "tests": tests[:20], "candidates": candidates}
+    return {
+        "id": "step-1",
+        "description": task,
+        "difficulty": min(difficulty, 5),
+        "files": files,
+        "context": _related_tests(root, tracked, files)[:3],
+        "symbols": [c.ref() for c in symbols],
+        "tests": tests[:20],
+        "candidates": candidates,
+    }
 
 
-def _whole_repo_step(task: str, root: Path, tracked: list[str], read_only: list[str],
-                     candidates: list[dict[str, Any]]) -> dict[str, Any]:
+def _whole_repo_step(
+    task: str, root: Path, tracked: list[str], read_only: list[str], candidates: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Nothing in the repo matches the task: every source file is a target (a tiny repo)."""
-    targets = [p for p in tracked if p.endswith(".py") and not is_test_file(p)
-               and p not in read_only and Path(p).name not in {"setup.py", "conftest.py"}]
+    targets = [
+        p
+        for p in tracked
+        if p.endswith(".py")
+        and not is_test_file(p)
+        and p not in read_only
+        and Path(p).name not in {"setup.py", "conftest.py"}
+    ]
     size = sum((root / p).stat().st_size for p in targets if (root / p).is_file())
     difficulty = 1 + (len(targets) > 1) + (len(targets) > 3) + (size > 8_000) + bool(_HARD_WORDS.search(task))
-    return {"id": "step-1", "description": task, "difficulty": min(difficulty, 5), "files": targets[:6],
-            "context": _related_tests(root, tracked, targets)[:3], "symbols": [], "tests": [],
-            "candidates": candidates}
+    return {
+        "id": "step-1",
+        "description": task,
+        "difficulty": min(difficulty, 5),
+        "files": targets[:6],
+        "context": _related_tests(root, tracked, targets)[:3],
+        "symbols": [],
+        "tests": [],
+        "candidates": candidates,
+    }
 
 
 def _related_tests(root: Path, tracked: list[str], targets: list[str]) -> list[str]:
     """Tests that mention a target module are the ones worth showing the model."""
     tests = [p for p in tracked if is_test_file(p)]
     stems = {Path(p).stem for p in targets}
-    return [t for t in tests if (root / t).is_file() and any(
-        re.search(rf"\b{re.escape(s)}\b", (root / t).read_text(errors="replace")) for s in stems)] or tests
+    return [
+        t
+        for t in tests
+        if (root / t).is_file()
+        and any(re.search(rf"\b{re.escape(s)}\b", (root / t).read_text(errors="replace")) for s in stems)
+    ] or tests

@@ -46,26 +46,32 @@ SYSTEM_FOCUSED_RETRY = SYSTEM_FOCUSED + (
     "gets there. Then write the function."
 )
 
-SMALL_FILE_LINES = 150          # below this a file goes whole: easier for small models (measured)
+SMALL_FILE_LINES = 150  # below this a file goes whole: easier for small models (measured)
 MAX_LOG_CHARS = 3_000
-MESSAGE_OVERHEAD = 8            # chat-template tokens around each message (Qwen: <|im_start|>role ... <|im_end|>)
+MESSAGE_OVERHEAD = 8  # chat-template tokens around each message (Qwen: <|im_start|>role ... <|im_end|>)
 CUT_MARK = "\n# ... (cut to fit the model's context)\n"
 
 
 @dataclass
 class EditPrompt:
     messages: list[dict[str, str]]
-    mode: str                       # "whole-file" | "function" | "search-replace"
+    mode: str  # "whole-file" | "function" | "search-replace"
     tokens: int
     budget: int | None
     answer_format: str
-    function_level: list[str] = field(default_factory=list)   # big files answered by replaced functions
+    function_level: list[str] = field(default_factory=list)  # big files answered by replaced functions
     targets: dict[str, list[str]] = field(default_factory=dict)
-    shrunk: list[str] = field(default_factory=list)            # what was reduced to fit, in order
+    shrunk: list[str] = field(default_factory=list)  # what was reduced to fit, in order
 
     def summary(self) -> dict:
-        return {"mode": self.mode, "tokens": self.tokens, "budget": self.budget, "shrunk": self.shrunk,
-                "targets": self.targets, "function_level": self.function_level}
+        return {
+            "mode": self.mode,
+            "tokens": self.tokens,
+            "budget": self.budget,
+            "shrunk": self.shrunk,
+            "targets": self.targets,
+            "function_level": self.function_level,
+        }
 
 
 def retry_budget(budget: int, history: list[dict], tier: str) -> int:
@@ -105,8 +111,9 @@ def target_symbols(root: Path, relative: str, task: str, symbols: list[dict] | N
     source = _read(root, relative)
     defined = {d.qualname: d for d in pyast.definitions(source)}
     chosen = [s.get("qualname") or s.get("name") for s in symbols or [] if s.get("path") in (relative, None)]
-    found = [q for q in chosen if q in defined] + [d.qualname for q in chosen if q not in defined
-                                                    for d in [pyast.find(source, q)] if d]
+    found = [q for q in chosen if q in defined] + [
+        d.qualname for q in chosen if q not in defined for d in [pyast.find(source, q)] if d
+    ]
     if not found:
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", task))
         found = [q for q, d in defined.items() if (q in words or d.name in words) and len(d.name) > 2]
@@ -133,15 +140,23 @@ class _Section:
         return self.labels[self.index]
 
 
-def build_edit_prompt(*, task: str, root: Path, files: list[str], context_files: list[str],
-                      previous: dict | None, symbols: list[dict] | None = None, tests: list[str] | None = None,
-                      budget: int | None = None, count: TokenCounter = estimate_tokens) -> EditPrompt:
+def build_edit_prompt(
+    *,
+    task: str,
+    root: Path,
+    files: list[str],
+    context_files: list[str],
+    previous: dict | None,
+    symbols: list[dict] | None = None,
+    tests: list[str] | None = None,
+    budget: int | None = None,
+    count: TokenCounter = estimate_tokens,
+) -> EditPrompt:
     log = (previous.get("log") or previous.get("error") or "") if previous else ""
     whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count)
     if whole is not None:
         return whole
-    return _focused_prompt(task, root, files, context_files, previous, log, symbols or [], tests or [],
-                           budget, count)
+    return _focused_prompt(task, root, files, context_files, previous, log, symbols or [], tests or [], budget, count)
 
 
 def edit_messages(**kwargs) -> list[dict[str, str]]:
@@ -162,15 +177,19 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
     parts.append("File(s) to change:\n")
     parts.extend(_block(rel, "current content", _read(root, rel)) for rel in files)
     if previous:
-        parts.append("A previous attempt at this task failed. What went wrong:\n"
-                     f"```\n{trim_failure_log(log, MAX_LOG_CHARS)}\n```\n")
+        parts.append(
+            "A previous attempt at this task failed. What went wrong:\n"
+            f"```\n{trim_failure_log(log, MAX_LOG_CHARS)}\n```\n"
+        )
     # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
     if previous:
         answer = f"Think about every test case first, then give the whole file {wanted}."
     else:
-        answer = (f"Reply with the complete new content of {wanted}: the path on its own line, "
-                  "then one fenced code block with the whole file.")
+        answer = (
+            f"Reply with the complete new content of {wanted}: the path on its own line, "
+            "then one fenced code block with the whole file."
+        )
     parts.append(answer)
     # On a retry the model must reason before it writes: answering with code at once, small models repeat
     # their mistake; reasoning first, about 1 sample in 6 passes (Qwen2.5-Coder 1.5B on slugify, here).
@@ -178,7 +197,7 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
     messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
     tokens = _measure(messages, count)
     if budget is not None and tokens > budget:
-        return None     # too big whole: the focused prompt shrinks to fit
+        return None  # too big whole: the focused prompt shrinks to fit
     return EditPrompt(messages, "whole-file", tokens, budget, answer)
 
 
@@ -199,39 +218,58 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
             shown = "".join(pyast.extract(source, d) + "\n" for q in targets[rel] for d in [pyast.find(source, q)] if d)
             code_parts.append(_block(rel, f"the definition(s) to change: {', '.join(targets[rel])}", shown))
             keep = set(targets[rel])
-            skeleton_parts.append((rel, [pyast.skeleton(source, keep), pyast.skeleton(source, keep, docstrings=False),
-                                         pyast.signatures(source, keep)]))
+            skeleton_parts.append(
+                (
+                    rel,
+                    [
+                        pyast.skeleton(source, keep),
+                        pyast.skeleton(source, keep, docstrings=False),
+                        pyast.signatures(source, keep),
+                    ],
+                )
+            )
         else:
             code_parts.append(_block(rel, "current content", source))
     sections["code"] = _Section("code", ["File(s) to change:\n" + "".join(code_parts)])
     if skeleton_parts:
         variants = []
         for level in range(3):
-            variants.append("The rest of the file, as an outline (read-only context; bodies elided):\n" + "".join(
-                _block(rel, "outline", levels[level]) for rel, levels in skeleton_parts))
-        sections["outline"] = _Section("outline", [*variants, ""],
-                                       ["outline", "outline:no-docstrings", "outline:signatures", "outline:dropped"])
+            variants.append(
+                "The rest of the file, as an outline (read-only context; bodies elided):\n"
+                + "".join(_block(rel, "outline", levels[level]) for rel, levels in skeleton_parts)
+            )
+        sections["outline"] = _Section(
+            "outline", [*variants, ""], ["outline", "outline:no-docstrings", "outline:signatures", "outline:dropped"]
+        )
 
     names = [q for qs in targets.values() for q in qs]
     test_files = list(dict.fromkeys(list(context_files) + [t.split("::")[0] for t in tests if "::" in t]))
     picked = test_functions(root, test_files, wanted=tests, symbols=names) if (tests or names) else []
     header = "Tests that must pass (read-only: do not change or repeat them):\n"
     if picked:
+
         def render(items: list[dict]) -> str:
             if not items:
                 return ""
             return header + "".join(_block(p["path"], f"test {p['qualname']}", p["text"]) for p in items)
+
         counts = [len(picked), 3, 1, 0]
         counts = [c for i, c in enumerate(counts) if c <= len(picked) and (i == 0 or c < counts[0])]
-        sections["tests"] = _Section("tests", [render(picked[:c]) for c in counts],
-                                     [f"tests:{c} of {len(picked)}" for c in counts])
+        sections["tests"] = _Section(
+            "tests", [render(picked[:c]) for c in counts], [f"tests:{c} of {len(picked)}" for c in counts]
+        )
     elif context_files:
         whole = header + "".join(_block(rel, "read-only", _read(root, rel)) for rel in context_files)
         sections["tests"] = _Section("tests", [whole, ""], ["tests:whole", "tests:dropped"])
     if previous:
-        sections["log"] = _Section("log", [
-            "A previous attempt at this task failed. What went wrong:\n" f"```\n{trim_failure_log(log, n)}\n```\n"
-            for n in (MAX_LOG_CHARS, 1_500, 600)], ["log:3000", "log:1500", "log:600"])
+        sections["log"] = _Section(
+            "log",
+            [
+                f"A previous attempt at this task failed. What went wrong:\n```\n{trim_failure_log(log, n)}\n```\n"
+                for n in (MAX_LOG_CHARS, 1_500, 600)
+            ],
+            ["log:3000", "log:1500", "log:600"],
+        )
 
     if mode == "function":
         wanted = "; ".join(f"{rel}: {', '.join(targets[rel])}" for rel in function_level)
@@ -240,21 +278,26 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         rel = function_level[0]
         source = _read(root, rel)
         first = pyast.find(source, targets[rel][0])
-        template = (f"{rel}\n```python\n{pyast.header(source, first)}"
-                    f"{' ' * 4}# the complete new body\n```") if first else ""
-        answer = (f"Write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
-                  f"repeat the rest of the file. Reply in exactly this form:\n{template}")
+        template = (
+            (f"{rel}\n```python\n{pyast.header(source, first)}{' ' * 4}# the complete new body\n```") if first else ""
+        )
+        answer = (
+            f"Write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
+            f"repeat the rest of the file. Reply in exactly this form:\n{template}"
+        )
         if previous:
             answer = "Think about every test case first. Then w" + answer[1:]
         system = SYSTEM_FOCUSED_RETRY if previous else SYSTEM_FOCUSED
     else:
-        answer = ("Reply with SEARCH/REPLACE blocks for the lines you change: the path on its own line, then "
-                  "<<<<<<< SEARCH, the exact existing lines, =======, the new lines, >>>>>>> REPLACE. "
-                  "A small file may be given whole instead.")
+        answer = (
+            "Reply with SEARCH/REPLACE blocks for the lines you change: the path on its own line, then "
+            "<<<<<<< SEARCH, the exact existing lines, =======, the new lines, >>>>>>> REPLACE. "
+            "A small file may be given whole instead."
+        )
         system = SYSTEM
 
     order = ["tests", "outline", "log", "tests", "outline", "log", "tests", "outline"]
-    layout = ["tests", "outline", "code", "log"]   # the code to change comes last: small models copy the last block
+    layout = ["tests", "outline", "code", "log"]  # the code to change comes last: small models copy the last block
 
     def assemble() -> list[dict[str, str]]:
         body = [f"Task: {task}\n"] + [sections[n].text for n in layout if n in sections and sections[n].text]
@@ -285,5 +328,6 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         tokens = _measure(messages, count)
         if keep == 0:
             break
-    return EditPrompt(messages, mode, tokens, budget, answer, function_level,
-                      {k: v for k, v in targets.items() if v}, shrunk)
+    return EditPrompt(
+        messages, mode, tokens, budget, answer, function_level, {k: v for k, v in targets.items() if v}, shrunk
+    )

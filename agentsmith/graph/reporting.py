@@ -12,7 +12,6 @@ from agentsmith.config import audit_db
 from agentsmith.errors import UserError
 from agentsmith.graph.lease import all_drivers, current_driver
 
-
 # The nodes whose own wall time (less any model time in them) is one part of a run's time split.
 TIMED_PARTS = {"verify": "sandbox", "gate": "gate"}
 ORCHESTRATION_TARGET = 0.10
@@ -30,22 +29,29 @@ def time_split(values: dict[str, Any], wall: float) -> dict[str, Any]:
         part = TIMED_PARTS.get(timing.get("node", ""))
         if part:
             parts[part] += timing.get("seconds", 0.0) - model
-        if previous and "started" in timing and "started" in previous and (
-                timing["node"] == "review" or timing.get("pid") != previous.get("pid")):
+        if (
+            previous
+            and "started" in timing
+            and "started" in previous
+            and (timing["node"] == "review" or timing.get("pid") != previous.get("pid"))
+        ):
             parts["waiting"] += max(0.0, timing["started"] - previous["started"] - previous.get("seconds", 0.0))
         previous = timing
     parts["orchestration"] = max(0.0, wall - sum(parts.values()))
     active = wall - parts["waiting"]
     return {k: round(v, 2) for k, v in parts.items()} | {
-        "orchestration_share": round(parts["orchestration"] / active, 3) if active > 0 else None}
+        "orchestration_share": round(parts["orchestration"] / active, 3) if active > 0 else None
+    }
 
 
 def render_split(split: dict[str, Any]) -> str:
     share = split.get("orchestration_share")
     verdict = "" if share is None else f" ({share:.0%} of the run; target <= {ORCHESTRATION_TARGET:.0%})"
     waiting = f", waiting {split['waiting']:.1f}s (review, resume)" if split.get("waiting") else ""
-    return (f"time: model {split['model']:.1f}s, sandbox {split['sandbox']:.1f}s, gate {split['gate']:.1f}s, "
-            f"orchestration {split['orchestration']:.1f}s{verdict}{waiting}")
+    return (
+        f"time: model {split['model']:.1f}s, sandbox {split['sandbox']:.1f}s, gate {split['gate']:.1f}s, "
+        f"orchestration {split['orchestration']:.1f}s{verdict}{waiting}"
+    )
 
 
 def _percentile(values: list[float], pct: float) -> float | None:
@@ -64,8 +70,10 @@ def build_report(run_id: str | None = None) -> dict[str, Any]:
         raise UserError(f"no run with id {run_id}", "run `agentsmith report` to list runs")
     finished = [e for e in events if e.kind == "run-finished"]
     started = {e.run_id: e for e in events if e.kind == "run-started"}
-    runs = [{"run_id": e.run_id, **e.data, "started": started.get(e.run_id).ts if e.run_id in started else None}
-            for e in finished]
+    runs = [
+        {"run_id": e.run_id, **e.data, "started": started.get(e.run_id).ts if e.run_id in started else None}
+        for e in finished
+    ]
     successes = [r for r in runs if r["status"] == "committed"]
     total_cost = sum(r.get("cost_usd", 0.0) for r in runs)
     seconds = [r.get("seconds", 0.0) for r in runs]
@@ -76,8 +84,9 @@ def build_report(run_id: str | None = None) -> dict[str, Any]:
     split = _total_split([r["split"] for r in runs if r.get("split")])
     unfinished = sorted(set(started) - {r["run_id"] for r in runs})
     drivers = all_drivers()
-    running = {run_id: drivers[run_id] for run_id in unfinished
-               if run_id in drivers and drivers[run_id].gone_reason() is None}
+    running = {
+        run_id: drivers[run_id] for run_id in unfinished if run_id in drivers and drivers[run_id].gone_reason() is None
+    }
     return {
         "audit_chain": {"intact": intact, "detail": chain},
         "runs": len(runs),
@@ -89,8 +98,11 @@ def build_report(run_id: str | None = None) -> dict[str, Any]:
         "cost_usd": round(total_cost, 6),
         # Failed runs' cost counts too: it is what the successes really cost.
         "cost_per_success_usd": round(total_cost / len(successes), 6) if successes else None,
-        "latency_s": {"p50": _percentile(seconds, 50), "p95": _percentile(seconds, 95),
-                      "mean": round(statistics.mean(seconds), 2) if seconds else None},
+        "latency_s": {
+            "p50": _percentile(seconds, 50),
+            "p95": _percentile(seconds, 95),
+            "mean": round(statistics.mean(seconds), 2) if seconds else None,
+        },
         "time_split": split,
         "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
         "calls_by_tier": dict(Counter(c.get("tier") for c in calls)),
@@ -106,11 +118,15 @@ def _total_split(splits: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The runs' splits added up (runs recorded before the split existed have none)."""
     if not splits:
         return None
-    total = {k: round(sum(s.get(k, 0.0) for s in splits), 2)
-             for k in ("model", "sandbox", "gate", "orchestration", "waiting")}
+    total = {
+        k: round(sum(s.get(k, 0.0) for s in splits), 2)
+        for k in ("model", "sandbox", "gate", "orchestration", "waiting")
+    }
     active = sum(total.values()) - total["waiting"]
-    return total | {"orchestration_share": round(total["orchestration"] / active, 3) if active > 0 else None,
-                    "runs": len(splits)}
+    return total | {
+        "orchestration_share": round(total["orchestration"] / active, 3) if active > 0 else None,
+        "runs": len(splits),
+    }
 
 
 def render_report(report: dict[str, Any]) -> str:
@@ -118,11 +134,17 @@ def render_report(report: dict[str, Any]) -> str:
         f"runs: {report['runs']} finished, {report['succeeded']} committed"
         + (f" ({report['success_rate']:.0%})" if report["success_rate"] is not None else ""),
         f"cost: ${report['cost_usd']:.4f} total, "
-        + (f"${report['cost_per_success_usd']:.4f} per successful task" if report["cost_per_success_usd"] is not None
-           else "no successful task yet"),
+        + (
+            f"${report['cost_per_success_usd']:.4f} per successful task"
+            if report["cost_per_success_usd"] is not None
+            else "no successful task yet"
+        ),
         f"latency: p50 {report['latency_s']['p50']}s, p95 {report['latency_s']['p95']}s",
-        *([render_split(report["time_split"]) + f" over {report['time_split']['runs']} run(s)"]
-          if report["time_split"] else []),
+        *(
+            [render_split(report["time_split"]) + f" over {report['time_split']['runs']} run(s)"]
+            if report["time_split"]
+            else []
+        ),
         f"model calls: {report['calls_by_tier']}; {report['tokens']} tokens; {report['redactions']} redactions",
         f"routing: {report['routes_by_tier']}",
         f"incidents: {len(report['incidents'])}",
@@ -132,9 +154,12 @@ def render_report(report: dict[str, Any]) -> str:
     ]
     for run in report["history"][-15:]:
         share = (run.get("split") or {}).get("orchestration_share")
-        lines.append(f"  {run['run_id']}  {run['status']:<10} ${run.get('cost_usd', 0):.4f}  "
-                     f"{run.get('seconds', 0):>7.1f}s  " + (f"orch {share:>4.0%}  " if share is not None else "")
-                     + f"{run.get('branch') or '-'}  {run.get('task', '')[:50]}")
+        lines.append(
+            f"  {run['run_id']}  {run['status']:<10} ${run.get('cost_usd', 0):.4f}  "
+            f"{run.get('seconds', 0):>7.1f}s  "
+            + (f"orch {share:>4.0%}  " if share is not None else "")
+            + f"{run.get('branch') or '-'}  {run.get('task', '')[:50]}"
+        )
     for run in report["running"]:
         lines.append(f"  {run['run_id']}  running, driven by {run['driver']}")
     for run_id in report["interrupted"]:
@@ -145,6 +170,7 @@ def render_report(report: dict[str, Any]) -> str:
 def run_status(run_id: str) -> dict[str, Any]:
     """One run's state: running (a live driver), interrupted (resumable), awaiting-review, or how it ended."""
     from agentsmith.graph.runner import checkpoint, pending_review
+
     snapshot = checkpoint(run_id)
     values, next_nodes = snapshot.values or {}, list(snapshot.next or ())
     events = AuditLog(audit_db()).events(run_id, kinds=("run-started", "run-finished"))
@@ -154,28 +180,52 @@ def run_status(run_id: str) -> dict[str, Any]:
     started = next((e.data for e in events if e.kind == "run-started"), {})
     finished = next((e.data for e in reversed(events) if e.kind == "run-finished"), None)
     gone = driver.gone_reason() if driver else None
-    status: dict[str, Any] = {"run_id": run_id, "task": values.get("task") or started.get("task", ""),
-                              "branch": values.get("branch"), "commit": values.get("commit"), "next": next_nodes,
-                              "driver": driver.to_dict() if driver else None, "resumable": False,
-                              "reason": values.get("reason", ""), "hint": ""}
-    if values and not next_nodes:      # the graph reached its end: the checkpoint says how
-        status |= {"state": values.get("status", "failed"),
-                   "branch": values.get("branch") if values.get("commit") else None}
+    status: dict[str, Any] = {
+        "run_id": run_id,
+        "task": values.get("task") or started.get("task", ""),
+        "branch": values.get("branch"),
+        "commit": values.get("commit"),
+        "next": next_nodes,
+        "driver": driver.to_dict() if driver else None,
+        "resumable": False,
+        "reason": values.get("reason", ""),
+        "hint": "",
+    }
+    if values and not next_nodes:  # the graph reached its end: the checkpoint says how
+        status |= {
+            "state": values.get("status", "failed"),
+            "branch": values.get("branch") if values.get("commit") else None,
+        }
     elif driver and gone is None:
         status |= {"state": "running", "hint": f"driven by {driver.describe()}; wait, or stop that process"}
     elif next_nodes and pending_review(snapshot) is not None:
-        status |= {"state": "awaiting-review", "resumable": True,
-                   "hint": f"`agentsmith resume {run_id}` shows the change for review"}
+        status |= {
+            "state": "awaiting-review",
+            "resumable": True,
+            "hint": f"`agentsmith resume {run_id}` shows the change for review",
+        }
     elif next_nodes:
-        status |= {"state": "interrupted", "resumable": True,
-                   "hint": ("its driver " + (f"{driver.describe()} is gone ({gone})" if driver else "has exited")
-                            + f"; `agentsmith resume {run_id}` continues it")}
-    elif finished:                     # known to the audit log only (its checkpoints were removed)
-        status |= {"state": finished.get("status", "failed"), "reason": finished.get("reason", ""),
-                   "branch": finished.get("branch"), "commit": finished.get("commit")}
+        status |= {
+            "state": "interrupted",
+            "resumable": True,
+            "hint": (
+                "its driver "
+                + (f"{driver.describe()} is gone ({gone})" if driver else "has exited")
+                + f"; `agentsmith resume {run_id}` continues it"
+            ),
+        }
+    elif finished:  # known to the audit log only (its checkpoints were removed)
+        status |= {
+            "state": finished.get("status", "failed"),
+            "reason": finished.get("reason", ""),
+            "branch": finished.get("branch"),
+            "commit": finished.get("commit"),
+        }
     else:
-        status |= {"state": "interrupted",
-                   "hint": "it stopped before its first checkpoint; start it again with `agentsmith run`"}
+        status |= {
+            "state": "interrupted",
+            "hint": "it stopped before its first checkpoint; start it again with `agentsmith run`",
+        }
     return status
 
 

@@ -13,8 +13,9 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from langgraph.types import Command
 
@@ -41,10 +42,12 @@ def _graph() -> Iterator[Any]:
         yield build_graph(saver)
 
 
-def _context(policy_path: str | None, tier_flag: str, listener: Listener | None,
-             run_id: str | None = None) -> RunContext:
+def _context(
+    policy_path: str | None, tier_flag: str, listener: Listener | None, run_id: str | None = None
+) -> RunContext:
     from agentsmith.models import Portfolio
     from agentsmith.models.budget import shared_ledger
+
     loaded = load_policy(policy_path)
 
     def notify(line: str) -> None:
@@ -59,35 +62,69 @@ def _context(policy_path: str | None, tier_flag: str, listener: Listener | None,
     return RunContext(policy=loaded, portfolio=portfolio, audit=AuditLog(audit_db()), listener=listener)
 
 
-def start_run(task: str, *, repo: str, policy_path: str | None = None, tier: str = "auto", mode: str = "ci",
-              listener: Listener | None = None, reviewer: Reviewer | None = None,
-              read_only: list[str] | None = None, test_command: list[str] | None = None,
-              run_id: str | None = None) -> dict[str, Any]:
+def start_run(
+    task: str,
+    *,
+    repo: str,
+    policy_path: str | None = None,
+    tier: str = "auto",
+    mode: str = "ci",
+    listener: Listener | None = None,
+    reviewer: Reviewer | None = None,
+    read_only: list[str] | None = None,
+    test_command: list[str] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
     """Run a task to its end (or to a review pause when no reviewer is given). Returns the result."""
     if mode not in ("interactive", "ci"):
         raise UserError(f"unknown mode {mode!r}", "use --mode interactive or --mode ci")
     if not task.strip():
-        raise UserError("the task is empty", "describe the change, e.g. \"Implement slugify in text.py\"")
+        raise UserError("the task is empty", 'describe the change, e.g. "Implement slugify in text.py"')
     run_id = run_id or new_run_id()
     context = _context(policy_path, tier, listener, run_id)
-    inputs = {"run_id": run_id, "task": task, "repo": str(repo), "tier_flag": tier, "mode": mode,
-              "policy_path": str(context.policy.path), "read_only": list(read_only or []),
-              "test_command": list(test_command or []), "calls": [], "routes": [], "incidents": []}
+    inputs = {
+        "run_id": run_id,
+        "task": task,
+        "repo": str(repo),
+        "tier_flag": tier,
+        "mode": mode,
+        "policy_path": str(context.policy.path),
+        "read_only": list(read_only or []),
+        "test_command": list(test_command or []),
+        "calls": [],
+        "routes": [],
+        "incidents": [],
+    }
     try:
         held = lease.acquire(run_id)
     except BaseException:
         context.close()
         raise
     try:
-        context.record(run_id, "run-started", {"task": task, "repo": str(repo), "tier": tier, "mode": mode,
-                                               "policy": str(context.policy.path), "driver": held.driver.describe()})
+        context.record(
+            run_id,
+            "run-started",
+            {
+                "task": task,
+                "repo": str(repo),
+                "tier": tier,
+                "mode": mode,
+                "policy": str(context.policy.path),
+                "driver": held.driver.describe(),
+            },
+        )
         return _drive(run_id, inputs, context, reviewer, held)
     finally:
         held.release()
 
 
-def resume_run(run_id: str, *, listener: Listener | None = None, reviewer: Reviewer | None = None,
-               decision: dict[str, Any] | None = None) -> dict[str, Any]:
+def resume_run(
+    run_id: str,
+    *,
+    listener: Listener | None = None,
+    reviewer: Reviewer | None = None,
+    decision: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     snapshot = checkpoint(run_id)
     if not snapshot.values:
         raise UserError(f"no run with id {run_id}", "list runs with `agentsmith report`")
@@ -131,21 +168,31 @@ def pending_review(snapshot: Any) -> dict[str, Any] | None:
     return None
 
 
-def _drive(run_id: str, payload: Any, context: RunContext, reviewer: Reviewer | None,
-           held: lease.Lease) -> dict[str, Any]:
+def _drive(
+    run_id: str, payload: Any, context: RunContext, reviewer: Reviewer | None, held: lease.Lease
+) -> dict[str, Any]:
     pause_at, pause_s = _pause_request()
     try:
         with _graph() as graph:
             config = _config(run_id)
             while True:
-                for _update in graph.stream(payload, config, context=context, durability="sync",
-                                            stream_mode="updates", interrupt_before=[pause_at] if pause_at else None):
-                    held.check()   # between nodes: a process that lost its lease stops before doing more
+                for _update in graph.stream(
+                    payload,
+                    config,
+                    context=context,
+                    durability="sync",
+                    stream_mode="updates",
+                    interrupt_before=[pause_at] if pause_at else None,
+                ):
+                    held.check()  # between nodes: a process that lost its lease stops before doing more
                 snapshot = graph.get_state(config)
                 pending = pending_review(snapshot)
                 if pause_at and pending is None and pause_at in snapshot.next:
-                    print(f"[agentsmith] run {run_id} paused before {pause_at} (AGENTSMITH_PAUSE_AT)",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"[agentsmith] run {run_id} paused before {pause_at} (AGENTSMITH_PAUSE_AT)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     time.sleep(pause_s)
                     pause_at, payload = None, None
                     continue
@@ -165,6 +212,7 @@ def _pause_request() -> tuple[str | None, float]:
 
 def summarise(values: dict[str, Any]) -> dict[str, Any]:
     from agentsmith.graph.reporting import time_split
+
     calls = values.get("calls", [])
     started = values.get("started_at") or time.time()
     wall = (values.get("finished_at") or time.time()) - started
@@ -176,17 +224,33 @@ def summarise(values: dict[str, Any]) -> dict[str, Any]:
         "branch": values.get("branch") if values.get("commit") else None,
         "commit": values.get("commit"),
         "tiers_used": sorted({c["tier"] for c in calls}),
-        "tokens": {"prompt": sum(c.get("prompt_tokens", 0) for c in calls),
-                   "completion": sum(c.get("completion_tokens", 0) for c in calls)},
+        "tokens": {
+            "prompt": sum(c.get("prompt_tokens", 0) for c in calls),
+            "completion": sum(c.get("completion_tokens", 0) for c in calls),
+        },
         "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
         "seconds": round(wall, 2),
         "time_split": time_split(values, wall),
         "attempts": len(values.get("history", [])),
         "findings": findings,
         "blocking": sum(1 for f in findings if f.get("blocking")),
-        "calls": [{k: c.get(k) for k in ("tier", "model", "prompt_tokens", "completion_tokens", "cost_usd",
-                                         "prompt_tokens_evaluated", "seconds", "redactions", "reason")}
-                  for c in calls],
+        "calls": [
+            {
+                k: c.get(k)
+                for k in (
+                    "tier",
+                    "model",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "cost_usd",
+                    "prompt_tokens_evaluated",
+                    "seconds",
+                    "redactions",
+                    "reason",
+                )
+            }
+            for c in calls
+        ],
         "routes": values.get("routes", []),
         "incidents": values.get("incidents", []),
     }

@@ -18,11 +18,11 @@ NODES: tuple[Node, ...] = ("intake", "plan", "route", "edit", "apply", "verify",
 FLOW: dict[Node, tuple[Node, ...]] = {
     "intake": ("plan",),
     "plan": ("route",),
-    "route": ("edit", "report"),              # try the chosen tier, or stop
+    "route": ("edit", "report"),  # try the chosen tier, or stop
     "edit": ("apply",),
     "apply": ("verify",),
-    "verify": ("gate", "edit", "route"),      # passed / next sampled candidate / retry, escalate, next step
-    "gate": ("review", "route"),              # blocking findings go back to the model
+    "verify": ("gate", "edit", "route"),  # passed / next sampled candidate / retry, escalate, next step
+    "gate": ("review", "route"),  # blocking findings go back to the model
     "review": ("commit", "route", "report"),  # approve / feedback / reject
     "commit": ("report",),
     "report": (),
@@ -31,8 +31,16 @@ FLOW: dict[Node, tuple[Node, ...]] = {
 # The audit event each node records when it finishes (others, such as `token` or `incident`, are
 # emitted on the way and do not move the graph).
 EVENT_NODE: dict[str, Node] = {
-    "intake": "intake", "plan": "plan", "route": "route", "call": "edit", "model-error": "edit",
-    "apply": "apply", "verify": "verify", "gate": "gate", "review": "review", "commit": "commit",
+    "intake": "intake",
+    "plan": "plan",
+    "route": "route",
+    "call": "edit",
+    "model-error": "edit",
+    "apply": "apply",
+    "verify": "verify",
+    "gate": "gate",
+    "review": "review",
+    "commit": "commit",
     "run-finished": "report",
 }
 

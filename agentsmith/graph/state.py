@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from agentsmith.audit import AuditLog
 from agentsmith.policy import LoadedPolicy
@@ -17,9 +18,9 @@ class RunState(TypedDict, total=False):
     repo: str
     policy_path: str
     tier_flag: str
-    mode: str                      # "interactive" | "ci"
+    mode: str  # "interactive" | "ci"
     test_command: list[str]
-    read_only: list[str]           # files the agent must not change (the tests, for a bench task)
+    read_only: list[str]  # files the agent must not change (the tests, for a bench task)
     # intake
     worktree: str
     branch: str
@@ -28,13 +29,13 @@ class RunState(TypedDict, total=False):
     started_at: float
     # plan
     steps: list[dict[str, Any]]
-    baseline: list[str]            # tests failing on the base revision (recorded once, when it matters)
+    baseline: list[str]  # tests failing on the base revision (recorded once, when it matters)
     step_index: int
-    step_base: str                 # git tree the current step's retries restore to (later steps only)
+    step_base: str  # git tree the current step's retries restore to (later steps only)
     # the cascade of the current step
     history: list[dict[str, Any]]  # one entry per attempt: tier, passed, tokens, cost_usd, error, log
     decision: dict[str, Any]
-    prompt: dict[str, Any]         # how the last prompt was assembled: mode, tokens, budget, what shrank
+    prompt: dict[str, Any]  # how the last prompt was assembled: mode, tokens, budget, what shrank
     answer: str
     applied: list[str]
     verify: dict[str, Any]
@@ -47,8 +48,8 @@ class RunState(TypedDict, total=False):
     calls: Annotated[list[dict[str, Any]], operator.add]
     routes: Annotated[list[dict[str, Any]], operator.add]
     incidents: Annotated[list[dict[str, Any]], operator.add]
-    timings: Annotated[list[dict[str, Any]], operator.add]   # per node run: node, seconds, model seconds in it
-    status: str                    # running | committed | failed | blocked | rejected | stopped
+    timings: Annotated[list[dict[str, Any]], operator.add]  # per node run: node, seconds, model seconds in it
+    status: str  # running | committed | failed | blocked | rejected | stopped
     reason: str
     finished_at: float
 
@@ -61,10 +62,10 @@ class RunContext:
     """What nodes need that cannot be checkpointed. Rebuilt on resume from the state's inputs."""
 
     policy: LoadedPolicy
-    portfolio: Any                     # agentsmith.models.Portfolio
+    portfolio: Any  # agentsmith.models.Portfolio
     audit: AuditLog
     listener: Listener | None = None
-    sandbox: Any = None                # opened at the first verify, kept warm for the run
+    sandbox: Any = None  # opened at the first verify, kept warm for the run
 
     def record(self, run_id: str, kind: str, data: dict[str, Any], *, audit: bool = True) -> None:
         if audit:

@@ -45,11 +45,14 @@ def related_tests(root: Path, step: dict[str, Any], all_tests: list[str]) -> lis
         return context
     stems = {Path(f).stem for f in step.get("files", []) if f.endswith(".py")} - {"__init__"}
     importing = re.compile(r"^\s*(?:from|import)\b[^\n]*\b(" + "|".join(map(re.escape, stems)) + r")\b", re.M)
-    return [t for t in all_tests if stems and importing.search((root / t).read_text(encoding="utf-8", errors="replace"))]
+    return [
+        t for t in all_tests if stems and importing.search((root / t).read_text(encoding="utf-8", errors="replace"))
+    ]
 
 
 def _sandbox(state: dict[str, Any], ctx, worktree: Path, notes: list[str]):
     from agentsmith.sandbox import open_sandbox, prepare_dependencies
+
     if ctx.sandbox is None:
         policy = ctx.policy.policy.sandbox
         image = None
@@ -67,8 +70,15 @@ def _sandbox(state: dict[str, Any], ctx, worktree: Path, notes: list[str]):
 
 
 def _outcome(result, passed: bool, error: str | None, log: str) -> dict[str, Any]:
-    return {"passed": passed, "exit_code": result.exit_code, "log": log[-TAIL:], "error": error,
-            "seconds": round(result.seconds, 3), "limit": result.limit, "backend": result.backend}
+    return {
+        "passed": passed,
+        "exit_code": result.exit_code,
+        "log": log[-TAIL:],
+        "error": error,
+        "seconds": round(result.seconds, 3),
+        "limit": result.limit,
+        "backend": result.backend,
+    }
 
 
 def _judge(result) -> tuple[bool, str | None]:
@@ -87,7 +97,7 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
     sandbox = _sandbox(state, ctx, worktree, notes)
     timeout = ctx.policy.policy.sandbox.timeout_s
     sandbox.sync_in(worktree)
-    if state.get("test_command"):     # the caller said how to test (a bench suite): exactly that
+    if state.get("test_command"):  # the caller said how to test (a bench suite): exactly that
         result = sandbox.exec(state["test_command"], timeout=timeout)
         passed, error = _judge(result)
         return _outcome(result, passed, error, trim_failure_log(result.output, TAIL) if not passed else result.output)
@@ -104,8 +114,11 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
         result = sandbox.exec(setup.command(related), timeout=timeout)
         seconds += result.seconds
         passed, error = _judge(result)
-        ctx.record(state["run_id"], "tests", {"scope": "related", "selection": related[:20], "passed": passed,
-                                              "seconds": round(result.seconds, 2)})
+        ctx.record(
+            state["run_id"],
+            "tests",
+            {"scope": "related", "selection": related[:20], "passed": passed, "seconds": round(result.seconds, 2)},
+        )
         if result.exit_code == 4:
             # pytest could not select them (a planned test id that does not exist): the suite decides.
             prefix += f"(the step's tests could not be selected: {result.output.strip()[-300:]})\n"
@@ -130,16 +143,31 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
         sandbox.sync_in(worktree)
         outcome["baseline"] = baseline
     new = [f for f in failures if f not in set(baseline)]
-    ctx.record(state["run_id"], "tests", {"scope": "suite", "failed": len(failures), "new": new[:20],
-                                          "pre_existing": len(failures) - len(new),
-                                          "seconds": round(result.seconds, 2)})
+    ctx.record(
+        state["run_id"],
+        "tests",
+        {
+            "scope": "suite",
+            "failed": len(failures),
+            "new": new[:20],
+            "pre_existing": len(failures) - len(new),
+            "seconds": round(result.seconds, 2),
+        },
+    )
     if not new:
-        outcome.update(passed=True, error=None,
-                       log=f"{len(failures)} test(s) failing here also fail on the base revision (not counted):\n"
-                           + "\n".join(failures[:20]))
+        outcome.update(
+            passed=True,
+            error=None,
+            log=f"{len(failures)} test(s) failing here also fail on the base revision (not counted):\n"
+            + "\n".join(failures[:20]),
+        )
     else:
-        head = (prefix + f"The change breaks {len(new)} test(s) that pass on the base revision: "
-                + ", ".join(new[:10]) + "\n")[: TAIL // 2]
+        head = (
+            prefix
+            + f"The change breaks {len(new)} test(s) that pass on the base revision: "
+            + ", ".join(new[:10])
+            + "\n"
+        )[: TAIL // 2]
         outcome["log"] = head + trim_failure_log(result.output, TAIL - len(head))
     return outcome
 
@@ -147,13 +175,19 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
 def base_failures(state: dict[str, Any], ctx, sandbox, command: list[str], timeout: float) -> list[str]:
     """Failures of the whole suite on the base revision: the files as committed, in the same sandbox."""
     with tempfile.TemporaryDirectory(prefix="agentsmith-base-") as folder:
-        archive = subprocess.run(["git", "-C", state["worktree"], "archive", "--format=tar", state["base_rev"]],
-                                 capture_output=True, check=True)
+        archive = subprocess.run(
+            ["git", "-C", state["worktree"], "archive", "--format=tar", state["base_rev"]],
+            capture_output=True,
+            check=True,
+        )
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(folder, filter="data")
         sandbox.sync_in(Path(folder))
         result = sandbox.exec(command, timeout=timeout)
     failures = failed_tests(result.output)
-    ctx.record(state["run_id"], "baseline", {"failed": len(failures), "tests": failures[:50],
-                                             "seconds": round(result.seconds, 2)})
+    ctx.record(
+        state["run_id"],
+        "baseline",
+        {"failed": len(failures), "tests": failures[:50], "seconds": round(result.seconds, 2)},
+    )
     return failures

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 State = Literal["closed", "open", "half-open"]
 
 
 class CircuitBreaker:
-    def __init__(self, failures_to_open: int = 3, cooldown_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, failures_to_open: int = 3, cooldown_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.failures_to_open = max(1, failures_to_open)
         self.cooldown_s = cooldown_s
         self._clock = clock
@@ -64,7 +66,7 @@ class CircuitBreaker:
         with self._lock:
             self._failures += 1
             if self._probe_in_flight or self._failures >= self.failures_to_open:
-                self._opened_at = self._clock()   # a failed probe re-opens for a full cooldown
+                self._opened_at = self._clock()  # a failed probe re-opens for a full cooldown
             self._probe_in_flight = False
 
     def seconds_until_probe(self) -> float:

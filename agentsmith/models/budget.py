@@ -42,8 +42,10 @@ class BudgetLedger:
 
     def can_afford(self, usd: float, tokens: int) -> bool:
         with self._lock:
-            return (self.spent_usd + self._reserved_usd + usd <= self.max_usd + 1e-12
-                    and self.tokens_used + self._reserved_tokens + tokens <= self.max_tokens)
+            return (
+                self.spent_usd + self._reserved_usd + usd <= self.max_usd + 1e-12
+                and self.tokens_used + self._reserved_tokens + tokens <= self.max_tokens
+            )
 
     def reserve(self, usd: float, tokens: int) -> Reservation:
         with self._lock:
@@ -51,12 +53,14 @@ class BudgetLedger:
                 raise BudgetExceeded(
                     f"task budget of ${self.max_usd:.2f} would be exceeded (spent ${self.spent_usd:.4f}, "
                     f"reserved ${self._reserved_usd:.4f}, this call up to ${usd:.4f})",
-                    "raise budget.max_usd_per_task in the policy, or use --tier local")
+                    "raise budget.max_usd_per_task in the policy, or use --tier local",
+                )
             if self.tokens_used + self._reserved_tokens + tokens > self.max_tokens:
                 raise BudgetExceeded(
                     f"task token budget of {self.max_tokens} would be exceeded (used {self.tokens_used}, "
                     f"reserved {self._reserved_tokens}, this call up to {tokens})",
-                    "raise budget.max_tokens_per_task in the policy, or shorten the task")
+                    "raise budget.max_tokens_per_task in the policy, or shorten the task",
+                )
             self._reserved_usd += usd
             self._reserved_tokens += tokens
             return Reservation(usd, tokens)
@@ -90,8 +94,9 @@ class SharedLedger(BudgetLedger):
         self.run_id, self._store = run_id, shared
         with shared.connect() as db:
             db.execute("INSERT INTO budgets (run_id) VALUES (?) ON CONFLICT (run_id) DO NOTHING", (run_id,))
-            row = db.execute("SELECT spent_usd, tokens_used, attempts FROM budgets WHERE run_id = ?",
-                             (run_id,)).fetchone()
+            row = db.execute(
+                "SELECT spent_usd, tokens_used, attempts FROM budgets WHERE run_id = ?", (run_id,)
+            ).fetchone()
         self.spent_usd, self.tokens_used, self.attempts = float(row[0]), int(row[1]), int(row[2])
 
     def settle(self, reservation: Reservation, usd: float, tokens: int) -> None:
@@ -99,8 +104,10 @@ class SharedLedger(BudgetLedger):
         super().settle(reservation, usd, tokens)
         if first and (usd or tokens):
             with self._store.connect() as db:
-                db.execute("UPDATE budgets SET spent_usd = spent_usd + ?, tokens_used = tokens_used + ? "
-                           "WHERE run_id = ?", (usd, tokens, self.run_id))
+                db.execute(
+                    "UPDATE budgets SET spent_usd = spent_usd + ?, tokens_used = tokens_used + ? WHERE run_id = ?",
+                    (usd, tokens, self.run_id),
+                )
 
     def take_attempt(self) -> bool:
         taken = super().take_attempt()
@@ -113,8 +120,10 @@ class SharedLedger(BudgetLedger):
 def shared_ledger(run_id: str, budget) -> BudgetLedger | None:
     """The run's ledger in the shared database (scaled mode), or None for the per-process default."""
     from agentsmith import store
+
     shared = store.current()
     if not shared.shared:
         return None
-    return SharedLedger(run_id, budget.max_usd_per_task, budget.max_tokens_per_task,
-                        budget.max_attempts_per_task, shared)
+    return SharedLedger(
+        run_id, budget.max_usd_per_task, budget.max_tokens_per_task, budget.max_attempts_per_task, shared
+    )

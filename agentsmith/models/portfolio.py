@@ -7,7 +7,7 @@ import re
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.models.breaker import CircuitBreaker
@@ -64,9 +64,15 @@ class _StreamRestorer:
 
 
 class Portfolio:
-    def __init__(self, policy: Policy, *, tier_flag: str = "auto",
-                 notify: Callable[[str], None] = print_to_stderr,
-                 ledger: BudgetLedger | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        tier_flag: str = "auto",
+        notify: Callable[[str], None] = print_to_stderr,
+        ledger: BudgetLedger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not policy.tiers:
             raise UserError("the policy defines no model tiers", "add a `tiers:` list (see policies/default.yaml)")
         self.policy = policy
@@ -77,16 +83,18 @@ class Portfolio:
         self.tier_flag = tier_flag
         self.pinned = self._resolve_flag(tier_flag)
         routing = policy.routing
-        self.breakers = {name: CircuitBreaker(routing.breaker_failures, routing.breaker_cooldown_s, clock)
-                         for name in self.tiers}
+        self.breakers = {
+            name: CircuitBreaker(routing.breaker_failures, routing.breaker_cooldown_s, clock) for name in self.tiers
+        }
         # Why a tier's last call failed, when the tier itself was at fault (unreachable, timed out, 5xx) after
         # the SDK's own retry. A run makes at most `external_attempts` external calls, fewer than the breaker
         # needs to open: without this an unreachable frontier used them all up and never degraded.
         self.down: dict[str, str] = {}
         budget = policy.budget
-        self.ledger = ledger or BudgetLedger(budget.max_usd_per_task, budget.max_tokens_per_task,
-                                             budget.max_attempts_per_task)
-        self.mapping: dict[str, str] = {}     # placeholders, stable for the life of this portfolio (a run)
+        self.ledger = ledger or BudgetLedger(
+            budget.max_usd_per_task, budget.max_tokens_per_task, budget.max_attempts_per_task
+        )
+        self.mapping: dict[str, str] = {}  # placeholders, stable for the life of this portfolio (a run)
         self.calls: list[Completion] = []
         # Wall seconds inside the tiers (calls that failed, loading and tokenizing included): the
         # run's time split counts them as model time, not orchestration.
@@ -95,8 +103,9 @@ class Portfolio:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_policy(cls, loaded_policy, *, tier_flag: str = "auto",
-                    notify: Callable[[str], None] = print_to_stderr, **kwargs) -> "Portfolio":
+    def from_policy(
+        cls, loaded_policy, *, tier_flag: str = "auto", notify: Callable[[str], None] = print_to_stderr, **kwargs
+    ) -> Portfolio:
         policy = getattr(loaded_policy, "policy", loaded_policy)
         return cls(policy, tier_flag=tier_flag, notify=notify, **kwargs)
 
@@ -140,10 +149,10 @@ class Portfolio:
             name = self.local_name or self.external_name
         tier = self.tiers.get(name or "")
         if tier is None:
-            self._resolve_flag(tier_name)   # raises with the valid names
+            self._resolve_flag(tier_name)  # raises with the valid names
             return
         if self.pinned == name and tier.external:
-            tier.probe()   # the user asked for this tier by name: no silent degrade
+            tier.probe()  # the user asked for this tier by name: no silent degrade
             return
         if tier.external and tier.configured() and self.policy.routing.frontier_unavailable == "degrade":
             return
@@ -156,15 +165,21 @@ class Portfolio:
             return problem
         breaker = self.breakers[name]
         if not breaker.available():
-            return (f"tier {name}'s circuit is open after {breaker.failures_to_open} failures "
-                    f"(next probe in {breaker.seconds_until_probe():.0f}s)")
+            return (
+                f"tier {name}'s circuit is open after {breaker.failures_to_open} failures "
+                f"(next probe in {breaker.seconds_until_probe():.0f}s)"
+            )
         if name in self.down:
             return self.down[name]
         spec = tier.spec
-        typical = (TYPICAL_PROMPT_TOKENS * spec.price_in_per_mtok + spec.max_output_tokens * spec.price_out_per_mtok) / 1e6
+        typical = (
+            TYPICAL_PROMPT_TOKENS * spec.price_in_per_mtok + spec.max_output_tokens * spec.price_out_per_mtok
+        ) / 1e6
         if not self.ledger.can_afford(typical, TYPICAL_PROMPT_TOKENS + spec.max_output_tokens):
-            return (f"tier {name} is over budget (${self.ledger.usd_left():.4f} and "
-                    f"{self.ledger.tokens_left()} tokens left of the task budget)")
+            return (
+                f"tier {name} is over budget (${self.ledger.usd_left():.4f} and "
+                f"{self.ledger.tokens_left()} tokens left of the task budget)"
+            )
         return None
 
     # ------------------------------------------------------------ routing
@@ -172,7 +187,10 @@ class Portfolio:
     def route(self, step: dict, history: list[Attempt], *, sensitive: bool) -> RouteDecision:
         external = self.pinned if self.pinned and self.tiers[self.pinned].external else self.external_name
         facts = RoutingFacts(
-            policy=self.policy, local=self.local_name, external=self.external_name, pinned=self.pinned,
+            policy=self.policy,
+            local=self.local_name,
+            external=self.external_name,
+            pinned=self.pinned,
             pinned_external=bool(self.pinned and self.tiers[self.pinned].external),
             external_unavailable=self.unavailable_reason(external) if external else None,
             attempts_left=self.ledger.max_attempts - self.ledger.attempts,
@@ -184,9 +202,13 @@ class Portfolio:
         if decision.tier is not None:
             decision.external = self.tiers[decision.tier].external
             if not self.ledger.take_attempt():
-                decision = RouteDecision(tier=None, stop=True, samples=0, step_id=decision.step_id,
-                                         reason="attempt cap reached: budget.max_attempts_per_task = "
-                                                f"{self.ledger.max_attempts}")
+                decision = RouteDecision(
+                    tier=None,
+                    stop=True,
+                    samples=0,
+                    step_id=decision.step_id,
+                    reason=f"attempt cap reached: budget.max_attempts_per_task = {self.ledger.max_attempts}",
+                )
         if decision.degraded:
             self.notify(f"! degraded to local: {decision.reason}")
         with self._lock:
@@ -211,9 +233,10 @@ class Portfolio:
         def count(text: str) -> int:
             start = time.monotonic()
             try:
-                return tier.count_tokens(text)   # the first count loads the model
+                return tier.count_tokens(text)  # the first count loads the model
             finally:
                 self._add_model_seconds(time.monotonic() - start)
+
         return count
 
     def _add_model_seconds(self, seconds: float) -> None:
@@ -222,9 +245,16 @@ class Portfolio:
 
     # ------------------------------------------------------------ calls
 
-    def complete(self, tier_name: str, messages: list[dict], *, temperature: float = 0.0,
-                 max_tokens: int | None = None, on_token: Callable[[str], None] | None = None,
-                 reason: str = "") -> Completion:
+    def complete(
+        self,
+        tier_name: str,
+        messages: list[dict],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+        reason: str = "",
+    ) -> Completion:
         tier = self.tiers.get(tier_name)
         if tier is None:
             self._resolve_flag(tier_name)
@@ -252,8 +282,10 @@ class Portfolio:
         reservation = self.ledger.reserve(reserved_usd, prompt_estimate + max_tokens)
         if not breaker.acquire():
             self.ledger.settle(reservation, 0.0, 0)
-            raise ModelUnavailable(f"tier {tier_name}'s circuit is open after repeated failures",
-                                   f"wait {breaker.seconds_until_probe():.0f}s or use --tier local")
+            raise ModelUnavailable(
+                f"tier {tier_name}'s circuit is open after repeated failures",
+                f"wait {breaker.seconds_until_probe():.0f}s or use --tier local",
+            )
         if tier.external:
             self.notify(f"-> external call: tier={tier_name} model={tier.model} redacted={redacted_count} items")
         start = time.monotonic()
@@ -282,13 +314,23 @@ class Portfolio:
         self.down.pop(tier_name, None)
         if restorer is not None:
             restorer.flush()
-        cost = (answer.prompt_tokens * spec.price_in_per_mtok + answer.completion_tokens * spec.price_out_per_mtok) / 1e6
+        cost = (
+            answer.prompt_tokens * spec.price_in_per_mtok + answer.completion_tokens * spec.price_out_per_mtok
+        ) / 1e6
         self.ledger.settle(reservation, cost, answer.prompt_tokens + answer.completion_tokens)
         text = restore(answer.text, self.mapping) if tier.external else answer.text
-        completion = Completion(text=text, tier=tier_name, model=tier.model, prompt_tokens=answer.prompt_tokens,
-                                completion_tokens=answer.completion_tokens, seconds=round(seconds, 3),
-                                cost_usd=cost, redactions=redacted_count, reason=reason,
-                                prompt_tokens_evaluated=answer.prompt_tokens_evaluated)
+        completion = Completion(
+            text=text,
+            tier=tier_name,
+            model=tier.model,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            seconds=round(seconds, 3),
+            cost_usd=cost,
+            redactions=redacted_count,
+            reason=reason,
+            prompt_tokens_evaluated=answer.prompt_tokens_evaluated,
+        )
         with self._lock:
             self.calls.append(completion)
         return completion

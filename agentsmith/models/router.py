@@ -26,12 +26,12 @@ class Attempt:
 
 @dataclass
 class RouteDecision:
-    tier: str | None          # None: stop
+    tier: str | None  # None: stop
     reason: str
     temperature: float = 0.0
     stop: bool = False
-    samples: int = 1          # candidates to draw for this attempt, each verified
-    degraded: bool = False    # the wanted external tier was unavailable; a local tier stands in
+    samples: int = 1  # candidates to draw for this attempt, each verified
+    degraded: bool = False  # the wanted external tier was unavailable; a local tier stands in
     step_id: str = ""
     external: bool = False
 
@@ -48,11 +48,11 @@ class RoutingFacts:
     """What the router knows besides the step: the tiers, the pin, and why the external tier is out."""
 
     policy: Policy
-    local: str | None                 # the cheap in-house tier
-    external: str | None              # the frontier tier
-    pinned: str | None                # a tier name under --tier local/frontier/NAME, None under auto
+    local: str | None  # the cheap in-house tier
+    external: str | None  # the frontier tier
+    pinned: str | None  # a tier name under --tier local/frontier/NAME, None under auto
     pinned_external: bool = False
-    external_unavailable: str | None = None   # None when usable; else why (unconfigured, breaker, budget)
+    external_unavailable: str | None = None  # None when usable; else why (unconfigured, breaker, budget)
     attempts_left: int = 1
     tokens_left: int = 1
     tier_external: dict[str, bool] = field(default_factory=dict)
@@ -72,8 +72,9 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
     local_used = len(history) - external_used
     failures = f"{len(history)} failed attempt(s)" if history else "first attempt"
 
-    def local_attempt(why: str, *, degraded: bool = False, allowed: int = routing.local_attempts,
-                      tier: str | None = facts.local) -> RouteDecision:
+    def local_attempt(
+        why: str, *, degraded: bool = False, allowed: int = routing.local_attempts, tier: str | None = facts.local
+    ) -> RouteDecision:
         if tier is None:
             return stop(f"{why}, but the policy defines no local tier")
         if local_used >= allowed:
@@ -86,46 +87,66 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
         # the failing output in the prompt): retries sample.
         temperature = routing.sample_temperature
         extra = f", {samples} sampled candidates" if samples > 1 else ""
-        return RouteDecision(tier=tier, temperature=temperature, samples=samples, degraded=degraded,
-                             reason=f"{why}: local retry {number}/{allowed} with the failing output{extra}")
+        return RouteDecision(
+            tier=tier,
+            temperature=temperature,
+            samples=samples,
+            degraded=degraded,
+            reason=f"{why}: local retry {number}/{allowed} with the failing output{extra}",
+        )
 
     def external_attempt(tier: str, why: str) -> RouteDecision:
         if external_used >= routing.external_attempts:
-            return stop(f"{why}, but {external_used} attempt(s) on {tier} already failed "
-                        f"(limit {routing.external_attempts}); stopping")
+            return stop(
+                f"{why}, but {external_used} attempt(s) on {tier} already failed "
+                f"(limit {routing.external_attempts}); stopping"
+            )
         if facts.external_unavailable:
             total_allowed = routing.local_attempts + routing.external_attempts
             if routing.frontier_unavailable == "degrade" and facts.local is not None:
-                return local_attempt(f"{why}, but {facts.external_unavailable}; policy says degrade to local",
-                                     degraded=True, allowed=total_allowed)
-            return stop(f"{why}, but {facts.external_unavailable}; policy routing.frontier_unavailable = "
-                        f"{routing.frontier_unavailable}")
+                return local_attempt(
+                    f"{why}, but {facts.external_unavailable}; policy says degrade to local",
+                    degraded=True,
+                    allowed=total_allowed,
+                )
+            return stop(
+                f"{why}, but {facts.external_unavailable}; policy routing.frontier_unavailable = "
+                f"{routing.frontier_unavailable}"
+            )
         number = external_used + 1
         given = " given the local draft and the log" if local_used else ""
-        return RouteDecision(tier=tier, external=True,
-                             reason=f"{why}: {tier} attempt {number}/{routing.external_attempts}{given}")
+        return RouteDecision(
+            tier=tier, external=True, reason=f"{why}: {tier} attempt {number}/{routing.external_attempts}{given}"
+        )
 
     if facts.pinned is not None:
         if facts.pinned_external:
             if sensitive:
-                return stop(f"step touches data the policy marks sensitive and the tier is pinned to external "
-                            f"tier {facts.pinned}; sensitive data never leaves this machine (use --tier local)")
+                return stop(
+                    f"step touches data the policy marks sensitive and the tier is pinned to external "
+                    f"tier {facts.pinned}; sensitive data never leaves this machine (use --tier local)"
+                )
             return external_attempt(facts.pinned, f"--tier pins {facts.pinned} ({failures})")
         return local_attempt(f"--tier pins {facts.pinned} ({failures})", tier=facts.pinned)
 
     if sensitive:
         if facts.local is None:
-            return stop("step touches data the policy marks sensitive and only an external tier could do it; "
-                        "sensitive data never leaves this machine")
+            return stop(
+                "step touches data the policy marks sensitive and only an external tier could do it; "
+                "sensitive data never leaves this machine"
+            )
         decision = local_attempt("sensitive data: local tiers only")
         if decision.stop:
-            return stop(f"step touches data the policy marks sensitive; {local_used} local attempt(s) failed and "
-                        "it is never escalated to an external tier")
+            return stop(
+                f"step touches data the policy marks sensitive; {local_used} local attempt(s) failed and "
+                "it is never escalated to an external tier"
+            )
         return decision
 
     if facts.external and difficulty >= routing.frontier_difficulty:
-        return external_attempt(facts.external, f"difficulty {difficulty} >= {routing.frontier_difficulty}, "
-                                                f"frontier first ({failures})")
+        return external_attempt(
+            facts.external, f"difficulty {difficulty} >= {routing.frontier_difficulty}, frontier first ({failures})"
+        )
     if facts.local and local_used < routing.local_attempts:
         return local_attempt(f"difficulty {difficulty} < {routing.frontier_difficulty} ({failures})")
     if facts.external:

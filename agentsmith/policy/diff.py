@@ -35,8 +35,12 @@ def setting_changes(old, new) -> list[str]:
         if key == "name" or a == b:
             continue
         if isinstance(a, list) and isinstance(b, list) and all(isinstance(x, str) for x in a + b):
-            lines.append(f"{key}: " + ", ".join([f"+ {json.dumps(x)}" for x in b if x not in a]
-                                                 + [f"- {json.dumps(x)}" for x in a if x not in b]))
+            lines.append(
+                f"{key}: "
+                + ", ".join(
+                    [f"+ {json.dumps(x)}" for x in b if x not in a] + [f"- {json.dumps(x)}" for x in a if x not in b]
+                )
+            )
         else:
             lines.append(f"{key}: {json.dumps(a)} -> {json.dumps(b)}")
     return lines
@@ -71,8 +75,10 @@ def recent_runs(audit_path: Path, limit: int) -> dict[str, dict[str, list]]:
 
     db = read_only(audit_path)
     try:
-        rows = db.execute("SELECT run_id, kind, data FROM events WHERE kind IN "
-                          "('intake', 'plan', 'route', 'call', 'gate', 'run-finished') ORDER BY seq").fetchall()
+        rows = db.execute(
+            "SELECT run_id, kind, data FROM events WHERE kind IN "
+            "('intake', 'plan', 'route', 'call', 'gate', 'run-finished') ORDER BY seq"
+        ).fetchall()
     finally:
         db.close()
     runs: dict[str, dict[str, list]] = {}
@@ -81,8 +87,9 @@ def recent_runs(audit_path: Path, limit: int) -> dict[str, dict[str, list]]:
     return dict(list(runs.items())[-limit:])
 
 
-def local_only_under(policy, files: list[str], reasons: dict[str, str],
-                     new_patterns: bool) -> tuple[set[str], set[str]]:
+def local_only_under(
+    policy, files: list[str], reasons: dict[str, str], new_patterns: bool
+) -> tuple[set[str], set[str]]:
     """(files local-only under `policy`, files whose answer depends on content the log does not hold)."""
     from agentsmith.redact import is_sensitive_path
 
@@ -100,7 +107,7 @@ def local_only_under(policy, files: list[str], reasons: dict[str, str],
         elif reason in ("binary file", "path resolves outside the repository"):
             local.add(path)
         elif new_patterns:
-            unknown.add(path)           # its content was never checked against the added patterns
+            unknown.add(path)  # its content was never checked against the added patterns
     return local, unknown
 
 
@@ -143,11 +150,15 @@ def run_changes(old, new, audit_path: Path, limit: int) -> tuple[int, list[str]]
         routes = events.get("route", [])
         sent_out = sorted({r["tier"] for r in routes if r.get("external") and r.get("tier")})
         if now_local - was_local:
-            notes.append(f"now local-only: {', '.join(sorted(now_local - was_local))}"
-                         + (f"; it was sent to {', '.join(sent_out)}, NEW keeps it local" if sent_out else ""))
+            notes.append(
+                f"now local-only: {', '.join(sorted(now_local - was_local))}"
+                + (f"; it was sent to {', '.join(sent_out)}, NEW keeps it local" if sent_out else "")
+            )
         if was_local - now_local - unknown:
-            notes.append(f"no longer local-only: {', '.join(sorted(was_local - now_local - unknown))} "
-                         "(external tiers become allowed)")
+            notes.append(
+                f"no longer local-only: {', '.join(sorted(was_local - now_local - unknown))} "
+                "(external tiers become allowed)"
+            )
         if unknown:
             notes.append(f"content of {', '.join(sorted(unknown))} decides (not in the log): check with a test case")
         used = sorted({r["tier"] for r in routes if r.get("tier")})
@@ -163,8 +174,10 @@ def run_changes(old, new, audit_path: Path, limit: int) -> tuple[int, list[str]]
             if verdicts and all(v is False for v in verdicts.values()):
                 notes.append(f"would pass the gate (blocked by {', '.join(verdicts)} under OLD)")
             elif any(v is None for v in verdicts.values()):
-                notes.append(f"gate verdict unknown: severity of {', '.join(r for r, v in verdicts.items() if v is None)} "
-                             "is not in the log and block_at changed")
+                notes.append(
+                    f"gate verdict unknown: severity of {', '.join(r for r, v in verdicts.items() if v is None)} "
+                    "is not in the log and block_at changed"
+                )
         if notes:
             lines.append(f"{label}: " + "; ".join(notes))
     return len(runs), lines

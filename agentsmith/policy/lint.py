@@ -78,8 +78,10 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PolicyError(f"policy {where} is not valid YAML ({getattr(err, 'problem', None) or 'syntax'})",
-                          "fix the syntax, then run `agentsmith policy lint`") from None
+        raise PolicyError(
+            f"policy {where} is not valid YAML ({getattr(err, 'problem', None) or 'syntax'})",
+            "fix the syntax, then run `agentsmith policy lint`",
+        ) from None
     return raw, (key_lines(node) if node is not None else {})
 
 
@@ -99,11 +101,16 @@ def model_at(loc: Loc) -> type[BaseModel] | None:
 
 
 FIX_BY_TYPE = {
-    "int_parsing": "write a whole number", "int_type": "write a whole number", "int_from_float": "write a whole number",
-    "float_parsing": "write a number", "float_type": "write a number",
-    "bool_parsing": "write true or false", "bool_type": "write true or false",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_parsing": "write a number",
+    "float_type": "write a number",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
     "string_type": "write text (quote it if YAML reads it as something else)",
-    "list_type": "write a list, e.g. [a, b]", "dict_type": "write a mapping of key: value",
+    "list_type": "write a list, e.g. [a, b]",
+    "dict_type": "write a mapping of key: value",
     "model_type": "write a mapping of keys (see policies/default.yaml)",
     "model_attributes_type": "write a mapping of keys (see policies/default.yaml)",
 }
@@ -129,7 +136,7 @@ def schema_problems(raw: dict) -> tuple[list[Problem], Policy]:
     (defaults stand in), so that checks needing a policy can still run."""
     problems: list[Problem] = []
     data = copy.deepcopy(raw)
-    for attempt in range(8):   # each pass drops what the last one rejected
+    for attempt in range(8):  # each pass drops what the last one rejected
         try:
             return problems, Policy.model_validate(data)
         except ValidationError as err:
@@ -168,13 +175,21 @@ def value_problems(policy: Policy) -> list[Problem]:
             try:
                 re.compile(pattern)
             except re.error as err:
-                problems.append(Problem((*loc, index), f"{pattern!r} is not a valid regex ({err})",
-                                        "escape special characters (\\. \\( \\[) or close the group"))
+                problems.append(
+                    Problem(
+                        (*loc, index),
+                        f"{pattern!r} is not a valid regex ({err})",
+                        "escape special characters (\\. \\( \\[) or close the group",
+                    )
+                )
     seen: set[str] = set()
     for index, tier in enumerate(policy.tiers):
         if tier.name in seen:
-            problems.append(Problem(("tiers", index, "name"), f"tier name {tier.name!r} is used twice",
-                                    "give every tier a unique name"))
+            problems.append(
+                Problem(
+                    ("tiers", index, "name"), f"tier name {tier.name!r} is used twice", "give every tier a unique name"
+                )
+            )
         seen.add(tier.name)
     return problems
 
@@ -184,8 +199,9 @@ def check_policy_file(path: Path) -> tuple[list[Problem], Policy]:
     raw, lines = read_yaml(path)
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        return [Problem((), "must be a YAML mapping at the top level", "see policies/default.yaml for the shape",
-                        1)], Policy()
+        return [
+            Problem((), "must be a YAML mapping at the top level", "see policies/default.yaml for the shape", 1)
+        ], Policy()
     problems, policy = schema_problems(raw)
     problems += value_problems(policy)
     for problem in problems:

@@ -15,8 +15,19 @@ class Strict(BaseModel):
 
 class Sensitivity(Strict):
     # Whole files that never leave the machine, not even redacted.
-    paths: list[str] = Field(default_factory=lambda: [".env", ".env.*", "*.pem", "*.key", "secrets/**",
-                                                      "id_rsa", "id_ed25519", "*.p12", "*.pfx"])
+    paths: list[str] = Field(
+        default_factory=lambda: [
+            ".env",
+            ".env.*",
+            "*.pem",
+            "*.key",
+            "secrets/**",
+            "id_rsa",
+            "id_ed25519",
+            "*.p12",
+            "*.pfx",
+        ]
+    )
     # Regexes over file content: a match makes the file local-only.
     patterns: list[str] = Field(default_factory=list)
     # Extra regexes whose matches are redacted (replaced by placeholders) before an external call.
@@ -29,16 +40,16 @@ class Sensitivity(Strict):
 class Tier(Strict):
     name: str
     kind: Literal["gguf", "openai"]
-    model: str = ""                       # gguf: a known model id or a path; openai: model name
-    base_url: str | None = None           # openai: endpoint; None means AGENTSMITH_FRONTIER_BASE_URL
-    api_key_env: str | None = None        # env var holding the key (never the key itself)
+    model: str = ""  # gguf: a known model id or a path; openai: model name
+    base_url: str | None = None  # openai: endpoint; None means AGENTSMITH_FRONTIER_BASE_URL
+    api_key_env: str | None = None  # env var holding the key (never the key itself)
     external: bool = False
-    price_in_per_mtok: float = 0.0        # USD per million input tokens
+    price_in_per_mtok: float = 0.0  # USD per million input tokens
     price_out_per_mtok: float = 0.0
     context: int = 8192
     max_output_tokens: int = 1536
-    timeout_s: float = 120.0              # openai: per request
-    max_retries: int = 1                  # openai: the SDK's own retries, the only retry loop
+    timeout_s: float = 120.0  # openai: per request
+    max_retries: int = 1  # openai: the SDK's own retries, the only retry loop
 
 
 class Routing(Strict):
@@ -46,11 +57,11 @@ class Routing(Strict):
     frontier_unavailable: Literal["degrade", "stop"] = "degrade"
     # Steps with difficulty >= this go to the frontier first under --tier auto.
     frontier_difficulty: int = 4
-    local_attempts: int = 2               # greedy attempt + retry with the failing output
-    local_samples: int = 3                # extra sampled candidates on a local retry, each verified
-    sample_temperature: float = 0.8       # temperature of those sampled candidates
+    local_attempts: int = 2  # greedy attempt + retry with the failing output
+    local_samples: int = 3  # extra sampled candidates on a local retry, each verified
+    sample_temperature: float = 0.8  # temperature of those sampled candidates
     external_attempts: int = 2
-    breaker_failures: int = 3             # consecutive failures that open a tier's circuit
+    breaker_failures: int = 3  # consecutive failures that open a tier's circuit
     breaker_cooldown_s: float = 60.0
 
 
@@ -62,13 +73,13 @@ class Budget(Strict):
 
 class SemgrepGate(Strict):
     enabled: bool = True
-    rules: list[str] = Field(default_factory=lambda: ["semgrep"])   # relative to the policy dir
+    rules: list[str] = Field(default_factory=lambda: ["semgrep"])  # relative to the policy dir
     timeout_s: int = 120
 
 
 class BanditGate(Strict):
     enabled: bool = True
-    severity: Severity = "low"            # report from this level up
+    severity: Severity = "low"  # report from this level up
     confidence: Literal["low", "medium", "high"] = "medium"
     skips: list[str] = Field(default_factory=list)
 
@@ -87,8 +98,8 @@ class ChecklistGate(Strict):
 
 
 class Gates(Strict):
-    block_at: Severity = "medium"         # findings at or above this severity block
-    allow_suppressions: bool = False      # a `# nosec` / `nosemgrep` added by the change blocks unless true
+    block_at: Severity = "medium"  # findings at or above this severity block
+    allow_suppressions: bool = False  # a `# nosec` / `nosemgrep` added by the change blocks unless true
     overrides: dict[str, Literal["off", "low", "medium", "high", "critical"]] = Field(default_factory=dict)
     semgrep: SemgrepGate = Field(default_factory=SemgrepGate)
     bandit: BanditGate = Field(default_factory=BanditGate)
@@ -103,7 +114,7 @@ class SandboxPolicy(Strict):
     cpus: float = 1.0
     timeout_s: int = 120
     output_limit_bytes: int = 1_000_000
-    allow_weaker_backend: bool = False     # bubblewrap when no Docker engine answers
+    allow_weaker_backend: bool = False  # bubblewrap when no Docker engine answers
     allow_dependency_network: bool = False  # only the dependency build step, never test runs
 
 

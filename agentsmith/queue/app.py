@@ -55,11 +55,12 @@ def make_app() -> Celery:
     def run(self, run_id: str) -> str:
         from agentsmith.graph.cli import _progress
         from agentsmith.queue import jobs
+
         worker = f"{self.request.hostname or socket.gethostname()} pid {os.getpid()}"
         try:
             return jobs.process(run_id, worker, listener=_progress)
         except Exception as err:
-            if jobs._transient(err):      # the database went away while recording: try the message again later
+            if jobs._transient(err):  # the database went away while recording: try the message again later
                 raise self.retry(countdown=10, exc=err) from None
             raise
 
@@ -68,17 +69,37 @@ def make_app() -> Celery:
 
 def enqueue(run_id: str) -> None:
     try:
-        make_app().send_task(TASK, args=[run_id], task_id=run_id, queue=QUEUE,
-                             retry=True, retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1})
+        make_app().send_task(
+            TASK,
+            args=[run_id],
+            task_id=run_id,
+            queue=QUEUE,
+            retry=True,
+            retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1},
+        )
     except UserError:
         raise
-    except Exception as err:   # kombu's connection errors come in many classes
-        raise UserError(f"the broker {safe_url(broker_url())} did not take the run ({type(err).__name__})",
-                        "start Redis or fix AGENTSMITH_BROKER_URL") from None
+    except Exception as err:  # kombu's connection errors come in many classes
+        raise UserError(
+            f"the broker {safe_url(broker_url())} did not take the run ({type(err).__name__})",
+            "start Redis or fix AGENTSMITH_BROKER_URL",
+        ) from None
 
 
 def run_worker(concurrency: int) -> None:
     app = make_app()
-    app.worker_main(["worker", f"--concurrency={concurrency}", "--pool=prefork", "--loglevel=INFO",
-                     "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", QUEUE,
-                     "-n", f"agentsmith-{os.getpid()}@{socket.gethostname()}"])
+    app.worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            QUEUE,
+            "-n",
+            f"agentsmith-{os.getpid()}@{socket.gethostname()}",
+        ]
+    )

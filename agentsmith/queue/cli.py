@@ -15,8 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     submit.add_argument("task")
     submit.add_argument("--repo", required=True, help="repository URL or path every worker can clone and push to")
     submit.add_argument("--base", default=None, help="branch to start from (default: the repository's HEAD)")
-    submit.add_argument("--pr", action="store_true", help="open a pull request (as `agentsmith pr`) instead of "
-                                                          "only pushing the branch")
+    submit.add_argument(
+        "--pr", action="store_true", help="open a pull request (as `agentsmith pr`) instead of only pushing the branch"
+    )
     submit.add_argument("--policy", default=None, help="policy YAML, at a path the workers can read")
     submit.add_argument("--tier", default="auto", help="auto | local | frontier | a tier name from the policy")
     submit.add_argument("--json", action="store_true")
@@ -39,16 +40,27 @@ def cmd_submit(args: argparse.Namespace) -> int:
     store.require_shared("agentsmith submit")
     app.broker_url()
     if not args.task.strip():
-        raise UserError("the task is empty", "describe the change, e.g. \"Implement slugify in text.py\"")
+        raise UserError("the task is empty", 'describe the change, e.g. "Implement slugify in text.py"')
     policy = str(Path(args.policy).resolve()) if args.policy else None
-    load_policy(policy)                     # a bad policy fails here, not in a worker
+    load_policy(policy)  # a bad policy fails here, not in a worker
     repo = str(Path(args.repo).resolve()) if Path(args.repo).is_dir() else args.repo
     jobs.check_reachable(repo, args.base)
-    job = jobs.Job(run_id=new_run_id(), task=args.task, repo_url=repo, base=args.base, open_pr=args.pr,
-                   policy=policy, tier=args.tier, submitted_at=time.time())
+    job = jobs.Job(
+        run_id=new_run_id(),
+        task=args.task,
+        repo_url=repo,
+        base=args.base,
+        open_pr=args.pr,
+        policy=policy,
+        tier=args.tier,
+        submitted_at=time.time(),
+    )
     jobs.record_submission(job)
-    AuditLog(audit_db()).append(job.run_id, "run-queued", {"task": job.task, "repo": repo, "base": job.base,
-                                                          "pr": job.open_pr, "tier": job.tier, "policy": policy})
+    AuditLog(audit_db()).append(
+        job.run_id,
+        "run-queued",
+        {"task": job.task, "repo": repo, "base": job.base, "pr": job.open_pr, "tier": job.tier, "policy": policy},
+    )
     try:
         app.enqueue(job.run_id)
     except UserError as err:
@@ -68,7 +80,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UserError(f"--concurrency must be at least 1, not {args.concurrency}", "pass --concurrency 1 or more")
     shared = store.require_shared("agentsmith worker")
-    shared.ensure_schema()                  # unreachable database: one line now, not per task
+    shared.ensure_schema()  # unreachable database: one line now, not per task
     app.run_worker(args.concurrency)
     return 0
 
@@ -77,20 +89,35 @@ def queue_state(run_id: str, run_status: Callable[[str], dict[str, Any]]) -> dic
     """`agentsmith status` for a queued run: the graph's view, and the queue's (queued, delivered, failed)."""
     from agentsmith.errors import UserError
     from agentsmith.queue import jobs
+
     job = jobs.load(run_id)
     try:
         status = run_status(run_id)
     except UserError:
         if job is None:
             raise
-        status = {"run_id": run_id, "task": job.task, "branch": None, "commit": None, "next": [], "driver": None,
-                  "resumable": False, "reason": "", "hint": "waiting for a worker (`agentsmith worker`)"}
+        status = {
+            "run_id": run_id,
+            "task": job.task,
+            "branch": None,
+            "commit": None,
+            "next": [],
+            "driver": None,
+            "resumable": False,
+            "reason": "",
+            "hint": "waiting for a worker (`agentsmith worker`)",
+        }
     if job is None:
         return status
     status["queue"] = job.to_dict()
     if job.state in jobs.FINISHED or job.state == "queued":
-        status |= {"state": job.state, "reason": job.reason or status["reason"], "resumable": False,
-                   "branch": job.branch or status.get("branch"), "commit": job.commit_sha or status.get("commit")}
+        status |= {
+            "state": job.state,
+            "reason": job.reason or status["reason"],
+            "resumable": False,
+            "branch": job.branch or status.get("branch"),
+            "commit": job.commit_sha or status.get("commit"),
+        }
         if job.state != "queued":
             status["hint"] = f"pull request {job.pr_url}" if job.pr_url else ""
     elif status.get("state") not in ("running",):

@@ -25,8 +25,10 @@ RECOVERY_S = float(os.environ.get("AGENTSMITH_RECOVERY_S", "900"))
 # A model tier that is down when a run starts: the run waits for it (a queue for later) this long, then fails.
 MODEL_WAIT_S = float(os.environ.get("AGENTSMITH_MODEL_WAIT_S", "120"))
 FINISHED = ("committed", "failed")
-_COLUMNS = ("run_id, task, repo_url, base, open_pr, policy, tier, state, reason, branch, commit_sha, pr_url, "
-            "worker, deliveries, submitted_at, started_at, finished_at")
+_COLUMNS = (
+    "run_id, task, repo_url, base, open_pr, policy, tier, state, reason, branch, commit_sha, pr_url, "
+    "worker, deliveries, submitted_at, started_at, finished_at"
+)
 
 
 @dataclass
@@ -55,8 +57,7 @@ class Job:
 
 def record_submission(job: Job) -> None:
     with store.require_shared("agentsmith submit").connect() as db:
-        db.execute(f"INSERT INTO queue_runs ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
-                   tuple(job.to_dict().values()))
+        db.execute(f"INSERT INTO queue_runs ({_COLUMNS}) VALUES ({', '.join('?' * 17)})", tuple(job.to_dict().values()))
 
 
 def load(run_id: str) -> Job | None:
@@ -76,8 +77,11 @@ def _update(run_id: str, **values: Any) -> None:
 
 def mark_running(job: Job, worker: str) -> None:
     with store.current().connect() as db:
-        db.execute("UPDATE queue_runs SET state = 'running', worker = ?, deliveries = deliveries + 1, "
-                   "started_at = COALESCE(started_at, ?) WHERE run_id = ?", (worker, time.time(), job.run_id))
+        db.execute(
+            "UPDATE queue_runs SET state = 'running', worker = ?, deliveries = deliveries + 1, "
+            "started_at = COALESCE(started_at, ?) WHERE run_id = ?",
+            (worker, time.time(), job.run_id),
+        )
 
 
 def finish(job: Job, state: str, reason: str, **values: Any) -> None:
@@ -85,6 +89,7 @@ def finish(job: Job, state: str, reason: str, **values: Any) -> None:
 
 
 # ------------------------------------------------------------------------------- the run's repository
+
 
 def _git(*args: str, cwd: Path | None = None) -> str:
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
@@ -96,11 +101,17 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 
 def check_reachable(repo_url: str, base: str | None) -> None:
     """Fail at submission, not in a worker minutes later, when the repository or base branch is wrong."""
-    proc = subprocess.run(["git", "ls-remote", "--heads", repo_url, *([base] if base else [])],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["git", "ls-remote", "--heads", repo_url, *([base] if base else [])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
-        raise UserError(f"cannot read the repository {repo_url}",
-                        "pass --repo with a URL or path that `git ls-remote` can read from every worker")
+        raise UserError(
+            f"cannot read the repository {repo_url}",
+            "pass --repo with a URL or path that `git ls-remote` can read from every worker",
+        )
     if base and not proc.stdout.strip():
         raise UserError(f"the repository {repo_url} has no branch {base}", "pass --base with an existing branch")
 
@@ -124,7 +135,7 @@ def prepare_clone(job: Job) -> Path:
             _git("clone", "--quiet", "--mirror", job.repo_url, str(cache))
     target = run_clone(job.run_id)
     shutil.rmtree(target, ignore_errors=True)
-    shutil.rmtree(worktrees_dir() / job.run_id, ignore_errors=True)    # a killed intake's half-made worktree
+    shutil.rmtree(worktrees_dir() / job.run_id, ignore_errors=True)  # a killed intake's half-made worktree
     target.parent.mkdir(parents=True, exist_ok=True)
     _git("clone", "--quiet", *(["--branch", job.base] if job.base else []), str(cache), str(target))
     return target
@@ -134,8 +145,10 @@ def deliver(job: Job, result: dict[str, Any]) -> dict[str, Any]:
     """Push the run's branch to the job's repository (and open the pull request with --pr); idempotent."""
     branch, clone = result["branch"], run_clone(job.run_id)
     if not (clone / ".git").exists():
-        raise UserError(f"the clone of finished run {job.run_id} is gone from this worker",
-                        f"resubmit the task; the branch {branch} was never pushed")
+        raise UserError(
+            f"the clone of finished run {job.run_id} is gone from this worker",
+            f"resubmit the task; the branch {branch} was never pushed",
+        )
     _git("push", "--quiet", job.repo_url, f"{branch}:refs/heads/{branch}", cwd=clone)
     delivered: dict[str, Any] = {"branch": branch, "commit_sha": result["commit"]}
     if job.open_pr and not job.pr_url:
@@ -149,27 +162,36 @@ def _open_pull_request(job: Job, result: dict[str, Any], clone: Path) -> str:
     from agentsmith.forge.cli import pr_body
     from agentsmith.forge.github import GitHubForge
     from agentsmith.policy import load_policy
+
     forge = GitHubForge.from_env(None)
     base = job.base or _git("rev-parse", "--abbrev-ref", "origin/HEAD", cwd=clone).strip().removeprefix("origin/")
     review = load_policy(job.policy).policy.review
     needs_review = review.ci == "draft" or bool(result["findings"])
-    pr = forge.open_pull_request(branch=result["branch"], base=base, title=f"agentsmith: {job.task.splitlines()[0][:70]}",
-                                 body=pr_body(result, job.task, None), draft=needs_review,
-                                 labels=[review.label] if needs_review else [])
+    pr = forge.open_pull_request(
+        branch=result["branch"],
+        base=base,
+        title=f"agentsmith: {job.task.splitlines()[0][:70]}",
+        body=pr_body(result, job.task, None),
+        draft=needs_review,
+        labels=[review.label] if needs_review else [],
+    )
     return pr.url
 
 
 # ------------------------------------------------------------------------------- driving the run
 
+
 def _transient(err: BaseException) -> bool:
     """A database or connection failure: the run is fine, the infrastructure blinked."""
     import psycopg
+
     return isinstance(err, (store.StoreError, psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def _model_down(err: BaseException) -> bool:
     from agentsmith.errors import ModelUnavailable
     from agentsmith.models.budget import BudgetExceeded
+
     return isinstance(err, ModelUnavailable) and not isinstance(err, BudgetExceeded)
 
 
@@ -177,6 +199,7 @@ def _drop_own_stale_lease(run_id: str) -> None:
     """After a database failure this process may still be named as the run's driver (its release failed)
     although it drives nothing now: a worker process runs one task at a time."""
     from agentsmith.graph import lease
+
     me = lease.process_start(os.getpid())
     driver = lease.current_driver(run_id)
     if driver and driver.pid == os.getpid() and driver.host == socket.gethostname() and driver.process_start == me:
@@ -190,10 +213,11 @@ def _drop_own_stale_lease(run_id: str) -> None:
 def _drive(job: Job, listener: Callable[[str, dict], None] | None) -> dict[str, Any]:
     from agentsmith.graph import lease
     from agentsmith.graph.runner import checkpoint, resume_run, start_run, summarise
+
     snapshot = checkpoint(job.run_id)
     values = snapshot.values or {}
     if values and not snapshot.next:
-        return summarise(values)                  # it ended already; only delivery may be left
+        return summarise(values)  # it ended already; only delivery may be left
     if values and values.get("worktree") and Path(values["worktree"]).is_dir():
         return resume_run(job.run_id, listener=listener)
     driver = lease.current_driver(job.run_id)
@@ -204,19 +228,21 @@ def _drive(job: Job, listener: Callable[[str, dict], None] | None) -> dict[str, 
         with store.current().checkpointer() as saver:
             saver.delete_thread(job.run_id)
     root = prepare_clone(job)
-    return start_run(job.task, repo=str(root), policy_path=job.policy, tier=job.tier, mode="ci",
-                     listener=listener, run_id=job.run_id)
+    return start_run(
+        job.task, repo=str(root), policy_path=job.policy, tier=job.tier, mode="ci", listener=listener, run_id=job.run_id
+    )
 
 
 def process(run_id: str, worker: str, listener: Callable[[str, dict], None] | None = None) -> str:
     """What a worker does with one message. Returns the job's final state (or why it left it alone)."""
     from agentsmith.cli import internal_error_line
     from agentsmith.graph.lease import LeaseLost, RunInUse
+
     job = load(run_id)
     if job is None:
-        return "unknown"          # submitted to another database: nothing here to do
+        return "unknown"  # submitted to another database: nothing here to do
     if job.state in FINISHED:
-        return job.state          # a redelivered message for a run already delivered
+        return job.state  # a redelivered message for a run already delivered
     mark_running(job, worker)
     deadline = time.monotonic() + RECOVERY_S
     model_deadline = time.monotonic() + MODEL_WAIT_S
@@ -225,16 +251,19 @@ def process(run_id: str, worker: str, listener: Callable[[str, dict], None] | No
             result = _drive(job, listener)
             break
         except LeaseLost:
-            return "taken-over"   # another worker drives it now and will finish the job
+            return "taken-over"  # another worker drives it now and will finish the job
         except RunInUse as err:
             if time.monotonic() > deadline:
                 finish(job, "failed", str(err))
                 return "failed"
-            time.sleep(5)         # a redelivered message: the other driver finishes, or its lease lapses
-        except Exception as err:   # every failure ends as a reason in the job's row
+            time.sleep(5)  # a redelivered message: the other driver finishes, or its lease lapses
+        except Exception as err:  # every failure ends as a reason in the job's row
             if _transient(err) and time.monotonic() < deadline:
-                print(f"[agentsmith] run {run_id}: {str(err)[:200]}; resuming from the checkpoint",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[agentsmith] run {run_id}: {str(err)[:200]}; resuming from the checkpoint",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 time.sleep(2)
                 _safely(_drop_own_stale_lease, run_id)
                 continue
@@ -251,8 +280,13 @@ def process(run_id: str, worker: str, listener: Callable[[str, dict], None] | No
     try:
         delivered = deliver(job, result)
     except UserError as err:
-        finish(job, "failed", f"committed {result['commit'][:12]} but not delivered: {err}",
-               branch=result["branch"], commit_sha=result["commit"])
+        finish(
+            job,
+            "failed",
+            f"committed {result['commit'][:12]} but not delivered: {err}",
+            branch=result["branch"],
+            commit_sha=result["commit"],
+        )
         return "failed"
     finish(job, "committed", result["reason"], **delivered)
     return "committed"

@@ -15,8 +15,17 @@ from pathlib import Path, PurePosixPath
 from agentsmith.policy.schema import Policy
 from agentsmith.redact.detectors import Span, personal_data_spans, regex_spans, secret_spans
 
-__all__ = ["Classification", "Redaction", "altered_values", "classify_files", "classify_text", "is_sensitive_path",
-           "redact", "redact_for_external", "restore"]
+__all__ = [
+    "Classification",
+    "Redaction",
+    "altered_values",
+    "classify_files",
+    "classify_text",
+    "is_sensitive_path",
+    "redact",
+    "redact_for_external",
+    "restore",
+]
 
 PLACEHOLDER = re.compile(r"<<([A-Z_]+)_(\d+)>>")
 # What small models make of `<<SECRET_4>>` when they copy it: `<<SECRET_4>`, `<SECRET_4>>`, `< <SECRET_4> >`.
@@ -40,8 +49,8 @@ class Classification:
 @dataclass
 class Redaction:
     text: str
-    mapping: dict[str, str]   # placeholder -> original value, shared across a run
-    count: int                # values replaced in this text
+    mapping: dict[str, str]  # placeholder -> original value, shared across a run
+    count: int  # values replaced in this text
 
 
 def _path_suffixes(relative: str) -> list[str]:
@@ -72,7 +81,7 @@ def classify_files(root: Path, paths: list[str], policy: Policy) -> Classificati
             result.local_only.add(relative)
             result.reasons[relative] = f"path matches sensitive glob {glob!r}"
             continue
-        path = (root / relative)
+        path = root / relative
         try:
             resolved = path.resolve()
         except OSError:
@@ -132,13 +141,12 @@ def _merge(spans: list[Span]) -> list[Span]:
     return merged
 
 
-def redact(text: str, policy: Policy, mapping: dict[str, str] | None = None,
-           filename: str = "prompt.txt") -> Redaction:
+def redact(text: str, policy: Policy, mapping: dict[str, str] | None = None, filename: str = "prompt.txt") -> Redaction:
     mapping = {} if mapping is None else mapping
     by_value = {value: placeholder for placeholder, value in mapping.items()}
     spans = [s for s in _spans_for(text, policy, filename) if s.end > s.start]
     # A value found once is replaced everywhere it occurs (also values found earlier in the run).
-    known = {text[s.start:s.end] for s in spans} | set(by_value)
+    known = {text[s.start : s.end] for s in spans} | set(by_value)
     for value in known:
         if len(value) < MIN_GLOBAL_VALUE:
             continue
@@ -150,13 +158,13 @@ def redact(text: str, policy: Policy, mapping: dict[str, str] | None = None,
     cursor = 0
     count = 0
     for span in _merge(spans):
-        value = text[span.start:span.end]
+        value = text[span.start : span.end]
         placeholder = by_value.get(value)
         if placeholder is None:
             placeholder = f"<<{span.kind}_{len(mapping) + 1}>>"
             mapping[placeholder] = value
             by_value[value] = placeholder
-        out.append(text[cursor:span.start])
+        out.append(text[cursor : span.start])
         out.append(placeholder)
         cursor = span.end
         count += 1
@@ -193,8 +201,11 @@ def altered_values(before: str, after: str, mapping: dict[str, str]) -> list[str
     if not mapping:
         return []
     # A placeholder left in the answer is one the run never handed out (known ones were restored).
-    problems = [f"{name} is not a placeholder you were given" for name in
-                dict.fromkeys(m.group(0) for m in LOOSE_PLACEHOLDER.finditer(after)) if name not in before]
+    problems = [
+        f"{name} is not a placeholder you were given"
+        for name in dict.fromkeys(m.group(0) for m in LOOSE_PLACEHOLDER.finditer(after))
+        if name not in before
+    ]
     by_value = sorted(((v, p) for p, v in mapping.items() if len(v) >= MIN_GLOBAL_VALUE), key=lambda vp: -len(vp[0]))
     after_lines = [_squeeze(line) for line in after.splitlines()]
     for line in before.splitlines():

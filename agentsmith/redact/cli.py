@@ -14,14 +14,19 @@ EXIT_LOCAL_ONLY = 3
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "redact", help="print exactly what an external model would receive for FILE (or stdin)",
+        "redact",
+        help="print exactly what an external model would receive for FILE (or stdin)",
         description="Print, on stdout, exactly what an external model would receive for FILE (`-` or "
-                    "nothing: stdin); the count of redacted items goes to stderr. A file the policy keeps "
-                    f"local-only prints a one-line refusal on stderr and exits {EXIT_LOCAL_ONLY}.")
+        "nothing: stdin); the count of redacted items goes to stderr. A file the policy keeps "
+        f"local-only prints a one-line refusal on stderr and exits {EXIT_LOCAL_ONLY}.",
+    )
     parser.add_argument("file", nargs="?", default="-", help="a file, or - for stdin")
     parser.add_argument("--policy", help="policy file (default: the bundled default policy)")
-    parser.add_argument("--repo", help="repository root the file's path is relative to (default: the "
-                                       "git top level of the file, else the current folder)")
+    parser.add_argument(
+        "--repo",
+        help="repository root the file's path is relative to (default: the "
+        "git top level of the file, else the current folder)",
+    )
     parser.set_defaults(func=handle)
 
 
@@ -55,8 +60,10 @@ def handle(args: argparse.Namespace) -> int:
         label = args.file
         text = "" if local_only else path.read_text(encoding="utf-8", errors="replace")
     if local_only:
-        print(f"agentsmith: {label} is local-only ({reason}); it never leaves this machine, not even redacted",
-              file=sys.stderr)
+        print(
+            f"agentsmith: {label} is local-only ({reason}); it never leaves this machine, not even redacted",
+            file=sys.stderr,
+        )
         return EXIT_LOCAL_ONLY
     result = redact(text, policy, filename=label)
     sys.stdout.write(result.text)

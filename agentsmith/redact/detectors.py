@@ -13,7 +13,10 @@ from dataclasses import dataclass
 # Our own patterns catch what detect-secrets misses or reports only partly (it reports a GitHub
 # token as "ghp", and does not see multi-line private keys or unquoted .env values).
 SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("PRIVATE_KEY", re.compile(r"-----BEGIN[A-Z ]*PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END[A-Z ]*PRIVATE KEY( BLOCK)?-----")),
+    (
+        "PRIVATE_KEY",
+        re.compile(r"-----BEGIN[A-Z ]*PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END[A-Z ]*PRIVATE KEY( BLOCK)?-----"),
+    ),
     ("AWS_KEY", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b")),
     ("AWS_SECRET", re.compile(r"(?i)aws_?secret_?(?:access_?)?key\W{0,6}([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])")),
     ("GITHUB_TOKEN", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{20,255})\b")),
@@ -25,9 +28,13 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # scheme://user:PASSWORD@host
     ("URL_PASSWORD", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"']+:([^/\s@\"']+)@")),
     # KEY=value lines of .env files and shell scripts, quoted or not
-    ("SECRET", re.compile(
-        r"(?im)^[ \t]*(?:export[ \t]+)?[A-Z0-9_.-]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|"
-        r"ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)[A-Z0-9_.-]*[ \t]*[=:][ \t]*['\"]?([^\s'\"#]{4,})")),
+    (
+        "SECRET",
+        re.compile(
+            r"(?im)^[ \t]*(?:export[ \t]+)?[A-Z0-9_.-]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|"
+            r"ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)[A-Z0-9_.-]*[ \t]*[=:][ \t]*['\"]?([^\s'\"#]{4,})"
+        ),
+    ),
 ]
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
@@ -45,7 +52,7 @@ _CODE_LIKE_VALUE = re.compile(r"[(\[{$]|^(?:os\.|self\.|None$|null$|true$|false$
 class Span:
     start: int
     end: int
-    kind: str     # placeholder kind: SECRET, AWS_KEY, EMAIL, PHONE, PATTERN, ...
+    kind: str  # placeholder kind: SECRET, AWS_KEY, EMAIL, PHONE, PATTERN, ...
 
 
 def regex_spans(text: str, kind: str, pattern: re.Pattern[str]) -> list[Span]:
@@ -99,12 +106,23 @@ def detect_secrets_spans(text: str, filename: str = "prompt.txt") -> list[Span]:
                 continue
             context = get_code_snippet(lines=[line], line_number=1)
             for plugin in plugins:
-                for secret in _scan_line(plugin=plugin, filename=filename, line=line, line_number=0,
-                                         enable_eager_search=False, context=context):
+                for secret in _scan_line(
+                    plugin=plugin,
+                    filename=filename,
+                    line=line,
+                    line_number=0,
+                    enable_eager_search=False,
+                    context=context,
+                ):
                     value = secret.secret_value or ""
                     if len(value) < 4 or _is_filtered_out(
-                            required_filter_parameters=["context"], filename=filename, secret=value,
-                            plugin=plugin, line=line, context=context):
+                        required_filter_parameters=["context"],
+                        filename=filename,
+                        secret=value,
+                        plugin=plugin,
+                        line=line,
+                        context=context,
+                    ):
                         continue
                     start = line.find(value)
                     while start != -1:

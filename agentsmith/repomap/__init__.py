@@ -7,16 +7,16 @@ from agentsmith.repomap.rank import Candidate, covering_tests, is_test_file, ran
 from agentsmith.repomap.skeleton import skeleton, skeleton_of
 
 __all__ = [
-           "Candidate",
-           "FileMap",
-           "RepoMap",
-           "Symbol",
-           "build_map",
-           "covering_tests",
-           "is_test_file",
-           "python_files",
-           "rank",
-           "skeleton",
-           "skeleton_of",
-           "split_identifier",
+    "Candidate",
+    "FileMap",
+    "RepoMap",
+    "Symbol",
+    "build_map",
+    "covering_tests",
+    "is_test_file",
+    "python_files",
+    "rank",
+    "skeleton",
+    "skeleton_of",
+    "split_identifier",
 ]

@@ -20,9 +20,24 @@ from agentsmith.repomap.parse import content_sha, parse_file
 
 # Bump when FileMap's shape or the parser's output changes: old rows are then ignored.
 FORMAT = f"1-py{sys.version_info.major}.{sys.version_info.minor}"
-SKIPPED_DIRS = {".git", ".hg", ".venv", "venv", "env", "__pycache__", "node_modules", ".tox", ".nox",
-                "build", "dist", ".eggs", ".mypy_cache", ".pytest_cache", "site-packages"}
-_CHUNK = 500   # stays under SQLite's bound-variable limit on old builds
+SKIPPED_DIRS = {
+    ".git",
+    ".hg",
+    ".venv",
+    "venv",
+    "env",
+    "__pycache__",
+    "node_modules",
+    ".tox",
+    ".nox",
+    "build",
+    "dist",
+    ".eggs",
+    ".mypy_cache",
+    ".pytest_cache",
+    "site-packages",
+}
+_CHUNK = 500  # stays under SQLite's bound-variable limit on old builds
 
 
 @dataclass
@@ -81,7 +96,7 @@ def build_map(root: str | Path, *, paths: list[str] | None = None, cache: Path |
     for rel in paths:
         try:
             data = (root / rel).read_bytes()
-        except OSError:   # deleted or unreadable since listing: it has no symbols
+        except OSError:  # deleted or unreadable since listing: it has no symbols
             continue
         blobs[rel] = (content_sha(data), data)
     store = _open_cache(cache)
@@ -97,13 +112,18 @@ def build_map(root: str | Path, *, paths: list[str] | None = None, cache: Path |
     if store is not None:
         _store(store, fresh)
         store.close()
-    stats = {"files": len(files), "parsed": len(fresh), "cached": len(files) - len(fresh),
-             "seconds": round(time.perf_counter() - started, 3)}
+    stats = {
+        "files": len(files),
+        "parsed": len(fresh),
+        "cached": len(files) - len(fresh),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
     return RepoMap(root=root, files=files, stats=stats)
 
 
 def default_cache_path() -> Path:
     from agentsmith.config import home
+
     folder = home() / "repomap"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "blobs.sqlite"
@@ -117,10 +137,9 @@ def _open_cache(cache: Path | bool | None) -> sqlite3.Connection | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         store = sqlite3.connect(path, timeout=10)
         store.execute("PRAGMA journal_mode=WAL")
-        store.execute("CREATE TABLE IF NOT EXISTS blobs (sha TEXT, format TEXT, data TEXT, "
-                      "PRIMARY KEY (sha, format))")
+        store.execute("CREATE TABLE IF NOT EXISTS blobs (sha TEXT, format TEXT, data TEXT, PRIMARY KEY (sha, format))")
         return store
-    except sqlite3.Error:   # the cache only saves time: a broken one must not stop a run
+    except sqlite3.Error:  # the cache only saves time: a broken one must not stop a run
         return None
 
 
@@ -129,10 +148,9 @@ def _cached(store: sqlite3.Connection, shas: set[str]) -> dict[str, dict]:
     wanted = sorted(shas)
     try:
         for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start:start + _CHUNK]
+            chunk = wanted[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = store.execute(f"SELECT sha, data FROM blobs WHERE format = ? AND sha IN ({marks})",
-                                 [FORMAT, *chunk])
+            rows = store.execute(f"SELECT sha, data FROM blobs WHERE format = ? AND sha IN ({marks})", [FORMAT, *chunk])
             found.update((sha, json.loads(data)) for sha, data in rows)
     except (sqlite3.Error, ValueError):
         return {}
@@ -144,7 +162,9 @@ def _store(store: sqlite3.Connection, fresh: list[FileMap]) -> None:
         return
     try:
         with store:
-            store.executemany("INSERT OR REPLACE INTO blobs (sha, format, data) VALUES (?, ?, ?)",
-                              [(f.sha, FORMAT, json.dumps(f.to_dict(), separators=(",", ":"))) for f in fresh])
+            store.executemany(
+                "INSERT OR REPLACE INTO blobs (sha, format, data) VALUES (?, ?, ?)",
+                [(f.sha, FORMAT, json.dumps(f.to_dict(), separators=(",", ":"))) for f in fresh],
+            )
     except sqlite3.Error:
-        pass   # another process holds the lock for longer than the timeout; the next run caches
+        pass  # another process holds the lock for longer than the timeout; the next run caches

@@ -21,7 +21,7 @@ def parse_file(path: str, data: bytes, sha: str | None = None) -> FileMap:
     result = FileMap(path=path, sha=sha, lines=text.count("\n") + 1)
     try:
         tree = ast.parse(text, filename=path)
-    except (SyntaxError, ValueError) as err:   # ValueError: NUL bytes
+    except (SyntaxError, ValueError) as err:  # ValueError: NUL bytes
         result.error = f"{type(err).__name__}: {err}"
         return result
     result.symbols = list(_symbols(tree.body, prefix="", in_class=False))
@@ -49,16 +49,24 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, in_clas
     keyword = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
     returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
     doc = ast.get_docstring(node, clean=True) or ""
-    return Symbol(name=node.name, qualname=prefix + node.name, kind="method" if in_class else "function",
-                  lineno=_start(node), end_lineno=node.end_lineno or node.lineno,
-                  signature=f"{keyword} {node.name}({_parameters(node.args)}){returns}",
-                  decorators=[ast.unparse(d) for d in node.decorator_list],
-                  doc=doc.split("\n", 1)[0], docstring=doc[:DOCSTRING_KEPT],
-                  stub=is_stub(node.body), refs=sorted(_names(node)))
+    return Symbol(
+        name=node.name,
+        qualname=prefix + node.name,
+        kind="method" if in_class else "function",
+        lineno=_start(node),
+        end_lineno=node.end_lineno or node.lineno,
+        signature=f"{keyword} {node.name}({_parameters(node.args)}){returns}",
+        decorators=[ast.unparse(d) for d in node.decorator_list],
+        doc=doc.split("\n", 1)[0],
+        docstring=doc[:DOCSTRING_KEPT],
+        stub=is_stub(node.body),
+        refs=sorted(_names(node)),
+    )
 
 
 def _parameters(args: ast.arguments) -> str:
     """Parameters as PEP 8 writes them (`x: int = 1`, `x=1`); ast.unparse writes `x: int=1`."""
+
     def one(arg: ast.arg, default: ast.expr | None, star: str = "") -> str:
         text = star + arg.arg + (f": {ast.unparse(arg.annotation)}" if arg.annotation else "")
         if default is not None:
@@ -84,13 +92,19 @@ def _class(node: ast.ClassDef, prefix: str) -> Symbol:
     bases = ", ".join(ast.unparse(b) for b in [*node.bases, *node.keywords])
     doc = ast.get_docstring(node, clean=True) or ""
     methods = [n for n in node.body if isinstance(n, _FUNCTIONS)]
-    return Symbol(name=node.name, qualname=prefix + node.name, kind="class", lineno=_start(node),
-                  end_lineno=node.end_lineno or node.lineno,
-                  signature=f"class {node.name}({bases})" if bases else f"class {node.name}",
-                  decorators=[ast.unparse(d) for d in node.decorator_list],
-                  doc=doc.split("\n", 1)[0], docstring=doc[:DOCSTRING_KEPT],
-                  stub=bool(methods) and all(is_stub(m.body) for m in methods),
-                  refs=sorted({n for base in node.bases for n in _names(base)}))
+    return Symbol(
+        name=node.name,
+        qualname=prefix + node.name,
+        kind="class",
+        lineno=_start(node),
+        end_lineno=node.end_lineno or node.lineno,
+        signature=f"class {node.name}({bases})" if bases else f"class {node.name}",
+        decorators=[ast.unparse(d) for d in node.decorator_list],
+        doc=doc.split("\n", 1)[0],
+        docstring=doc[:DOCSTRING_KEPT],
+        stub=bool(methods) and all(is_stub(m.body) for m in methods),
+        refs=sorted({n for base in node.bases for n in _names(base)}),
+    )
 
 
 def is_stub(body: list[ast.stmt]) -> bool:
@@ -147,6 +161,8 @@ def _imports(tree: ast.Module) -> list[str]:
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             module = "." * node.level + (node.module or "")
-            found += [f"{module}.{alias.name}" if module and not module.endswith(".") else module + alias.name
-                      for alias in node.names]
+            found += [
+                f"{module}.{alias.name}" if module and not module.endswith(".") else module + alias.name
+                for alias in node.names
+            ]
     return sorted(set(found))

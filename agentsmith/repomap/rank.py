@@ -17,7 +17,83 @@ from agentsmith.repomap.model import Symbol
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*\.py|[^/]*_test\.py|conftest\.py)$|(^|/)tests?/")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBWORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has", "have", "if", "in", "into", "is", "it", "its", "of", "on", "or", "should", "so", "than", "that", "the", "their", "then", "there", "these", "this", "to", "was", "were", "when", "which", "while", "will", "with", "without", "not", "no", "it's", "must", "make", "makes", "return", "returns", "value", "values", "function", "method", "class", "implement", "implemented", "currently", "raises", "raise", "notimplementederror", "given", "use", "using", "new", "add", "self", "cls", "none", "true", "false", "def"])
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "should",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "were",
+        "when",
+        "which",
+        "while",
+        "will",
+        "with",
+        "without",
+        "not",
+        "no",
+        "it's",
+        "must",
+        "make",
+        "makes",
+        "return",
+        "returns",
+        "value",
+        "values",
+        "function",
+        "method",
+        "class",
+        "implement",
+        "implemented",
+        "currently",
+        "raises",
+        "raise",
+        "notimplementederror",
+        "given",
+        "use",
+        "using",
+        "new",
+        "add",
+        "self",
+        "cls",
+        "none",
+        "true",
+        "false",
+        "def",
+    ]
+)
 # Weights: a verbatim name is near-certain; a stub is the usual shape of "implement X".
 NAME_WEIGHT, VERBATIM, QUALNAME_VERBATIM, STUB, NAMED_FILE, TESTED = 3, 8.0, 10.0, 4.0, 6.0, 0.5
 K1, B = 1.2, 0.75
@@ -46,7 +122,7 @@ def words(text: str) -> list[str]:
         parts = split_identifier(identifier)
         found += [_norm(w) for w in parts if len(w) > 1 and w not in STOPWORDS]
         if len(parts) > 1:
-            found.append(identifier.lower())   # the whole identifier, so "intcomma" matches itself
+            found.append(identifier.lower())  # the whole identifier, so "intcomma" matches itself
     return found
 
 
@@ -60,21 +136,31 @@ class Candidate:
     def ref(self) -> dict[str, Any]:
         """The step contract's symbol record."""
         s = self.symbol
-        return {"path": self.path, "name": s.name, "qualname": s.qualname, "kind": s.kind,
-                "lineno": s.lineno, "end_lineno": s.end_lineno}
+        return {
+            "path": self.path,
+            "name": s.name,
+            "qualname": s.qualname,
+            "kind": s.kind,
+            "lineno": s.lineno,
+            "end_lineno": s.end_lineno,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return self.ref() | {"score": round(self.score, 3), "stub": self.symbol.stub, "reasons": self.reasons}
 
 
 def _document(symbol: Symbol) -> list[str]:
-    return (words(symbol.name) * NAME_WEIGHT + words(symbol.qualname.rpartition(".")[0])
-            + words(symbol.signature.partition("(")[2]) + words(symbol.docstring))
+    return (
+        words(symbol.name) * NAME_WEIGHT
+        + words(symbol.qualname.rpartition(".")[0])
+        + words(symbol.signature.partition("(")[2])
+        + words(symbol.docstring)
+    )
 
 
 def mentioned(task: str, name: str) -> bool:
     """The task names `name` as a whole identifier; short plain words ("get", "add") only as code."""
-    if name not in task:   # the cheap test first: this runs for every symbol of the repo
+    if name not in task:  # the cheap test first: this runs for every symbol of the repo
         return False
     if not re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", task):
         return False
@@ -83,11 +169,13 @@ def mentioned(task: str, name: str) -> bool:
     return bool(re.search(rf"(`[^`]*\b{re.escape(name)}\b[^`]*`|\b{re.escape(name)}\()", task))
 
 
-def rank(repo_map: RepoMap, task: str, *, exclude: set[str] = frozenset(),
-         named_files: set[str] = frozenset()) -> list[Candidate]:
+def rank(
+    repo_map: RepoMap, task: str, *, exclude: set[str] = frozenset(), named_files: set[str] = frozenset()
+) -> list[Candidate]:
     """Every non-test function, method and class outside `exclude`, best first."""
-    pool = [Candidate(path, symbol) for path, symbol in repo_map.symbols()
-            if not is_test_file(path) and path not in exclude]
+    pool = [
+        Candidate(path, symbol) for path, symbol in repo_map.symbols() if not is_test_file(path) and path not in exclude
+    ]
     if not pool:
         return []
     docs = [Counter(_document(c.symbol)) for c in pool]

@@ -1,9 +1,9 @@
 """Where generated code runs: a hardened, warm Docker container per run (or bubblewrap, if allowed).
 
-    from agentsmith.sandbox import open_sandbox
-    with open_sandbox(policy.sandbox, run_id=run_id, worktree=worktree) as sandbox:
-        result = sandbox.exec(["python3", "-m", "pytest", "-q"], timeout=120)
-        sandbox.copy_out(worktree, allowed=["src/app.py"])
+from agentsmith.sandbox import open_sandbox
+with open_sandbox(policy.sandbox, run_id=run_id, worktree=worktree) as sandbox:
+    result = sandbox.exec(["python3", "-m", "pytest", "-q"], timeout=120)
+    sandbox.copy_out(worktree, allowed=["src/app.py"])
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from agentsmith.sandbox.image import DEFAULT_IMAGE, build_image
 __all__ = ["DEFAULT_IMAGE", "build_image", "open_sandbox", "prepare_dependencies", "reap_stale"]
 
 
-def open_sandbox(policy: SandboxPolicy, *, run_id: str, worktree: Path | None = None,
-                 image: str | None = None):
+def open_sandbox(policy: SandboxPolicy, *, run_id: str, worktree: Path | None = None, image: str | None = None):
     """Start the run's one warm sandbox with a copy of `worktree` in /workspace.
 
     Docker when an engine answers. Otherwise bubblewrap if the policy allows a weaker backend,

@@ -43,11 +43,14 @@ class BubblewrapSandbox:
         self.run_id = run_id
         self.rootfs = rootfs_path()
         if not shutil.which("bwrap"):
-            raise UserError("no Docker engine answers and bubblewrap is not installed",
-                            "start Docker, or `apt-get install bubblewrap` for the weaker backend")
+            raise UserError(
+                "no Docker engine answers and bubblewrap is not installed",
+                "start Docker, or `apt-get install bubblewrap` for the weaker backend",
+            )
         if not (self.rootfs / "usr" / "bin" / "python3").exists():
-            raise UserError(f"the bubblewrap root filesystem {self.rootfs} is missing",
-                            "run `agentsmith sandbox build`")
+            raise UserError(
+                f"the bubblewrap root filesystem {self.rootfs} is missing", "run `agentsmith sandbox build`"
+            )
         self.scratch = Path(tempfile.mkdtemp(prefix=f"agentsmith-bwrap-{run_id}-"))
         self.workspace = self.scratch / "workspace"
         self.workspace.mkdir()
@@ -57,15 +60,38 @@ class BubblewrapSandbox:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "BubblewrapSandbox":
+    def start(self) -> BubblewrapSandbox:
         env = {"PATH": IMAGE_ENV["PATH"]}
-        command = ["bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-                   "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
-                   "--cap-drop", "ALL", "--clearenv",
-                   "--ro-bind", str(self.rootfs), "/",
-                   "--proc", "/proc", "--dev", "/dev",
-                   "--tmpfs", "/tmp", "--bind", str(self.workspace), "/workspace",
-                   "--chdir", "/workspace"]
+        command = [
+            "bwrap",
+            "--unshare-all",
+            "--unshare-user",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "sandbox",
+            "--cap-drop",
+            "ALL",
+            "--clearenv",
+            "--ro-bind",
+            str(self.rootfs),
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(self.workspace),
+            "/workspace",
+            "--chdir",
+            "/workspace",
+        ]
         for key, value in IMAGE_ENV.items():
             command += ["--setenv", key, value]
         cgroups = list(self.cgroups.values())
@@ -77,9 +103,14 @@ class BubblewrapSandbox:
             for which, value in limits:
                 resource.setrlimit(which, (value, value))
 
-        self.process = subprocess.Popen(command + SUPERVISOR_COMMAND, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                                        preexec_fn=enter_limits)
+        self.process = subprocess.Popen(
+            command + SUPERVISOR_COMMAND,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=enter_limits,
+        )
         return self
 
     def _rlimits(self) -> list[tuple[int, int]]:
@@ -102,7 +133,7 @@ class BubblewrapSandbox:
             _remove_cgroup(folder)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def __enter__(self) -> "BubblewrapSandbox":
+    def __enter__(self) -> BubblewrapSandbox:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -116,8 +147,13 @@ class BubblewrapSandbox:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-        shutil.copytree(worktree, self.workspace, symlinks=True, dirs_exist_ok=True,
-                        ignore=lambda folder, names: [n for n in names if n in SKIPPED_DIRS])
+        shutil.copytree(
+            worktree,
+            self.workspace,
+            symlinks=True,
+            dirs_exist_ok=True,
+            ignore=lambda folder, names: [n for n in names if n in SKIPPED_DIRS],
+        )
 
     def copy_out(self, worktree: Path, allowed: list[str]) -> list[str]:
         from agentsmith.edits import PathRefused, safe_path
@@ -149,8 +185,11 @@ class BubblewrapSandbox:
         started = time.monotonic()
         if self.process is None or self.process.poll() is not None:
             self.start()
-        request = {"argv": [str(a) for a in argv], "timeout": max(limit_s, 0.01),
-                   "output_limit": self.policy.output_limit_bytes}
+        request = {
+            "argv": [str(a) for a in argv],
+            "timeout": max(limit_s, 0.01),
+            "output_limit": self.policy.output_limit_bytes,
+        }
         reply = self._ask(request, limit_s + BACKSTOP_GRACE_S)
         pids_hits, oom_kills = self._cgroup_counters()
         if reply["exit_code"] != 0 and reply.get("limit") in (None, "timeout"):
@@ -159,9 +198,13 @@ class BubblewrapSandbox:
             elif pids_hits > self._counters[0]:
                 reply.update(limit="pids", exit_code=137)
         self._counters = (pids_hits, oom_kills)
-        return ExecResult(exit_code=int(reply["exit_code"]), output=reply.get("output", ""),
-                          seconds=time.monotonic() - started, limit=reply.get("limit"),
-                          backend=self.backend)
+        return ExecResult(
+            exit_code=int(reply["exit_code"]),
+            output=reply.get("output", ""),
+            seconds=time.monotonic() - started,
+            limit=reply.get("limit"),
+            backend=self.backend,
+        )
 
     def _ask(self, request: dict, deadline_s: float) -> dict:
         process = self.process
@@ -177,8 +220,7 @@ class BubblewrapSandbox:
         # wedged, or killed by the command: start over, as the Docker backend does
         timed_out = process.poll() is None
         self.close_process()
-        return {"exit_code": 124 if timed_out else 137, "output": "",
-                "limit": "timeout" if timed_out else None}
+        return {"exit_code": 124 if timed_out else 137, "output": "", "limit": "timeout" if timed_out else None}
 
     def close_process(self) -> None:
         if self.process is not None:
@@ -187,8 +229,10 @@ class BubblewrapSandbox:
             self.process = None
 
     def _cgroup_counters(self) -> tuple[int, int]:
-        return (_counter(self.cgroups.get("pids"), "pids.events", "max"),
-                _counter(self.cgroups.get("memory"), "memory.oom_control", "oom_kill"))
+        return (
+            _counter(self.cgroups.get("pids"), "pids.events", "max"),
+            _counter(self.cgroups.get("memory"), "memory.oom_control", "oom_kill"),
+        )
 
 
 def _make_cgroups(policy: SandboxPolicy, name: str) -> dict[str, Path]:
@@ -196,8 +240,10 @@ def _make_cgroups(policy: SandboxPolicy, name: str) -> dict[str, Path]:
     made: dict[str, Path] = {}
     settings = {
         "pids": {"pids.max": str(policy.pids)},
-        "memory": {"memory.limit_in_bytes": str(memory_bytes(policy.memory)),
-                   "memory.memsw.limit_in_bytes": str(memory_bytes(policy.memory))},
+        "memory": {
+            "memory.limit_in_bytes": str(memory_bytes(policy.memory)),
+            "memory.memsw.limit_in_bytes": str(memory_bytes(policy.memory)),
+        },
     }
     for controller, files in settings.items():
         folder = CGROUP_V1 / controller / name

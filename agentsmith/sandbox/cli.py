@@ -11,8 +11,11 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
 
     build = sub.add_parser("build", help="build the sandbox image (skipped when up to date)")
-    build.add_argument("--dockerfile", action="store_true",
-                       help="build from sandbox/Dockerfile (needs a registry) instead of Debian packages")
+    build.add_argument(
+        "--dockerfile",
+        action="store_true",
+        help="build from sandbox/Dockerfile (needs a registry) instead of Debian packages",
+    )
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
     build.add_argument("--policy", help="policy file naming the image (default: the default policy)")
     build.set_defaults(func=build_command)
@@ -52,8 +55,11 @@ def exec_command(args) -> int:
     sys.stdout.write(result.output)
     sys.stdout.flush()
     if result.limit:
-        print(f"agentsmith: stopped by the {result.limit} limit ({describe_limit(result.limit, policy.sandbox, args.timeout)}); "
-              f"exit {result.exit_code}, backend {result.backend}", file=sys.stderr)
+        print(
+            f"agentsmith: stopped by the {result.limit} limit ({describe_limit(result.limit, policy.sandbox, args.timeout)}); "
+            f"exit {result.exit_code}, backend {result.backend}",
+            file=sys.stderr,
+        )
     elif result.exit_code == 137:
         print(f"agentsmith: the command was killed (exit 137, backend {result.backend})", file=sys.stderr)
     return result.exit_code

@@ -30,13 +30,20 @@ from agentsmith.sandbox import project
 from agentsmith.sandbox.engine import LABEL, SANDBOX_UID, docker_client, require_image
 from agentsmith.sandbox.workspace import worktree_tar
 
-DEPENDENCY_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "setup.cfg", "tox.ini",
-                    *project.TEST_REQUIREMENT_FILES, *project.DEV_REQUIREMENT_FILES)
+DEPENDENCY_FILES = (
+    "requirements.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "tox.ini",
+    *project.TEST_REQUIREMENT_FILES,
+    *project.DEV_REQUIREMENT_FILES,
+)
 # What editable builds may ask for on top of the declared build requirements (PEP 660 hooks).
 EDITABLE_EXTRAS = ("editables", "wheel")
 REPO_IN_IMAGE = "/workspace"
 DEPS_REPOSITORY = "agentsmith-deps"
-IMAGE_PYTHON = "3.11"           # Debian bookworm's python3
+IMAGE_PYTHON = "3.11"  # Debian bookworm's python3
 WHEELS_IN_IMAGE = "/opt/agentsmith-wheels"
 LABEL_DEPS = "agentsmith.deps"
 
@@ -49,10 +56,25 @@ def declared_requirements(repo: Path) -> list[str]:
         for line in text_file.read_text(encoding="utf-8").splitlines():
             line = line.split(" #", 1)[0].strip()
             if line and not line.startswith("#"):
-                if line.startswith(("-e", "--editable", "-r", "--requirement", "-c", "--index-url",
-                                    "-i", "--extra-index-url", "--find-links", "-f", "git+")):
-                    raise UserError(f"{text_file}: option line {line!r} is not supported in the sandbox",
-                                    "list plain requirements; local wheels go in a wheelhouse folder")
+                if line.startswith(
+                    (
+                        "-e",
+                        "--editable",
+                        "-r",
+                        "--requirement",
+                        "-c",
+                        "--index-url",
+                        "-i",
+                        "--extra-index-url",
+                        "--find-links",
+                        "-f",
+                        "git+",
+                    )
+                ):
+                    raise UserError(
+                        f"{text_file}: option line {line!r} is not supported in the sandbox",
+                        "list plain requirements; local wheels go in a wheelhouse folder",
+                    )
                 requirements.append(line)
     project_file = repo / "pyproject.toml"
     if project_file.is_file():
@@ -73,8 +95,9 @@ def dependency_hash(repo: Path, base_image_id: str, extra: str = "") -> str:
     return digest.hexdigest()[:16]
 
 
-def prepare_dependencies(policy: SandboxPolicy, repo: Path, *, find_links: list[Path] = (),
-                         log=sys.stderr, install_repo: bool = True) -> str:
+def prepare_dependencies(
+    policy: SandboxPolicy, repo: Path, *, find_links: list[Path] = (), log=sys.stderr, install_repo: bool = True
+) -> str:
     """The image tag for running `repo`'s tests: policy.image when it declares nothing to install."""
     repo = Path(repo).resolve()
     setup = project.discover(repo)
@@ -104,18 +127,38 @@ def prepare_dependencies(policy: SandboxPolicy, repo: Path, *, find_links: list[
                 _download_wheels(policy, wheelhouse, find_links, arch, "editable-extras.txt")
         what = f"{len(requirements)} dependencies" + (f" and {repo.name} itself" if build else "")
         print(f"installing {what} of {repo.name} into {tag}", file=log)
-        _install_and_commit(client, policy.image, wheelhouse, tag, repo=repo if build else None, version=version,
-                            log=log)
+        _install_and_commit(
+            client, policy.image, wheelhouse, tag, repo=repo if build else None, version=version, log=log
+        )
     return tag
 
 
-def _download_wheels(policy: SandboxPolicy, wheelhouse: Path, find_links, arch: str,
-                     requirements: str = "requirements.txt") -> None:
-    command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
-               "--dest", str(wheelhouse), "--only-binary=:all:",
-               "--python-version", IMAGE_PYTHON, "--implementation", "cp",
-               "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_36_{arch}",
-               "--platform", "any", "-r", str(wheelhouse / requirements)]
+def _download_wheels(
+    policy: SandboxPolicy, wheelhouse: Path, find_links, arch: str, requirements: str = "requirements.txt"
+) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(wheelhouse),
+        "--only-binary=:all:",
+        "--python-version",
+        IMAGE_PYTHON,
+        "--implementation",
+        "cp",
+        "--platform",
+        f"manylinux2014_{arch}",
+        "--platform",
+        f"manylinux_2_36_{arch}",
+        "--platform",
+        "any",
+        "-r",
+        str(wheelhouse / requirements),
+    ]
     if not policy.allow_dependency_network:
         command.append("--no-index")
     for link in find_links:
@@ -123,22 +166,26 @@ def _download_wheels(policy: SandboxPolicy, wheelhouse: Path, find_links, arch: 
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["pip download failed"])[-1][:300]
-        fix = ("check the requirement names and that the index is reachable"
-               if policy.allow_dependency_network else
-               "set sandbox.allow_dependency_network: true in the policy, or pass a wheelhouse "
-               "holding every wheel")
+        fix = (
+            "check the requirement names and that the index is reachable"
+            if policy.allow_dependency_network
+            else "set sandbox.allow_dependency_network: true in the policy, or pass a wheelhouse holding every wheel"
+        )
         raise UserError(f"could not collect the repo's dependencies: {last}", fix)
 
 
-def _install_and_commit(client, base_image: str, wheelhouse: Path, tag: str, *,
-                        repo: Path | None = None, version: str = "", log=sys.stderr) -> None:
+def _install_and_commit(
+    client, base_image: str, wheelhouse: Path, tag: str, *, repo: Path | None = None, version: str = "", log=sys.stderr
+) -> None:
     from docker.errors import APIError
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         archive.add(str(wheelhouse), arcname=WHEELS_IN_IMAGE.lstrip("/"))
-    pip = (f"python3 -I -m pip install --disable-pip-version-check --no-index --no-compile "
-           f"--break-system-packages --find-links {WHEELS_IN_IMAGE}")
+    pip = (
+        f"python3 -I -m pip install --disable-pip-version-check --no-index --no-compile "
+        f"--break-system-packages --find-links {WHEELS_IN_IMAGE}"
+    )
     steps = [f"{pip} -r {WHEELS_IN_IMAGE}/requirements.txt"]
     if repo is not None:
         # Editable, pointing at /workspace: the run's tmpfs copy of the worktree lands there, edits included.
@@ -150,11 +197,19 @@ def _install_and_commit(client, base_image: str, wheelhouse: Path, tag: str, *,
     install = " && ".join(steps) + f" && rm -rf {WHEELS_IN_IMAGE}"
     api = client.api
     created = api.create_container(
-        base_image, command=["sh", "-c", install], user="0:0", working_dir="/",
+        base_image,
+        command=["sh", "-c", install],
+        user="0:0",
+        working_dir="/",
         labels={LABEL: "1"},
-        host_config=api.create_host_config(network_mode="none", cap_drop=["ALL"],
-                                           security_opt=["no-new-privileges:true"],
-                                           mem_limit="2g", pids_limit=512))
+        host_config=api.create_host_config(
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            mem_limit="2g",
+            pids_limit=512,
+        ),
+    )
     container = client.containers.prepare_model({"Id": created["Id"]})
     try:
         container.put_archive("/", buffer.getvalue())
@@ -165,16 +220,23 @@ def _install_and_commit(client, base_image: str, wheelhouse: Path, tag: str, *,
         if status.get("StatusCode") != 0:
             output = container.logs().decode(errors="replace").strip().splitlines()
             print("\n".join(output[-40:]), file=log)
-            raise UserError(f"installing the repo's dependencies failed: {(output or ['?'])[-1][:300]}",
-                            "check that every requirement has a wheel for Linux and Python "
-                            f"{IMAGE_PYTHON}")
+            raise UserError(
+                f"installing the repo's dependencies failed: {(output or ['?'])[-1][:300]}",
+                f"check that every requirement has a wheel for Linux and Python {IMAGE_PYTHON}",
+            )
         repository, _, version = tag.partition(":")
-        container.commit(repository=repository, tag=version,
-                         conf={"User": f"{SANDBOX_UID}:{SANDBOX_UID}", "WorkingDir": "/workspace",
-                               "Cmd": ["cat"], "Labels": {LABEL_DEPS: version}})
+        container.commit(
+            repository=repository,
+            tag=version,
+            conf={
+                "User": f"{SANDBOX_UID}:{SANDBOX_UID}",
+                "WorkingDir": "/workspace",
+                "Cmd": ["cat"],
+                "Labels": {LABEL_DEPS: version},
+            },
+        )
     except APIError as err:
-        raise UserError(f"building the dependency layer {tag} failed: {str(err)[:300]}",
-                        "retry with --debug") from None
+        raise UserError(f"building the dependency layer {tag} failed: {str(err)[:300]}", "retry with --debug") from None
     finally:
         container.remove(force=True, v=True)
 

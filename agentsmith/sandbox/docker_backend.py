@@ -17,9 +17,19 @@ from pathlib import Path, PurePosixPath
 
 from agentsmith.errors import SandboxError
 from agentsmith.policy.schema import SandboxPolicy
-from agentsmith.sandbox.engine import (KEEPER_UID, LABEL, LABEL_HOST, LABEL_PID, LABEL_RUN,
-                                       SANDBOX_UID, docker_client, host_name, reap_stale,
-                                       require_image, seccomp_profile)
+from agentsmith.sandbox.engine import (
+    KEEPER_UID,
+    LABEL,
+    LABEL_HOST,
+    LABEL_PID,
+    LABEL_RUN,
+    SANDBOX_UID,
+    docker_client,
+    host_name,
+    reap_stale,
+    require_image,
+    seccomp_profile,
+)
 from agentsmith.sandbox.workspace import read_allowed_files, worktree_tar
 from agentsmith.seams import ExecResult
 
@@ -38,7 +48,7 @@ count "$P" max; p=$_n; count "$M" oom_kill; o=$_n
 echo "agentsmith-exit 0 $p $o" >&2
 """
 KILL_ALL = ["kill", "-s", "KILL", "--", "-1"]
-BACKSTOP_GRACE_S = 5.0      # the host kills the exec itself if the in-container timeout failed
+BACKSTOP_GRACE_S = 5.0  # the host kills the exec itself if the in-container timeout failed
 
 
 def memory_bytes(text: str) -> int:
@@ -54,6 +64,7 @@ def _serialised(method):
     def locked(self, *args, **kwargs):
         with self._lock:
             return method(self, *args, **kwargs)
+
     return locked
 
 
@@ -68,16 +79,16 @@ class DockerSandbox:
         self.client = client or docker_client()
         self.image = policy.image
         self.container = None
-        self._keeper = None          # attached stdin: when this process dies, the container goes
+        self._keeper = None  # attached stdin: when this process dies, the container goes
         self._worktree: Path | None = None
-        self._counters = (0, 0)      # cgroup pids-limit hits, OOM kills, as last seen
+        self._counters = (0, 0)  # cgroup pids-limit hits, OOM kills, as last seen
         self._supervisor: _Channel | None = None
-        self.replaced = 0            # how many times a dead or wedged container was replaced
+        self.replaced = 0  # how many times a dead or wedged container was replaced
         self._lock = threading.RLock()  # one command at a time: graph nodes may run in threads
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "DockerSandbox":
+    def start(self) -> DockerSandbox:
         require_image(self.client, self.image)
         policy = self.policy
         memory = memory_bytes(policy.memory)
@@ -85,19 +96,20 @@ class DockerSandbox:
 
         api = self.client.api
         host_config = api.create_host_config(
-            init=True, auto_remove=True,
+            init=True,
+            auto_remove=True,
             network_mode="none",
             read_only=True,
             tmpfs={
                 "/tmp": "rw,nosuid,nodev,size=256m,mode=1777",
                 WORKSPACE: f"rw,nosuid,nodev,exec,size={max(memory // 2, 64 << 20)},"
-                           f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0755",
+                f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0755",
             },
             cap_drop=["ALL"],
             security_opt=["no-new-privileges:true", f"seccomp={seccomp_profile()}"],
             pids_limit=policy.pids,
             mem_limit=memory,
-            memswap_limit=memory,             # no swap: the memory limit is the limit
+            memswap_limit=memory,  # no swap: the memory limit is the limit
             nano_cpus=int(policy.cpus * 1e9),
             ulimits=[Ulimit(name="nofile", soft=1024, hard=1024), Ulimit(name="core", soft=0, hard=0)],
             ipc_mode="private",
@@ -105,21 +117,19 @@ class DockerSandbox:
         )
         created = api.create_container(
             self.image,
-            command=["cat"],                  # the keeper: exits when our end of stdin closes
+            command=["cat"],  # the keeper: exits when our end of stdin closes
             user=f"{KEEPER_UID}:{KEEPER_UID}",
             working_dir=WORKSPACE,
-            stdin_open=True,                  # with detach=False this sets StdinOnce
+            stdin_open=True,  # with detach=False this sets StdinOnce
             hostname="sandbox",
-            environment={},                   # the image's env only: nothing from the host
-            labels={LABEL: "1", LABEL_RUN: self.run_id, LABEL_PID: str(os.getpid()),
-                    LABEL_HOST: host_name()},
+            environment={},  # the image's env only: nothing from the host
+            labels={LABEL: "1", LABEL_RUN: self.run_id, LABEL_PID: str(os.getpid()), LABEL_HOST: host_name()},
             host_config=host_config,
         )
         self.container = self.client.containers.prepare_model({"Id": created["Id"]})
-        self._keeper = self.client.api.attach_socket(self.container.id,
-                                                     params={"stdin": 1, "stream": 1})
+        self._keeper = self.client.api.attach_socket(self.container.id, params={"stdin": 1, "stream": 1})
         self.container.start()
-        self._counters = (0, 0)              # a fresh container has a fresh cgroup
+        self._counters = (0, 0)  # a fresh container has a fresh cgroup
         return self
 
     def close(self) -> None:
@@ -139,7 +149,7 @@ class DockerSandbox:
             except (NotFound, APIError):
                 pass  # auto_remove got there first
 
-    def __enter__(self) -> "DockerSandbox":
+    def __enter__(self) -> DockerSandbox:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -156,7 +166,7 @@ class DockerSandbox:
     def _alive(self) -> bool:
         try:
             self.container.reload()
-        except Exception:  # noqa: BLE001 - gone
+        except Exception:
             return False
         return self.container.status == "running"
 
@@ -171,8 +181,10 @@ class DockerSandbox:
         script = f"find {WORKSPACE} -mindepth 1 -delete; exec tar -x -m -C {WORKSPACE} -f -"
         code, _, err = self._raw_exec(["sh", "-c", script], stdin=payload, timeout=120)
         if code != 0:
-            raise SandboxError(f"copying the worktree into the sandbox failed: {err[-300:]!r}",
-                               "check `docker info` and the free disk space of the engine")
+            raise SandboxError(
+                f"copying the worktree into the sandbox failed: {err[-300:]!r}",
+                "check `docker info` and the free disk space of the engine",
+            )
 
     @_serialised
     def copy_out(self, worktree: Path, allowed: list[str]) -> list[str]:
@@ -192,10 +204,14 @@ class DockerSandbox:
             return []
         code, archive, err = self._raw_exec(
             ["tar", "-c", "--ignore-failed-read", "-C", WORKSPACE, "-f", "-", "--", *wanted],
-            timeout=120, stdout_limit=1 << 30)
+            timeout=120,
+            stdout_limit=1 << 30,
+        )
         if code not in (0, 2) and not archive:
-            raise SandboxError(f"reading files back from the sandbox failed: {err[-300:]!r}",
-                               "check `docker info` and the free disk space of the engine")
+            raise SandboxError(
+                f"reading files back from the sandbox failed: {err[-300:]!r}",
+                "check `docker info` and the free disk space of the engine",
+            )
         return read_allowed_files(archive, worktree, wanted, refused=self.refused)
 
     # ------------------------------------------------------------------ running commands
@@ -206,8 +222,11 @@ class DockerSandbox:
             raise ValueError("exec needs a command")
         limit_s = float(timeout if timeout is not None else self.policy.timeout_s)
         started = time.monotonic()
-        request = {"argv": [str(part) for part in argv], "timeout": max(limit_s, 0.01),
-                   "output_limit": self.policy.output_limit_bytes}
+        request = {
+            "argv": [str(part) for part in argv],
+            "timeout": max(limit_s, 0.01),
+            "output_limit": self.policy.output_limit_bytes,
+        }
         try:
             reply = self._supervised(request, limit_s + BACKSTOP_GRACE_S)
         except _SupervisorGone:
@@ -216,9 +235,13 @@ class DockerSandbox:
             self._kill_all()
             self._close_supervisor()
             reply = {"exit_code": 124, "output": "", "limit": "timeout"}
-        return ExecResult(exit_code=int(reply["exit_code"]), output=reply.get("output", ""),
-                          seconds=time.monotonic() - started, limit=reply.get("limit"),
-                          backend=self.backend)
+        return ExecResult(
+            exit_code=int(reply["exit_code"]),
+            output=reply.get("output", ""),
+            seconds=time.monotonic() - started,
+            limit=reply.get("limit"),
+            backend=self.backend,
+        )
 
     def _supervised(self, request: dict, deadline_s: float) -> dict:
         if self._supervisor is None:
@@ -228,7 +251,7 @@ class DockerSandbox:
             self._counters = tuple(reply["counters"])
         return reply
 
-    def _start_supervisor(self) -> "_Channel":
+    def _start_supervisor(self) -> _Channel:
         from docker.errors import APIError, NotFound
 
         try:
@@ -256,8 +279,7 @@ class DockerSandbox:
             return {"exit_code": 137, "output": "", "limit": "memory"}
         if after[0] > before[0]:
             return {"exit_code": 137, "output": "", "limit": "pids"}
-        return {"exit_code": 137, "output": "the command killed the sandbox's supervisor\n",
-                "limit": None}
+        return {"exit_code": 137, "output": "the command killed the sandbox's supervisor\n", "limit": None}
 
     def _read_counters(self) -> tuple[int, int]:
         try:
@@ -270,21 +292,29 @@ class DockerSandbox:
         """Kill every sandbox-user process, the supervisor included (it is restarted on demand)."""
         try:
             self._raw_exec(KILL_ALL, timeout=10)
-        except Exception:  # noqa: BLE001 - the engine cannot start a process in it: replace it
+        except Exception:
             try:
                 self.container.kill()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
-    def _raw_exec(self, command: list[str], *, stdin: bytes | None = None, timeout: float = 60,
-                  stdout_limit: int = 16 << 20) -> tuple[int | None, bytes, str]:
+    def _raw_exec(
+        self, command: list[str], *, stdin: bytes | None = None, timeout: float = 60, stdout_limit: int = 16 << 20
+    ) -> tuple[int | None, bytes, str]:
         """An internal command (no wrapper); stdin, when given, is sent through the socket."""
         from docker.errors import APIError
 
         api = self.client.api
         try:
-            exec_id = api.exec_create(self.container.id, command, stdout=True, stderr=True,
-                                      stdin=stdin is not None, user=USER, workdir=WORKSPACE)["Id"]
+            exec_id = api.exec_create(
+                self.container.id,
+                command,
+                stdout=True,
+                stderr=True,
+                stdin=stdin is not None,
+                user=USER,
+                workdir=WORKSPACE,
+            )["Id"]
         except APIError as err:
             raise _ExecFailed(str(err)) from None
         if stdin is None:
@@ -339,9 +369,10 @@ class _Channel:
         self.stderr = bytearray()
 
     @classmethod
-    def open(cls, api, container_id: str, command: list[str]) -> "_Channel":
-        exec_id = api.exec_create(container_id, command, stdin=True, stdout=True, stderr=True,
-                                  user=USER, workdir=WORKSPACE)["Id"]
+    def open(cls, api, container_id: str, command: list[str]) -> _Channel:
+        exec_id = api.exec_create(
+            container_id, command, stdin=True, stdout=True, stderr=True, user=USER, workdir=WORKSPACE
+        )["Id"]
         handle = api.exec_start(exec_id, socket=True)
         return cls(getattr(handle, "_sock", handle))
 
@@ -352,7 +383,7 @@ class _Channel:
             self.sock.sendall(json.dumps(request).encode() + b"\n")
             while b"\n" not in self.stdout:
                 self._read_frame(deadline)
-        except socket.timeout:
+        except TimeoutError:
             raise _SupervisorWedged() from None
         except OSError:
             raise _SupervisorGone() from None
@@ -377,7 +408,7 @@ class _Channel:
         while len(data) < size:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise socket.timeout()
+                raise TimeoutError()
             self.sock.settimeout(left)
             chunk = self.sock.recv(min(size - len(data), 1 << 20))
             if not chunk:

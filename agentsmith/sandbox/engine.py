@@ -36,7 +36,8 @@ def docker_client():
         raise DockerUnavailable(
             f"no Docker engine answers ({_first_line(err)})",
             "start one (`sudo systemctl start docker`, or `dockerd --bridge=none --iptables=false &`) "
-            "and make sure your user may use it, or set DOCKER_HOST") from None
+            "and make sure your user may use it, or set DOCKER_HOST",
+        ) from None
     return client
 
 
@@ -46,8 +47,7 @@ def require_image(client, image: str) -> None:
     try:
         client.images.get(image)
     except ImageNotFound:
-        raise UserError(f"the sandbox image {image} is missing",
-                        "run `agentsmith sandbox build`") from None
+        raise UserError(f"the sandbox image {image} is missing", "run `agentsmith sandbox build`") from None
 
 
 def seccomp_profile() -> str:
@@ -97,7 +97,7 @@ def reap_stale(client=None) -> list[str]:
         try:
             client.api.remove_container(container["Id"], force=True, v=True)
             reaped.append(container["Id"])
-        except Exception:  # noqa: BLE001 - already gone, or being removed by the engine
+        except Exception:
             pass
     return reaped
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from agentsmith.config import home
 from agentsmith.errors import SandboxError, UserError
-from agentsmith.sandbox.engine import (KEEPER_UID, LABEL_RECIPE, RECIPE_DIR, SANDBOX_UID,
-                                       docker_client)
+from agentsmith.sandbox.engine import KEEPER_UID, LABEL_RECIPE, RECIPE_DIR, SANDBOX_UID, docker_client
 
 DEFAULT_IMAGE = "agentsmith-sandbox:latest"
 SUITE = "bookworm"
@@ -41,16 +40,18 @@ def debian_packages() -> list[str]:
 
 def mmdebstrap_command(packages: list[str]) -> list[str]:
     return [
-        "mmdebstrap", "--variant=apt", "--quiet",
+        "mmdebstrap",
+        "--variant=apt",
+        "--quiet",
         "--include=" + ",".join(packages),
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
-        "--customize-hook=chroot \"$1\" useradd --uid %d --user-group --no-create-home "
-        "--home-dir /workspace --shell /usr/sbin/nologin sandbox" % SANDBOX_UID,
-        "--customize-hook=mkdir -p \"$1/workspace\" && chown %d:%d \"$1/workspace\""
-        % (SANDBOX_UID, SANDBOX_UID),
-        SUITE, "-",
+        f'--customize-hook=chroot "$1" useradd --uid {SANDBOX_UID} --user-group --no-create-home '
+        "--home-dir /workspace --shell /usr/sbin/nologin sandbox",
+        f'--customize-hook=mkdir -p "$1/workspace" && chown {SANDBOX_UID}:{SANDBOX_UID} "$1/workspace"',
+        SUITE,
+        "-",
     ]
 
 
@@ -74,8 +75,14 @@ def image_recipe(client, image: str) -> str | None:
         return None
 
 
-def build_image(image: str = DEFAULT_IMAGE, *, dockerfile: bool = False, force: bool = False,
-                log=sys.stderr, tarball: Path | None = None) -> tuple[str, bool]:
+def build_image(
+    image: str = DEFAULT_IMAGE,
+    *,
+    dockerfile: bool = False,
+    force: bool = False,
+    log=sys.stderr,
+    tarball: Path | None = None,
+) -> tuple[str, bool]:
     """Build the sandbox image unless one with the same recipe exists. Returns (image, built)."""
     client = docker_client()
     wanted = recipe_hash(dockerfile)
@@ -110,11 +117,16 @@ def build_rootfs(*, force: bool = False, log=sys.stderr, tarball: Path | None = 
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     # device nodes cannot be made without root and are not needed: bubblewrap mounts its own /dev
-    result = subprocess.run(["tar", "-x", "-f", str(tarball), "-C", str(staging), "--exclude=./dev/*",
-                             "--no-same-owner"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["tar", "-x", "-f", str(tarball), "-C", str(staging), "--exclude=./dev/*", "--no-same-owner"],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
-        raise UserError(f"unpacking the sandbox root filesystem failed: {result.stderr.strip()[-300:]}",
-                        f"check the free space under {target.parent}")
+        raise UserError(
+            f"unpacking the sandbox root filesystem failed: {result.stderr.strip()[-300:]}",
+            f"check the free space under {target.parent}",
+        )
     for old in target.parent.iterdir():
         if old != staging and old.name != target.name:
             shutil.rmtree(old, ignore_errors=True)
@@ -124,8 +136,7 @@ def build_rootfs(*, force: bool = False, log=sys.stderr, tarball: Path | None = 
     return target, True
 
 
-def build_sandbox(image: str = DEFAULT_IMAGE, *, dockerfile: bool = False, force: bool = False,
-                  log=sys.stderr) -> None:
+def build_sandbox(image: str = DEFAULT_IMAGE, *, dockerfile: bool = False, force: bool = False, log=sys.stderr) -> None:
     """What `agentsmith sandbox build` does: the Docker image when an engine answers, and the
     bubblewrap root filesystem when bubblewrap is installed; one Debian download for both."""
     from agentsmith.errors import DockerUnavailable
@@ -155,27 +166,30 @@ def build_sandbox(image: str = DEFAULT_IMAGE, *, dockerfile: bool = False, force
 def debian_tarball(log):
     """mmdebstrap's root filesystem tarball, in a temporary file."""
     if not shutil.which("mmdebstrap"):
-        raise UserError("mmdebstrap is not installed, so the sandbox cannot be built from Debian packages",
-                        "`apt-get install mmdebstrap`, or `agentsmith sandbox build --dockerfile` "
-                        "if you can pull debian:bookworm-slim")
+        raise UserError(
+            "mmdebstrap is not installed, so the sandbox cannot be built from Debian packages",
+            "`apt-get install mmdebstrap`, or `agentsmith sandbox build --dockerfile` "
+            "if you can pull debian:bookworm-slim",
+        )
     print(f"fetching Debian {SUITE} packages: {', '.join(debian_packages())}", file=log)
     with tempfile.TemporaryDirectory(prefix="agentsmith-rootfs-") as folder:
         tarball = Path(folder) / "rootfs.tar"
         with open(tarball, "wb") as out:
-            result = subprocess.run(mmdebstrap_command(debian_packages()), stdout=out,
-                                    stderr=subprocess.PIPE, text=True)
+            result = subprocess.run(
+                mmdebstrap_command(debian_packages()), stdout=out, stderr=subprocess.PIPE, text=True
+            )
         if result.returncode != 0:
             tail = " ".join(result.stderr.strip().splitlines()[-2:])[:300]
-            raise UserError(f"mmdebstrap failed (exit {result.returncode}): {tail}",
-                            "check that apt can reach deb.debian.org (or your mirror), then retry")
+            raise UserError(
+                f"mmdebstrap failed (exit {result.returncode}): {tail}",
+                "check that apt can reach deb.debian.org (or your mirror), then retry",
+            )
         yield tarball
 
 
 def _import_tarball(client, image: str, recipe: str, tarball: Path) -> None:
-    changes = [f"ENV {key}={value}" if " " not in value else f'ENV {key}="{value}"'
-               for key, value in IMAGE_ENV.items()]
-    changes += [f"USER {SANDBOX_UID}:{SANDBOX_UID}", "WORKDIR /workspace",
-                f"LABEL {LABEL_RECIPE}={recipe}"]
+    changes = [f"ENV {key}={value}" if " " not in value else f'ENV {key}="{value}"' for key, value in IMAGE_ENV.items()]
+    changes += [f"USER {SANDBOX_UID}:{SANDBOX_UID}", "WORKDIR /workspace", f"LABEL {LABEL_RECIPE}={recipe}"]
     repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
     from docker.errors import APIError
 
@@ -184,24 +198,27 @@ def _import_tarball(client, image: str, recipe: str, tarball: Path) -> None:
     try:
         client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
     except APIError as err:
-        raise SandboxError(f"docker import of the sandbox image failed: {_first_line(err)}",
-                           "check `docker info` and the engine's free disk space, then "
-                           "`agentsmith sandbox build --force`") from None
+        raise SandboxError(
+            f"docker import of the sandbox image failed: {_first_line(err)}",
+            "check `docker info` and the engine's free disk space, then `agentsmith sandbox build --force`",
+        ) from None
     if image_recipe(client, image) != recipe:
         raise UserError(f"docker import did not produce {image}", "retry with `--debug` to see why")
 
 
 def _build_from_dockerfile(client, image: str, recipe: str, log) -> None:
-    from docker.errors import BuildError, APIError
+    from docker.errors import APIError, BuildError
 
     print(f"building {image} from {DOCKERFILE}", file=log)
     try:
-        client.images.build(path=str(RECIPE_DIR), dockerfile=DOCKERFILE.name, tag=image, rm=True,
-                            labels={LABEL_RECIPE: recipe})
+        client.images.build(
+            path=str(RECIPE_DIR), dockerfile=DOCKERFILE.name, tag=image, rm=True, labels={LABEL_RECIPE: recipe}
+        )
     except (BuildError, APIError) as err:
-        raise SandboxError(f"building {image} from {DOCKERFILE} failed: {_first_line(err)}",
-                        "check that the engine can pull debian:bookworm-slim, or build without "
-                        "--dockerfile (from Debian packages)") from None
+        raise SandboxError(
+            f"building {image} from {DOCKERFILE} failed: {_first_line(err)}",
+            "check that the engine can pull debian:bookworm-slim, or build without --dockerfile (from Debian packages)",
+        ) from None
 
 
 def _first_line(err: Exception) -> str:

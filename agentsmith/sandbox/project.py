@@ -15,9 +15,15 @@ from pathlib import Path
 
 PYTEST = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no"]
 TEST_GROUPS = ("test", "tests", "testing")
-TEST_REQUIREMENT_FILES = ("requirements-test.txt", "requirements-tests.txt", "requirements_test.txt",
-                          "test-requirements.txt", "requirements/test.txt", "requirements/tests.txt",
-                          "tests/requirements.txt")
+TEST_REQUIREMENT_FILES = (
+    "requirements-test.txt",
+    "requirements-tests.txt",
+    "requirements_test.txt",
+    "test-requirements.txt",
+    "requirements/test.txt",
+    "requirements/tests.txt",
+    "tests/requirements.txt",
+)
 DEV_REQUIREMENT_FILES = ("requirements-dev.txt", "requirements/dev.txt", "dev-requirements.txt")
 BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$")
@@ -26,11 +32,11 @@ _SKIPPED = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "d
 
 @dataclass
 class TestSetup:
-    testpaths: list[str] = field(default_factory=list)   # from the repo's pytest configuration
-    config: str | None = None                             # the file that configures pytest
+    testpaths: list[str] = field(default_factory=list)  # from the repo's pytest configuration
+    config: str | None = None  # the file that configures pytest
     test_requirements: list[str] = field(default_factory=list)
     build_requires: list[str] = field(default_factory=list)
-    installable: bool = False                             # has a build system: install it, do not path-hack
+    installable: bool = False  # has a build system: install it, do not path-hack
     src_layout: bool = False
 
     def command(self, selection: list[str] = ()) -> list[str]:
@@ -84,7 +90,7 @@ def _requirement_lines(repo: Path, relative: str, seen: set[str] | None = None) 
 def _pyproject_group(pyproject: dict, names: tuple[str, ...]) -> list[str]:
     found: list[str] = []
     extras = pyproject.get("project", {}).get("optional-dependencies", {})
-    groups = pyproject.get("dependency-groups", {})     # PEP 735
+    groups = pyproject.get("dependency-groups", {})  # PEP 735
     for name in names:
         found += [str(r) for r in extras.get(name, [])]
         found += [str(r) for r in groups.get(name, []) if isinstance(r, str)]
@@ -153,8 +159,14 @@ def pytest_config(repo: Path) -> tuple[str | None, list[str]]:
 def discover(repo: Path) -> TestSetup:
     config, testpaths = pytest_config(repo)
     build = build_requirements(repo)
-    return TestSetup(testpaths=testpaths, config=config, test_requirements=test_requirements(repo),
-                     build_requires=build, installable=bool(build), src_layout=(repo / "src").is_dir())
+    return TestSetup(
+        testpaths=testpaths,
+        config=config,
+        test_requirements=test_requirements(repo),
+        build_requires=build,
+        installable=bool(build),
+        src_layout=(repo / "src").is_dir(),
+    )
 
 
 def test_files(repo: Path, setup: TestSetup | None = None) -> list[str]:

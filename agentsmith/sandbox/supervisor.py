@@ -54,7 +54,7 @@ def make_undumpable():
     # Generated code runs as our uid; an undumpable process cannot be read, traced or have its
     # stdout opened through /proc by it, so it cannot forge replies.
     try:
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE, 0
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
     except Exception:
         pass
 
@@ -66,13 +66,23 @@ def run(request):
     before = counters()
     started = time.monotonic()
     try:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, cwd=request.get("cwd") or "/workspace",
-                                 start_new_session=True, close_fds=True)
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=request.get("cwd") or "/workspace",
+            start_new_session=True,
+            close_fds=True,
+        )
     except OSError as err:
         kill_everything_else()
-        return {"exit_code": 127, "output": f"{argv[0]}: {err.strerror}\n", "limit": None,
-                "seconds": time.monotonic() - started}
+        return {
+            "exit_code": 127,
+            "output": f"{argv[0]}: {err.strerror}\n",
+            "limit": None,
+            "seconds": time.monotonic() - started,
+        }
     try:
         # the OOM killer should pick the command, never this process
         with open(f"/proc/{child.pid}/oom_score_adj", "w") as handle:
@@ -131,8 +141,13 @@ def run(request):
     elif limit == "timeout":
         exit_code = 124
     output = b"".join(chunks)[:output_limit]
-    return {"exit_code": exit_code, "output": output.decode("utf-8", errors="replace"),
-            "limit": limit, "seconds": time.monotonic() - started, "counters": list(counters())}
+    return {
+        "exit_code": exit_code,
+        "output": output.decode("utf-8", errors="replace"),
+        "limit": limit,
+        "seconds": time.monotonic() - started,
+        "counters": list(counters()),
+    }
 
 
 def main():
@@ -145,8 +160,7 @@ def main():
         try:
             reply = run(json.loads(line))
         except Exception as err:  # a bad request must not end the supervisor
-            reply = {"exit_code": 126, "output": f"sandbox supervisor: {err}\n", "limit": None,
-                     "seconds": 0.0}
+            reply = {"exit_code": 126, "output": f"sandbox supervisor: {err}\n", "limit": None, "seconds": 0.0}
         out.write(json.dumps(reply).encode() + b"\n")
         out.flush()
 

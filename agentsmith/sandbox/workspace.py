@@ -8,7 +8,7 @@ import stat
 import tarfile
 from pathlib import Path, PurePosixPath
 
-SKIPPED_DIRS = {".git"}   # never copied in: history, hooks and credentials stay on the host
+SKIPPED_DIRS = {".git"}  # never copied in: history, hooks and credentials stay on the host
 
 
 def worktree_tar(worktree: Path, *, uid: int) -> bytes:
@@ -41,8 +41,7 @@ def worktree_tar(worktree: Path, *, uid: int) -> bytes:
     return buffer.getvalue()
 
 
-def read_allowed_files(archive_bytes: bytes, worktree: Path, wanted: list[str], *,
-                       refused: list[str]) -> list[str]:
+def read_allowed_files(archive_bytes: bytes, worktree: Path, wanted: list[str], *, refused: list[str]) -> list[str]:
     """Write the regular files named in `wanted` from a tar of the workspace into the worktree.
 
     Every other member is ignored: links, devices and directories never reach the host, and a

@@ -39,13 +39,13 @@ class Connection(Protocol):
 class Store(Protocol):
     """A backend for shared state: LangGraph checkpoints plus plain tables (leases, audit, budgets)."""
 
-    shared: bool          # True when other processes and machines see the same state
+    shared: bool  # True when other processes and machines see the same state
 
     def describe(self) -> str: ...
 
-    def checkpointer(self) -> AbstractContextManager[Any]: ...   # a LangGraph BaseCheckpointSaver
+    def checkpointer(self) -> AbstractContextManager[Any]: ...  # a LangGraph BaseCheckpointSaver
 
-    def connect(self, db: Path) -> Connection: ...    # `db`: the SQLite file the embedded store would use
+    def connect(self, db: Path) -> Connection: ...  # `db`: the SQLite file the embedded store would use
 
 
 def safe_url(url: str) -> str:
@@ -69,13 +69,17 @@ def current() -> Store:
         return _cached[1]
     if not url:
         from agentsmith.store.sqlite import SqliteStore
+
         store: Store = SqliteStore()
     elif url.startswith(("postgresql://", "postgres://")):
         from agentsmith.store.postgres import PostgresStore
+
         store = PostgresStore(url)
     else:
-        raise UserError(f"{DATABASE_ENV} is not a PostgreSQL URL: {safe_url(url)}",
-                        "use postgresql://USER@HOST:PORT/DB, or unset it for the embedded SQLite store")
+        raise UserError(
+            f"{DATABASE_ENV} is not a PostgreSQL URL: {safe_url(url)}",
+            "use postgresql://USER@HOST:PORT/DB, or unset it for the embedded SQLite store",
+        )
     _cached = (url, store)
     return store
 
@@ -84,6 +88,7 @@ def require_shared(what: str) -> Store:
     """The shared store, or a one-line error: queued runs must be visible to every worker."""
     store = current()
     if not store.shared:
-        raise UserError(f"{what} needs the shared database",
-                        f"set {DATABASE_ENV}=postgresql://... (see README, Deployment)")
+        raise UserError(
+            f"{what} needs the shared database", f"set {DATABASE_ENV}=postgresql://... (see README, Deployment)"
+        )
     return store

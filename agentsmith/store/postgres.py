@@ -56,8 +56,8 @@ CREATE TABLE IF NOT EXISTS queue_runs (
     submitted_at DOUBLE PRECISION NOT NULL, started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION);
 """
 TRIGGERS = ("events_no_update", "events_no_delete", "events_no_truncate", "events_seq")
-_UPSERT_KEYS = {"run_leases": "run_id"}     # tables written with SQLite's INSERT OR REPLACE
-_RETURNING = {"events": "seq"}              # tables whose inserts report `lastrowid`
+_UPSERT_KEYS = {"run_leases": "run_id"}  # tables written with SQLite's INSERT OR REPLACE
+_RETURNING = {"events": "seq"}  # tables whose inserts report `lastrowid`
 _INSERT_OR_REPLACE = re.compile(r"^INSERT OR REPLACE INTO (\w+)\s*\(([^)]*)\)", re.I)
 _INSERT = re.compile(r"^INSERT INTO (\w+)", re.I)
 
@@ -70,7 +70,7 @@ def _translate(sql: str) -> tuple[str, str | None]:
         table, columns = replace.group(1), [c.strip() for c in replace.group(2).split(",")]
         key = _UPSERT_KEYS[table]
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
-        sql = f"INSERT INTO{sql[len('INSERT OR REPLACE INTO'):]} ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        sql = f"INSERT INTO{sql[len('INSERT OR REPLACE INTO') :]} ON CONFLICT ({key}) DO UPDATE SET {updates}"
     insert = _INSERT.match(sql)
     returning = _RETURNING.get(insert.group(1)) if insert and "RETURNING" not in sql.upper() else None
     if returning:
@@ -106,7 +106,7 @@ class PgConnection:
     def execute(self, sql: str, params: Any = ()) -> _Result:
         head = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
         if head in ("PRAGMA", "CREATE"):
-            return _Result(None)        # journal modes and DDL: the schema is this module's (SCHEMA)
+            return _Result(None)  # journal modes and DDL: the schema is this module's (SCHEMA)
         try:
             if sql.strip().upper() == "BEGIN IMMEDIATE":
                 self.raw.execute("BEGIN")
@@ -115,9 +115,11 @@ class PgConnection:
             statement, returning = _translate(sql)
             return _Result(self.raw.execute(statement, tuple(params)), returning)
         except psycopg.Error as err:
-            raise StoreError(f"the shared database {safe_url(self.url)} failed a statement "
-                             f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200]})",
-                             "it is retried; if it persists, check the PostgreSQL server and its log") from err
+            raise StoreError(
+                f"the shared database {safe_url(self.url)} failed a statement "
+                f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200]})",
+                "it is retried; if it persists, check the PostgreSQL server and its log",
+            ) from err
 
     def executescript(self, script: str) -> None:
         """SQLite DDL scripts: the Postgres schema is SCHEMA, created once per process."""
@@ -156,15 +158,17 @@ class PostgresStore:
             except psycopg.OperationalError as err:
                 if time.monotonic() >= deadline:
                     detail = (str(err).strip().splitlines() or ["no answer"])[-1][:160]
-                    raise StoreError(f"the shared database {safe_url(self.url)} is unreachable ({detail})",
-                                     "start PostgreSQL or fix AGENTSMITH_DATABASE_URL "
-                                     "(unset it to use the embedded SQLite store)") from None
+                    raise StoreError(
+                        f"the shared database {safe_url(self.url)} is unreachable ({detail})",
+                        "start PostgreSQL or fix AGENTSMITH_DATABASE_URL (unset it to use the embedded SQLite store)",
+                    ) from None
                 time.sleep(0.5)
 
     def ensure_schema(self) -> None:
         if self._ready:
             return
         from langgraph.checkpoint.postgres import PostgresSaver
+
         with self.raw_connect(prepare_threshold=0, row_factory=dict_row) as conn:
             # Workers start together: concurrent CREATE ... IF NOT EXISTS can still collide, so serialise. Poll,
             # not block: the checkpointer's CREATE INDEX CONCURRENTLY waits for every open transaction, and a
@@ -181,6 +185,7 @@ class PostgresStore:
     @contextmanager
     def checkpointer(self) -> Iterator[Any]:
         from langgraph.checkpoint.postgres import PostgresSaver
+
         self.ensure_schema()
         conn = self.raw_connect(prepare_threshold=0, row_factory=dict_row)
         try:
@@ -196,9 +201,14 @@ class PostgresStore:
 def check_chain(store: PostgresStore) -> Any:
     """`audit verify` over the shared chain: the same checks as for the SQLite file, minus its sequence table."""
     from agentsmith.audit.verify import GENESIS, Row, Verdict, first_break
+
     with store.connect() as db:
-        rows = [Row(*r) for r in db.execute("SELECT seq, ts, run_id, kind, data, prev_hash, hash FROM events "
-                                            "ORDER BY seq").fetchall()]
+        rows = [
+            Row(*r)
+            for r in db.execute(
+                "SELECT seq, ts, run_id, kind, data, prev_hash, hash FROM events ORDER BY seq"
+            ).fetchall()
+        ]
         triggers = {r[0] for r in db.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass")}
     verdict = Verdict(events=len(rows), head=rows[-1].hash if rows else GENESIS)
     broken = first_break(rows)

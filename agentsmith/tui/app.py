@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.markup import escape
 from textual import work
@@ -68,6 +69,7 @@ class AgentsmithApp(App[None]):
         self.notices_shown: set[str] = set()  # one toast per distinct notice; the log keeps them all
         try:
             from agentsmith.policy import load_policy
+
             self.loaded_policy = load_policy(policy_path)
         except Exception as err:
             self.policy_problem = one_line(err)
@@ -133,14 +135,18 @@ class AgentsmithApp(App[None]):
             self.notify("A run is already going; wait for it or its review.", severity="warning")
             return
         if not task:
-            self.notify("Type a task first, e.g. \"Implement add in calc.py so the tests pass\".", severity="warning")
+            self.notify('Type a task first, e.g. "Implement add in calc.py so the tests pass".', severity="warning")
             self.query_one("#task", Input).focus()
             return
         if self.pending_review is not None:
-            self.notify(f"Run {self.run_id} still waits for review (F3); it stays resumable from history (F2).",
-                        severity="warning", timeout=8)
+            self.notify(
+                f"Run {self.run_id} still waits for review (F3); it stays resumable from history (F2).",
+                severity="warning",
+                timeout=8,
+            )
             self.pending_review = None
         from agentsmith.graph.runner import new_run_id
+
         run_id = new_run_id()
         self.run_id, self.repo, self.tier = run_id, repo or ".", tier
         self.query_one(RunView).begin(f"run {run_id}: {task}")
@@ -148,8 +154,17 @@ class AgentsmithApp(App[None]):
 
         def action(listener):
             from agentsmith.graph.runner import start_run
-            return start_run(task, repo=repo or ".", policy_path=policy_path, tier=tier, mode="interactive",
-                             listener=listener, reviewer=None, run_id=run_id)
+
+            return start_run(
+                task,
+                repo=repo or ".",
+                policy_path=policy_path,
+                tier=tier,
+                mode="interactive",
+                listener=listener,
+                reviewer=None,
+                run_id=run_id,
+            )
 
         self._drive(action)
 
@@ -163,6 +178,7 @@ class AgentsmithApp(App[None]):
 
         def action(listener):
             from agentsmith.graph.runner import resume_run
+
             return resume_run(run_id, listener=listener, decision=decision)
 
         self._drive(action)
@@ -182,6 +198,7 @@ class AgentsmithApp(App[None]):
             result = action(listener)
         except Exception as err:  # UserError's text is already one line for people; others get theirs
             from agentsmith.errors import UserError
+
             text = one_line(err) if isinstance(err, UserError) else f"{type(err).__name__}: {one_line(err)}"
             self.post_message(RunFailed(text))
         else:
@@ -193,8 +210,7 @@ class AgentsmithApp(App[None]):
         self.query_one(RunView).handle(message.kind, message.data)
         if message.kind == "notice" and message.data.get("text") not in self.notices_shown:
             self.notices_shown.add(message.data.get("text"))
-            self.notify(str(message.data.get("text", "")), title="Notice", severity="warning", timeout=8,
-                        markup=False)
+            self.notify(str(message.data.get("text", "")), title="Notice", severity="warning", timeout=8, markup=False)
 
     def on_run_failed(self, message: RunFailed) -> None:
         self.running = False
@@ -216,8 +232,13 @@ class AgentsmithApp(App[None]):
             return
         view.finished(result)
         status = result.get("status")
-        self.notify(f"{status}: {result.get('reason', '')}", title=f"Run {result.get('run_id')}",
-                    severity="information" if status == "committed" else "warning", timeout=10, markup=False)
+        self.notify(
+            f"{status}: {result.get('reason', '')}",
+            title=f"Run {result.get('run_id')}",
+            severity="information" if status == "committed" else "warning",
+            timeout=10,
+            markup=False,
+        )
 
     # ------------------------------------------------------------------ screens
 
@@ -254,4 +275,3 @@ class AgentsmithApp(App[None]):
     def action_leave_field(self) -> None:
         if isinstance(self.focused, Input):
             self.set_focus(None)
-

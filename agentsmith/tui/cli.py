@@ -17,19 +17,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     import asyncio
+
     from agentsmith.tui.app import AgentsmithApp
+
     app = AgentsmithApp(repo=args.repo, policy_path=args.policy, tier=args.tier)
     # Our own loop: asyncio.run() would wait at exit for the run's worker thread to finish.
     loop = asyncio.new_event_loop()
     app.run(loop=loop)
     if app.running and app.run_id:
         # The run's thread cannot be interrupted, and it is checkpointed node by node: leave now.
-        print(f"agentsmith: run {app.run_id} was still going; `agentsmith resume {app.run_id}` continues it",
-              file=sys.stderr, flush=True)
+        print(
+            f"agentsmith: run {app.run_id} was still going; `agentsmith resume {app.run_id}` continues it",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.stdout.flush()
         os._exit(130)
     loop.close()
     if app.pending_review is not None and app.run_id:
-        print(f"agentsmith: run {app.run_id} waits for review; `agentsmith resume {app.run_id}` or the tui's"
-              " history (F2) continues it", file=sys.stderr)
+        print(
+            f"agentsmith: run {app.run_id} waits for review; `agentsmith resume {app.run_id}` or the tui's"
+            " history (F2) continues it",
+            file=sys.stderr,
+        )
     return 0

@@ -13,8 +13,8 @@ _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 @dataclass
 class DiffLine:
-    kind: str                 # "add" | "del" | "ctx" | "hunk" | "note"
-    text: str                 # without the leading +/-/space
+    kind: str  # "add" | "del" | "ctx" | "hunk" | "note"
+    text: str  # without the leading +/-/space
     old: int | None = None
     new: int | None = None
 
@@ -48,7 +48,7 @@ def split_diff(diff: str) -> list[FileDiff]:
     for raw in diff.splitlines():
         if raw.startswith("diff --git "):
             parts = raw.split(" b/", 1)
-            current = FileDiff(path=parts[1] if len(parts) == 2 else raw[len("diff --git "):])
+            current = FileDiff(path=parts[1] if len(parts) == 2 else raw[len("diff --git ") :])
             files.append(current)
             continue
         if current is None:
@@ -62,7 +62,7 @@ def split_diff(diff: str) -> list[FileDiff]:
             current.lines.append(DiffLine("note", raw))
         elif raw.startswith(("index ", "--- ", "+++ ", "similarity ", "rename ", "old mode", "new mode")):
             continue
-        elif (match := _HUNK.match(raw)):
+        elif match := _HUNK.match(raw):
             old_no, new_no = int(match.group(1)), int(match.group(2))
             current.lines.append(DiffLine("hunk", raw))
         elif raw.startswith("+"):
@@ -109,8 +109,10 @@ def render_file_diff(file_diff: FileDiff, *, focus_line: int | None = None, them
         new = "" if line.new is None else str(line.new)
         start = len(out)
         out.append(f"{marker}{old:>5} {new:>5} ", style="bold yellow" if index == focus_row else "dim")
-        out.append(_SIGN[line.kind] + " ", style="bold green" if line.kind == "add" else
-                   "bold red" if line.kind == "del" else "")
+        out.append(
+            _SIGN[line.kind] + " ",
+            style="bold green" if line.kind == "add" else "bold red" if line.kind == "del" else "",
+        )
         out.append_text(highlighted.get(index, Text(line.text)))
         if _BACKGROUND[line.kind]:
             out.stylize(_BACKGROUND[line.kind], start, len(out))

@@ -5,7 +5,6 @@ A run another process still drives shows as running and does not resume: one run
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -26,7 +25,7 @@ class HistoryRow:
     seconds: float | None
     branch: str | None
     task: str
-    driver: str | None = None     # the process driving a running run
+    driver: str | None = None  # the process driving a running run
 
     @property
     def resumable(self) -> bool:
@@ -38,6 +37,7 @@ def load_history() -> list[HistoryRow]:
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
     from agentsmith.graph.reporting import build_report
+
     report = build_report()
     log = AuditLog(audit_db())
 
@@ -45,13 +45,25 @@ def load_history() -> list[HistoryRow]:
         started = log.events(run_id, kinds=("run-started",))
         return started[0].data.get("task", "") if started else ""
 
-    rows = [HistoryRow(run["run_id"], "running", None, None, None, task_of(run["run_id"]), run["driver"])
-            for run in reversed(report["running"])]
-    rows += [HistoryRow(run_id, "interrupted", None, None, None, task_of(run_id))
-             for run_id in reversed(report["interrupted"])]
+    rows = [
+        HistoryRow(run["run_id"], "running", None, None, None, task_of(run["run_id"]), run["driver"])
+        for run in reversed(report["running"])
+    ]
+    rows += [
+        HistoryRow(run_id, "interrupted", None, None, None, task_of(run_id))
+        for run_id in reversed(report["interrupted"])
+    ]
     for run in reversed(report["history"]):
-        rows.append(HistoryRow(run["run_id"], run.get("status", "?"), run.get("cost_usd"), run.get("seconds"),
-                               run.get("branch"), run.get("task", "")))
+        rows.append(
+            HistoryRow(
+                run["run_id"],
+                run.get("status", "?"),
+                run.get("cost_usd"),
+                run.get("seconds"),
+                run.get("branch"),
+                run.get("task", ""),
+            )
+        )
     return rows
 
 
@@ -74,8 +86,9 @@ class HistoryScreen(Screen[str | None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Label("Past runs (newest first). Enter opens a run's report; r resumes an interrupted run.",
-                    classes="pane-title")
+        yield Label(
+            "Past runs (newest first). Enter opens a run's report; r resumes an interrupted run.", classes="pane-title"
+        )
         yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -101,7 +114,8 @@ class HistoryScreen(Screen[str | None]):
                 "-" if row.seconds is None else f"{row.seconds:.1f}s",
                 row.branch or "-",
                 row.task[:60],
-                key=str(index))
+                key=str(index),
+            )
         if not self.rows:
             self.notify("No runs yet.", timeout=4)
 
@@ -121,8 +135,9 @@ class HistoryScreen(Screen[str | None]):
         if row is None:
             return
         if row.status == "running":
-            self.notify(f"run {row.run_id} is running, driven by {row.driver}; wait for it, or stop that process",
-                        timeout=6)
+            self.notify(
+                f"run {row.run_id} is running, driven by {row.driver}; wait for it, or stop that process", timeout=6
+            )
             return
         if not row.resumable:
             self.notify(f"run {row.run_id} is {row.status}; only interrupted runs resume", timeout=5)
@@ -137,6 +152,7 @@ def report_markup(run_id: str) -> str:
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
     from agentsmith.graph.reporting import build_report
+
     report = build_report(run_id)
     lines = [f"[b]Run {escape(run_id)}[/]"]
     for run in report["history"]:
@@ -154,7 +170,8 @@ def report_markup(run_id: str) -> str:
         f"routing {report['routes_by_tier'] or '{}'}; incidents {len(report['incidents'])}",
         f"audit chain: {escape(report['audit_chain']['detail'])}"
         + ("" if report["audit_chain"]["intact"] else " [b red](TAMPERED)[/]"),
-        "", "[b]Timeline[/]",
+        "",
+        "[b]Timeline[/]",
     ]
     for event in AuditLog(audit_db()).events(run_id):
         line = event_line(event.kind, event.data)

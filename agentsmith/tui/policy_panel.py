@@ -14,17 +14,25 @@ def policy_markup(loaded) -> str:
     lines = [f"[b]Policy[/] [cyan]{escape(policy.name)}[/] v{policy.version} [dim]({escape(source)})[/]", "[b]Tiers[/]"]
     for tier in policy.tiers:
         model = tier.model or ("from AGENTSMITH_FRONTIER_MODEL" if tier.kind == "openai" else "-")
-        price = (f"${tier.price_in_per_mtok:g}/${tier.price_out_per_mtok:g} per Mtok"
-                 if tier.price_in_per_mtok or tier.price_out_per_mtok else "free")
-        where = ("[b red]⇡ EXTERNAL[/] [red]code leaves this machine, redacted[/]" if tier.external
-                 else "[green]● local[/] [dim]stays on this machine[/]")
+        price = (
+            f"${tier.price_in_per_mtok:g}/${tier.price_out_per_mtok:g} per Mtok"
+            if tier.price_in_per_mtok or tier.price_out_per_mtok
+            else "free"
+        )
+        where = (
+            "[b red]⇡ EXTERNAL[/] [red]code leaves this machine, redacted[/]"
+            if tier.external
+            else "[green]● local[/] [dim]stays on this machine[/]"
+        )
         lines.append(f"  [b]{escape(tier.name):<9}[/] {tier.kind:<6} {escape(model)}  {price}  {where}")
     if not policy.tiers:
         lines.append("  [yellow]no tiers: the policy names none[/]")
     gates = policy.gates
-    lines.append(f"[b]Gates[/] block at {gates.block_at}; "
-                 f"frontier unavailable → {policy.routing.frontier_unavailable}; "
-                 f"budget ${policy.budget.max_usd_per_task:g}/task")
+    lines.append(
+        f"[b]Gates[/] block at {gates.block_at}; "
+        f"frontier unavailable → {policy.routing.frontier_unavailable}; "
+        f"budget ${policy.budget.max_usd_per_task:g}/task"
+    )
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ class GraphProgress:
             return
         if node == "route":
             # a new attempt: everything after route runs again
-            self.done -= set(NODES[NODES.index("route"):])
+            self.done -= set(NODES[NODES.index("route") :])
         self.done.add(node)
         self.active = self._next(kind, data)
         if kind == "run-finished":
@@ -89,12 +89,14 @@ class Meter:
 
     def markup(self, seconds: float | None) -> str:
         elapsed = "-" if seconds is None else f"{seconds:.1f}s"
-        return (f"[b]tokens[/] {self.prompt_tokens} in / {self.completion_tokens} out"
-                + (f" [dim](+{self.streamed_chunks} streaming)[/]" if self.streamed_chunks else "")
-                + f"   [b]cost[/] ${self.cost_usd:.4f}"
-                + f"   [b]calls[/] {self.calls} ({self.external_calls} external)"
-                + f"   [b]redactions[/] {self.redactions}"
-                + f"   [b]elapsed[/] {elapsed}")
+        return (
+            f"[b]tokens[/] {self.prompt_tokens} in / {self.completion_tokens} out"
+            + (f" [dim](+{self.streamed_chunks} streaming)[/]" if self.streamed_chunks else "")
+            + f"   [b]cost[/] ${self.cost_usd:.4f}"
+            + f"   [b]calls[/] {self.calls} ({self.external_calls} external)"
+            + f"   [b]redactions[/] {self.redactions}"
+            + f"   [b]elapsed[/] {elapsed}"
+        )
 
 
 def _files(data: dict[str, Any], key: str) -> str:
@@ -110,35 +112,50 @@ def event_line(kind: str, data: dict[str, Any], *, external_tiers: frozenset[str
         return f"[b]resume[/] at {escape(', '.join(d.get('next', [])))}"
     if kind == "intake":
         local_only = d.get("local_only") or []
-        return (f"[b]intake[/] branch [cyan]{escape(str(d.get('branch', '')))}[/], policy {escape(str(d.get('policy', '')))},"
-                f" {len(local_only)} file(s) local-only" + (f": {_files(d, 'local_only')}" if local_only else ""))
+        return (
+            f"[b]intake[/] branch [cyan]{escape(str(d.get('branch', '')))}[/], policy {escape(str(d.get('policy', '')))},"
+            f" {len(local_only)} file(s) local-only" + (f": {_files(d, 'local_only')}" if local_only else "")
+        )
     if kind == "plan":
-        steps = "; ".join(f"{escape(str(s.get('id')))} (difficulty {s.get('difficulty')}, "
-                          f"{', '.join(escape(str(f)) for f in s.get('files', []))})" for s in d.get("steps", []))
+        steps = "; ".join(
+            f"{escape(str(s.get('id')))} (difficulty {s.get('difficulty')}, "
+            f"{', '.join(escape(str(f)) for f in s.get('files', []))})"
+            for s in d.get("steps", [])
+        )
         return f"[b]plan[/] {steps or 'no steps'}"
     if kind == "route":
         tier = d.get("tier")
         target = f"[b cyan]{escape(str(tier))}[/]" if tier else "[b red]stop[/]"
-        marks = "".join([" [b red]EXTERNAL[/]" if tier in external_tiers or d.get("external") else "",
-                         " [yellow]degraded[/]" if d.get("degraded") else "",
-                         " [magenta]sensitive: local only[/]" if d.get("sensitive") else ""])
+        marks = "".join(
+            [
+                " [b red]EXTERNAL[/]" if tier in external_tiers or d.get("external") else "",
+                " [yellow]degraded[/]" if d.get("degraded") else "",
+                " [magenta]sensitive: local only[/]" if d.get("sensitive") else "",
+            ]
+        )
         samples = f", {d['samples']} samples" if (d.get("samples") or 1) > 1 else ""
-        return (f"[b]route[/] attempt {d.get('attempt', '?')} → {target}{marks}{samples}"
-                f" [dim]because[/] {escape(str(d.get('reason', '')))}")
+        return (
+            f"[b]route[/] attempt {d.get('attempt', '?')} → {target}{marks}{samples}"
+            f" [dim]because[/] {escape(str(d.get('reason', '')))}"
+        )
     if kind == "call":
         external = d.get("tier") in external_tiers
         head = "[b red]⇡ external call[/]" if external else "[b]model[/]"
-        return (f"{head} {escape(str(d.get('tier')))}/{escape(str(d.get('model')))}: "
-                f"{d.get('prompt_tokens', 0)}+{d.get('completion_tokens', 0)} tokens in {float(d.get('seconds') or 0):.1f}s,"
-                f" ${float(d.get('cost_usd') or 0):.4f}"
-                + (f", [b]{d.get('redactions', 0)} redaction(s)[/]" if external else ""))
+        return (
+            f"{head} {escape(str(d.get('tier')))}/{escape(str(d.get('model')))}: "
+            f"{d.get('prompt_tokens', 0)}+{d.get('completion_tokens', 0)} tokens in {float(d.get('seconds') or 0):.1f}s,"
+            f" ${float(d.get('cost_usd') or 0):.4f}"
+            + (f", [b]{d.get('redactions', 0)} redaction(s)[/]" if external else "")
+        )
     if kind == "apply":
         refused = f", [red]{d['refused']} refused[/]" if d.get("refused") else ""
         failed = f", [yellow]{len(d['failed'])} failed[/]" if d.get("failed") else ""
         return f"[b]apply[/] {_files(d, 'applied')}{failed}{refused}"
     if kind == "verify":
         backend = f" [dim]({escape(str(d['backend']))} sandbox, {d.get('seconds')}s)[/]" if d.get("backend") else ""
-        verdict = "[green]tests pass[/]" if d.get("passed") else f"[red]{escape(str(d.get('error') or 'tests failed'))}[/]"
+        verdict = (
+            "[green]tests pass[/]" if d.get("passed") else f"[red]{escape(str(d.get('error') or 'tests failed'))}[/]"
+        )
         return f"[b]verify[/] {verdict}{backend}"
     if kind == "gate":
         blocking = d.get("blocking", 0)
@@ -159,9 +176,11 @@ def event_line(kind: str, data: dict[str, Any], *, external_tiers: frozenset[str
         return f"[b red]model error[/] {escape(str(d.get('tier')))}: {escape(str(d.get('error')))}"
     if kind == "run-finished":
         colour = "green" if d.get("status") == "committed" else "red"
-        return (f"[b {colour}]{escape(str(d.get('status')))}[/] {escape(str(d.get('reason', '')))}"
-                f" [dim](${float(d.get('cost_usd') or 0):.4f}, {d.get('seconds', 0)}s, "
-                f"{d.get('attempts', 0)} attempt(s))[/]")
+        return (
+            f"[b {colour}]{escape(str(d.get('status')))}[/] {escape(str(d.get('reason', '')))}"
+            f" [dim](${float(d.get('cost_usd') or 0):.4f}, {d.get('seconds', 0)}s, "
+            f"{d.get('attempts', 0)} attempt(s))[/]"
+        )
     return None
 
 

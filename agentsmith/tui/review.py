@@ -63,12 +63,14 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
         blocking = sum(1 for f in self.findings if f.get("blocking"))
         added = sum(f.added for f in self.files)
         removed = sum(f.removed for f in self.files)
-        yield Static(f"[b]Review[/] run [cyan]{escape(self.run_id)}[/] on branch [cyan]{escape(self.branch)}[/]: "
-                     f"{len(self.files)} file(s), [green]+{added}[/] [red]-{removed}[/], "
-                     f"{len(self.findings)} finding(s), {blocking} blocking", id="review-summary")
+        yield Static(
+            f"[b]Review[/] run [cyan]{escape(self.run_id)}[/] on branch [cyan]{escape(self.branch)}[/]: "
+            f"{len(self.files)} file(s), [green]+{added}[/] [red]-{removed}[/], "
+            f"{len(self.findings)} finding(s), {blocking} blocking",
+            id="review-summary",
+        )
         with Horizontal(id="review-body"):
-            yield OptionList(*[Option(self._file_label(f), id=str(i)) for i, f in enumerate(self.files)],
-                             id="files")
+            yield OptionList(*[Option(self._file_label(f), id=str(i)) for i, f in enumerate(self.files)], id="files")
             with VerticalScroll(id="diff-scroll"):
                 yield Static(id="diff")
         yield Label(f"Gate findings ({len(self.findings)})", classes="pane-title")
@@ -93,7 +95,8 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
                 Text(f"{finding.get('path')}:{finding.get('line')}"),
                 Text(str(finding.get("message", ""))),
                 Text(str(finding.get("fix", "")) or "-"),
-                key=str(index))
+                key=str(index),
+            )
         if not self.findings:
             table.display = False
         self.show_file(0)
@@ -126,7 +129,8 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
                     self.notify(f"{path}:{line} is outside the changed lines", timeout=4)
                 return
         self.query_one("#diff", Static).update(
-            f"[b]{escape(str(path))}:{line}[/] is not part of this diff\n{escape(str(finding.get('snippet', '')))}")
+            f"[b]{escape(str(path))}:{line}[/] is not part of this diff\n{escape(str(finding.get('snippet', '')))}"
+        )
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         index = int(event.option.id or 0)

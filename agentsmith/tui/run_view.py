@@ -80,8 +80,10 @@ class RunView(Vertical):
         status = result.get("status", "?")
         colour = "green" if status == "committed" else "red"
         self.progress.active, self.progress.waiting_for_review = None, False
-        self.set_status(f"[b {colour}]{escape(status)}[/] {escape(str(result.get('reason', '')))}"
-                        + (f" [dim]branch {escape(str(result['branch']))}[/]" if result.get("branch") else ""))
+        self.set_status(
+            f"[b {colour}]{escape(status)}[/] {escape(str(result.get('reason', '')))}"
+            + (f" [dim]branch {escape(str(result['branch']))}[/]" if result.get("branch") else "")
+        )
         self._refresh()
 
     def failed(self, text: str) -> None:

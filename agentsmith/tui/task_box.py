@@ -23,22 +23,30 @@ class TaskBox(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="task-row"):
             yield Label("Task", classes="field-label")
-            yield Input(placeholder="Describe the change, e.g. Implement add in calc.py so the tests pass",
-                        id="task", compact=True)
+            yield Input(
+                placeholder="Describe the change, e.g. Implement add in calc.py so the tests pass",
+                id="task",
+                compact=True,
+            )
         with Horizontal(classes="task-row"):
             yield Label("Repository", classes="field-label")
             yield Input(value=self._repo, placeholder="path to a git repository", id="repo", compact=True)
             yield Label("Tier", classes="field-label", id="tier-label")
             choices = list(dict.fromkeys(["auto", *self._tiers, self._tier]))
-            yield Select([(name, name) for name in choices], value=self._tier, allow_blank=False, id="tier",
-                         compact=True)
+            yield Select(
+                [(name, name) for name in choices], value=self._tier, allow_blank=False, id="tier", compact=True
+            )
             yield Button("Run", id="run", variant="primary", compact=True)
 
     def submit(self) -> None:
         tier = self.query_one("#tier", Select).value
-        self.post_message(self.Submitted(self.query_one("#task", Input).value.strip(),
-                                         self.query_one("#repo", Input).value.strip(),
-                                         str(tier) if tier is not Select.NULL else "auto"))
+        self.post_message(
+            self.Submitted(
+                self.query_one("#task", Input).value.strip(),
+                self.query_one("#repo", Input).value.strip(),
+                str(tier) if tier is not Select.NULL else "auto",
+            )
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

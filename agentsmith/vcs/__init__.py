@@ -13,8 +13,10 @@ def _git(cwd: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if check and proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise GitError(f"git {' '.join(args)} failed in {cwd}: {detail}",
-                       "check that repository with `git status`; nothing of yours was changed")
+        raise GitError(
+            f"git {' '.join(args)} failed in {cwd}: {detail}",
+            "check that repository with `git status`; nothing of yours was changed",
+        )
     return proc.stdout
 
 
@@ -23,11 +25,12 @@ def repo_root(path: str | Path) -> Path:
     candidate = Path(path).expanduser()
     if not candidate.is_dir():
         raise UserError(f"repository path does not exist: {candidate}", "pass --repo with a git repository")
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=candidate,
-                          capture_output=True, text=True)
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=candidate, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise UserError(f"not a git repository: {candidate}",
-                        "run `git init && git add -A && git commit -m init` there, or pass --repo")
+        raise UserError(
+            f"not a git repository: {candidate}",
+            "run `git init && git add -A && git commit -m init` there, or pass --repo",
+        )
     return Path(proc.stdout.strip()).resolve()
 
 
@@ -46,8 +49,10 @@ def ensure_clean(root: Path) -> None:
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
     if status.strip():
         first = status.strip().splitlines()[0][3:]
-        raise UserError(f"repository {root} has uncommitted changes (e.g. {first})",
-                        "commit or stash them first; agentsmith branches from HEAD and never touches your files")
+        raise UserError(
+            f"repository {root} has uncommitted changes (e.g. {first})",
+            "commit or stash them first; agentsmith branches from HEAD and never touches your files",
+        )
 
 
 def create_worktree(root: Path, run_id: str, dest: Path) -> tuple[str, str]:
@@ -81,16 +86,27 @@ def diff(worktree: Path, base: str) -> str:
 
 def commit_all(worktree: Path, message: str) -> str:
     _git(worktree, "add", "--all")
-    _git(worktree, "-c", "user.name=agentsmith", "-c", "user.email=agentsmith@localhost",
-         "commit", "--quiet", "--no-verify", "-m", message)
+    _git(
+        worktree,
+        "-c",
+        "user.name=agentsmith",
+        "-c",
+        "user.email=agentsmith@localhost",
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "-m",
+        message,
+    )
     return _git(worktree, "rev-parse", "HEAD").strip()
 
 
 def commit_of_run(worktree: Path, base: str, run_id: str) -> str | None:
     """The commit a run already made on its branch since `base`, if any: a driver killed between the
     commit and its checkpoint must not commit twice when the run is resumed."""
-    for line in _git(worktree, "log", "--format=%H %(trailers:key=Agentsmith-Run,valueonly,separator=)",
-                     f"{base}..HEAD").splitlines():
+    for line in _git(
+        worktree, "log", "--format=%H %(trailers:key=Agentsmith-Run,valueonly,separator=)", f"{base}..HEAD"
+    ).splitlines():
         sha, _, trailer = line.partition(" ")
         if trailer.strip() == run_id:
             return sha
@@ -103,8 +119,7 @@ def tracked_files(root: Path) -> list[str]:
 
 def status_snapshot(root: Path) -> tuple[str, str, str]:
     """(HEAD, branch, porcelain status): equal before and after a run means nothing was touched."""
-    return (head_revision(root), current_branch(root),
-            _git(root, "status", "--porcelain", "--untracked-files=all"))
+    return (head_revision(root), current_branch(root), _git(root, "status", "--porcelain", "--untracked-files=all"))
 
 
 def snapshot_tree(worktree: Path) -> str:

@@ -32,14 +32,17 @@ def check(tasks_file: Path, out: Path, cache: Path) -> int:
             library = definitions["libraries"][task["library"]]
             meta = json.loads((out / task["slug"] / "task.json").read_text(encoding="utf-8"))
             command = [sys.executable if part == "python3" else part for part in meta["test_command"]]
-            original = extract_sdist(fetch_sdist(task["library"], library["version"], library["sha256"], cache),
-                                     Path(tmp) / task["slug"])
+            original = extract_sdist(
+                fetch_sdist(task["library"], library["version"], library["sha256"], cache), Path(tmp) / task["slug"]
+            )
             before = subprocess.run(command, cwd=original, capture_output=True, text=True)
             after = subprocess.run(command, cwd=out / task["slug"] / "repo", capture_output=True, text=True)
             ok = before.returncode == 0 and after.returncode != 0
             failures += not ok
-            print(f"{task['slug']}: released {'pass' if before.returncode == 0 else 'FAIL'}, "
-                  f"stubbed {'fail' if after.returncode else 'PASS'} -> {'ok' if ok else 'BROKEN'}")
+            print(
+                f"{task['slug']}: released {'pass' if before.returncode == 0 else 'FAIL'}, "
+                f"stubbed {'fail' if after.returncode else 'PASS'} -> {'ok' if ok else 'BROKEN'}"
+            )
             if not ok:
                 print((before.stdout + after.stdout)[-1500:])
     return failures
@@ -48,12 +51,16 @@ def check(tasks_file: Path, out: Path, cache: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=str(HERE / "tasks.json"))
-    parser.add_argument("--out", default=None, help="suite folder (default: the one `agentsmith bench "
-                                                    "tasks.json` uses, under AGENTSMITH_HOME)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="suite folder (default: the one `agentsmith bench tasks.json` uses, under AGENTSMITH_HOME)",
+    )
     parser.add_argument("--cache", default=None, help=f"sdist cache (default {default_cache()})")
     parser.add_argument("--check", action="store_true", help="verify each task's tests pass before and fail after")
     args = parser.parse_args()
     from agentsmith.bench.realrepo import built_suite_dir
+
     tasks_file = Path(args.tasks).resolve()
     out = Path(args.out).resolve() if args.out else built_suite_dir(tasks_file)
     cache = Path(args.cache).resolve() if args.cache else default_cache()

@@ -26,9 +26,11 @@ def main() -> int:
             files += bool(found["file_hit"])
             functions += bool(found["function_hit"])
             top = found.get("top_candidate") or {}
-            print(f"{task.slug}: file {'hit' if found['file_hit'] else 'MISS'}, function "
-                  f"{'hit' if found['function_hit'] else 'MISS'} (chose {found.get('chosen_symbols')}, "
-                  f"top {top.get('path')}:{top.get('qualname')} {top.get('score')}, {found.get('seconds')} s)")
+            print(
+                f"{task.slug}: file {'hit' if found['file_hit'] else 'MISS'}, function "
+                f"{'hit' if found['function_hit'] else 'MISS'} (chose {found.get('chosen_symbols')}, "
+                f"top {top.get('path')}:{top.get('qualname')} {top.get('score')}, {found.get('seconds')} s)"
+            )
     print(f"localisation: file {files}/{len(tasks)}, function {functions}/{len(tasks)}")
     return 0
 
