@@ -50,7 +50,7 @@ def test_cascade_goes_local_then_local_retry_then_frontier_twice_then_stops(fron
     assert tiers == ["local", "local", "frontier", "frontier"]
     assert "local" in decision.reason and "frontier" in decision.reason
     assert [d.reason for d in p.decisions][2].startswith("escalating after 2 failed local attempt(s)")
-    assert "given the local draft and the log" in p.decisions[2].reason
+    assert "from the original files with the failure log" in p.decisions[2].reason
 
 
 def test_retry_draws_sampled_candidates_when_the_policy_asks(frontier_configured):

@@ -1,8 +1,9 @@
 """Which tier tries a step next: sensitivity first (a hard filter), then the cascade.
 
 The cascade, with the sandbox as the verifier: local attempt -> local retry with the failing
-output (optionally several sampled candidates) -> external attempt given the local draft and the
-log -> one external retry -> stop and report. Hard steps go to the external tier first.
+output (optionally several sampled candidates) -> external attempt from the original files with the
+trimmed failure log (not the local draft: a weaker tier's draft anchors the stronger one) -> one
+external retry -> stop and report. Hard steps go to the external tier first.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
                 f"{routing.frontier_unavailable}"
             )
         number = external_used + 1
-        given = " given the local draft and the log" if local_used else ""
+        given = " from the original files with the failure log" if local_used else ""
         return RouteDecision(
             tier=tier, external=True, reason=f"{why}: {tier} attempt {number}/{routing.external_attempts}{given}"
         )
