@@ -6,10 +6,13 @@ seams are plain dataclasses that serialise to JSON as they are (``dataclasses.as
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from agentsmith.gates.scan import ScanResult
 
 # ---------------------------------------------------------------- records crossing the seams
 
@@ -90,21 +93,43 @@ class PullRequest:
 # ---------------------------------------------------------------- the seams
 
 
+@dataclass
+class Answer:
+    """What a tier's `chat` returns: the text and what it cost in tokens."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_tokens_evaluated: int | None = None  # prompt tokens the model computed; the rest came from a cache
+
+
 @runtime_checkable
 class ModelTier(Protocol):
-    """A model that answers chat messages. Local or external; priced per million tokens."""
+    """A model that answers chat messages: what the portfolio calls on every tier. Local (llama.cpp
+    in-process) or any OpenAI-compatible endpoint; `spec` is the policy's entry for it (prices,
+    context, output limit)."""
 
     name: str
     model: str
     external: bool
+    spec: Any  # agentsmith.policy.schema.Tier
 
-    def complete(
-        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
-    ) -> Completion: ...
+    def configured(self) -> str | None: ...  # why it cannot be used at all (no endpoint), else None
 
-    def stream(
-        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
-    ) -> Iterator[str]: ...
+    def check(self) -> Any: ...  # ready to answer (a model file verified), or ModelUnavailable
+
+    def probe(self) -> None: ...  # answers now, asked by name: no silent degrade
+
+    def count_tokens(self, text: str) -> int: ...  # for the prompt budget: exact locally, else estimated
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer: ...
 
 
 @runtime_checkable
@@ -126,9 +151,17 @@ class Gate(Protocol):
     gate is called with the repo and the base revision, not a file list: each scanner runs once over
     the base and head versions of the touched files (`agentsmith.gates.scan_change` is the gate)."""
 
+    def __call__(self, repo: Path, base: str, loaded_policy: Any, *, paths: list[str] | None = None) -> ScanResult: ...
+
+
+@runtime_checkable
+class OpenSandbox(Protocol):
+    """How a run gets its one warm sandbox (`agentsmith.sandbox.open_sandbox`: Docker, or bubblewrap
+    when the policy allows a weaker backend)."""
+
     def __call__(
-        self, repo: Path, base: str, loaded_policy: Any, *, paths: list[str] | None = None
-    ) -> Any: ...  # agentsmith.gates.ScanResult
+        self, policy: Any, *, run_id: str, worktree: Path | None = None, image: str | None = None
+    ) -> Sandbox: ...
 
 
 @runtime_checkable

@@ -144,3 +144,34 @@ def test_the_sandbox_verifier_fails_the_stub_and_passes_the_released_function(sm
     solved = verify_solution(task, repo, git(repo, "rev-parse", "HEAD").strip(), policy, "rr-solved", None)
     assert solved["tests_pass"] and solved["tests_passed"] >= 15, solved["output_tail"]
     assert solved["dropped_config"] == ["conftest.py"] and solved["backend"] == "docker"
+
+
+@pytest.mark.model
+@pytest.mark.docker
+def test_a_short_bench_on_a_real_library_localises_fits_the_context_and_keeps_unnamed_code(
+    small_suite, tmp_path, agentsmith_home
+):
+    """The real-repository loop end to end with the real 1.5B model: the task does not name the file,
+    the plan must find it, every prompt must fit the tier's context, and nothing the step did not name
+    may be deleted. Solving it is measured by the bench, not asserted here (a 1.5B model may fail)."""
+    import sqlite3
+
+    out = tmp_path / "bench"
+    policy = PROJECT / "policies" / "default.yaml"
+    argv = [sys.executable, "-m", "agentsmith", "bench", str(small_suite), "--strategy", "local"]
+    argv += ["--policy", str(policy), "--tasks", "inflection-underscore", "--out", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1500, cwd=PROJECT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((out / "results.json").read_text())["strategies"]["local"]["tasks"]["inflection-underscore"]
+    assert record["status"] in ("committed", "failed"), record
+    assert record["localisation"]["file_hit"] and record["localisation"]["function_hit"], record["localisation"]
+    with sqlite3.connect(agentsmith_home / "audit.sqlite") as db:
+        events = [(kind, json.loads(data)) for kind, data in db.execute("SELECT kind, data FROM events ORDER BY seq")]
+    prompts = [data for kind, data in events if kind == "prompt"]
+    assert prompts and all(p["tokens"] <= p["budget"] for p in prompts), prompts
+    assert not [d for k, d in events if k == "model-error" and d.get("overflow")]
+    if record["status"] == "committed":
+        solution = out / "solutions" / "local" / "inflection-underscore"
+        source = next(solution.rglob("__init__.py")).read_text()
+        for kept in ("def camelize", "def dasherize", "def pluralize", "def singularize", "def titleize"):
+            assert kept in source, f"{kept} was deleted by a step that did not name it"

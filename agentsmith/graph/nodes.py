@@ -357,10 +357,10 @@ def after_verify(state: RunState) -> Literal["gate", "edit", "route"]:
 
 
 def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
-    from agentsmith.gates import render, scan_change
+    from agentsmith.gates import render
 
     ctx = runtime.context
-    result = scan_change(Path(state["worktree"]), state["base_rev"], ctx.policy)
+    result = ctx.gate(Path(state["worktree"]), state["base_rev"], ctx.policy)
     findings = [f.to_dict() for f in result.findings]
     blocking = [f for f in findings if f.get("blocking")]
     summary = {

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from agentsmith.audit import AuditLog
 from agentsmith.policy import LoadedPolicy
+from agentsmith.seams import Gate, OpenSandbox, Sandbox
+
+if TYPE_CHECKING:
+    from agentsmith.models import Portfolio
 
 
 class RunState(TypedDict, total=False):
@@ -57,15 +61,30 @@ class RunState(TypedDict, total=False):
 Listener = Callable[[str, dict[str, Any]], None]
 
 
+def _default_open_sandbox(policy, **kwargs) -> Sandbox:
+    from agentsmith.sandbox import open_sandbox
+
+    return open_sandbox(policy, **kwargs)
+
+
+def _default_gate(repo, base, loaded_policy, **kwargs):
+    from agentsmith.gates import scan_change
+
+    return scan_change(repo, base, loaded_policy, **kwargs)
+
+
 @dataclass
 class RunContext:
     """What nodes need that cannot be checkpointed. Rebuilt on resume from the state's inputs."""
 
     policy: LoadedPolicy
-    portfolio: Any  # agentsmith.models.Portfolio
+    portfolio: Portfolio  # the model tiers (seams.ModelTier), routed per step
     audit: AuditLog
     listener: Listener | None = None
-    sandbox: Any = None  # opened at the first verify, kept warm for the run
+    # The other seams, swapped by construction (a test or another backend passes its own):
+    open_sandbox: OpenSandbox = field(default_factory=lambda: _default_open_sandbox)
+    gate: Gate = field(default_factory=lambda: _default_gate)
+    sandbox: Sandbox | None = None  # opened at the first verify, kept warm for the run
 
     def record(self, run_id: str, kind: str, data: dict[str, Any], *, audit: bool = True) -> None:
         if audit:

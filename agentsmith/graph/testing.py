@@ -51,7 +51,7 @@ def related_tests(root: Path, step: dict[str, Any], all_tests: list[str]) -> lis
 
 
 def _sandbox(state: dict[str, Any], ctx, worktree: Path, notes: list[str]):
-    from agentsmith.sandbox import open_sandbox, prepare_dependencies
+    from agentsmith.sandbox import prepare_dependencies
 
     if ctx.sandbox is None:
         policy = ctx.policy.policy.sandbox
@@ -65,7 +65,7 @@ def _sandbox(state: dict[str, Any], ctx, worktree: Path, notes: list[str]):
                 ctx.record(state["run_id"], "deps-error", {"error": str(err)})
             if image:
                 ctx.record(state["run_id"], "deps", {"image": image})
-        ctx.sandbox = open_sandbox(policy, run_id=state["run_id"], worktree=worktree, image=image)
+        ctx.sandbox = ctx.open_sandbox(policy, run_id=state["run_id"], worktree=worktree, image=image)
     return ctx.sandbox
 
 

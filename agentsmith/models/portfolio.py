@@ -16,7 +16,7 @@ from agentsmith.models.router import Attempt, RouteDecision, RoutingFacts, route
 from agentsmith.models.tiers import LocalTier, OpenAITier, TierFailure
 from agentsmith.policy.schema import Policy, Tier
 from agentsmith.redact import redact, restore
-from agentsmith.seams import Completion
+from agentsmith.seams import Completion, ModelTier
 
 _PARTIAL_PLACEHOLDER = re.compile(r"<(?:<[A-Z0-9_]*>?)?")
 
@@ -77,7 +77,7 @@ class Portfolio:
             raise UserError("the policy defines no model tiers", "add a `tiers:` list (see policies/default.yaml)")
         self.policy = policy
         self.notify = notify
-        self.tiers: dict[str, LocalTier | OpenAITier] = {t.name: self._build(t) for t in policy.tiers}
+        self.tiers: dict[str, ModelTier] = {t.name: self._build(t) for t in policy.tiers}
         self.local_name = self._pick(lambda t: not t.external, "local")
         self.external_name = self._pick(lambda t: t.external, "frontier")
         self.tier_flag = tier_flag
@@ -111,7 +111,7 @@ class Portfolio:
 
     # ------------------------------------------------------------ set-up
 
-    def _build(self, spec: Tier) -> LocalTier | OpenAITier:
+    def _build(self, spec: Tier) -> ModelTier:
         if spec.kind == "openai":
             return OpenAITier(spec)
         model = spec.model
@@ -122,7 +122,7 @@ class Portfolio:
             raise UserError(f"tier {spec.name} has no model", "set a model id or a .gguf path in the policy")
         return LocalTier(spec, model)
 
-    def _pick(self, wanted: Callable[[LocalTier | OpenAITier], bool], preferred: str) -> str | None:
+    def _pick(self, wanted: Callable[[ModelTier], bool], preferred: str) -> str | None:
         if preferred in self.tiers and wanted(self.tiers[preferred]):
             return preferred
         return next((name for name, tier in self.tiers.items() if wanted(tier)), None)
@@ -227,8 +227,8 @@ class Portfolio:
     def token_counter(self, tier_name: str) -> Callable[[str], int]:
         """The tier's real tokenizer when it is local; else a conservative estimate (no remote tokenizer API)."""
         tier = self.tiers[tier_name]
-        if not isinstance(tier, LocalTier):
-            return estimate_text_tokens
+        if tier.spec.kind != "gguf":
+            return tier.count_tokens  # an estimate: no remote tokenizer API
 
         def count(text: str) -> int:
             start = time.monotonic()

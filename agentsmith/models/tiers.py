@@ -11,25 +11,15 @@ import os
 import random
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from agentsmith.errors import ModelUnavailable
 from agentsmith.models.weights import ensure_model
 from agentsmith.policy.schema import Tier
-from agentsmith.seams import Completion
+from agentsmith.seams import Answer
 
 GREEDY_SEED = 0
-
-
-@dataclass
-class Answer:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    prompt_tokens_evaluated: int | None = None  # prompt tokens the model computed; the rest came from a cache
 
 
 class TierFailure(ModelUnavailable):
@@ -46,18 +36,6 @@ class ContextOverflow(TierFailure):
 
     def __init__(self, problem: str, fix: str = "") -> None:
         super().__init__(problem, fix, unhealthy=False)
-
-
-def _as_completion(backend, answer: Answer, seconds: float) -> Completion:
-    return Completion(
-        text=answer.text,
-        tier=backend.name,
-        model=backend.model,
-        prompt_tokens=answer.prompt_tokens,
-        completion_tokens=answer.completion_tokens,
-        seconds=seconds,
-        prompt_tokens_evaluated=answer.prompt_tokens_evaluated,
-    )
 
 
 # ---------------------------------------------------------------- in-process GGUF
@@ -119,25 +97,7 @@ def evaluated_prompt_tokens(llm, cached: list[int], prompt_tokens: int) -> int:
     return prompt_tokens - Llama.longest_token_prefix(cached, prompt[:-1])
 
 
-class _ChatTier:
-    """`complete` and `stream` (the ModelTier seam) on top of a tier's own `chat`."""
-
-    def complete(
-        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
-    ) -> Completion:
-        start = time.monotonic()
-        answer = self.chat(messages, temperature=temperature, max_tokens=max_tokens)
-        return _as_completion(self, answer, time.monotonic() - start)
-
-    def stream(
-        self, messages: list[dict[str, str]], *, temperature: float = 0.0, max_tokens: int = 1024
-    ) -> Iterator[str]:
-        pieces: list[str] = []
-        self.chat(messages, temperature=temperature, max_tokens=max_tokens, on_token=pieces.append)
-        yield from pieces
-
-
-class LocalTier(_ChatTier):
+class LocalTier:
     kind = "gguf"
 
     def __init__(self, spec: Tier, model_ref: str) -> None:
@@ -152,6 +112,9 @@ class LocalTier(_ChatTier):
 
     def check(self) -> Path:
         return ensure_model(self.model_ref)
+
+    def probe(self) -> None:
+        self.check()  # in-process: a verified model file is an answering model
 
     def chat(
         self,
@@ -232,7 +195,7 @@ def frontier_settings(spec: Tier) -> tuple[str | None, str | None, str | None]:
     return base_url, model, key
 
 
-class OpenAITier(_ChatTier):
+class OpenAITier:
     kind = "openai"
 
     def __init__(self, spec: Tier) -> None:
@@ -260,6 +223,10 @@ class OpenAITier(_ChatTier):
                 "set AGENTSMITH_FRONTIER_BASE_URL and AGENTSMITH_FRONTIER_MODEL "
                 "(and AGENTSMITH_FRONTIER_API_KEY), or use --tier local",
             )
+
+    def count_tokens(self, text: str) -> int:
+        """No tokenizer API on an OpenAI-compatible endpoint: an estimate that overshoots."""
+        return int(len(text) / 3.2) + 1
 
     def probe(self) -> None:
         """Reachability, for a tier the user pinned: any HTTP answer is a live server; no answer, or a
