@@ -27,10 +27,11 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # API spend: tokens at the tier's per-million-token prices
     redactions: int = 0
     reason: str = ""  # why this tier was chosen for this call
     prompt_tokens_evaluated: int | None = None  # computed by the model; the rest was reused from its cache
+    compute_usd: float = 0.0  # wall seconds at the tier's price_per_hour (its hardware)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

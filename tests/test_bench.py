@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from agentsmith.bench.compare import Thresholds, compare_records
-from agentsmith.bench.results import ResultsFile, percentile, summarise
+from agentsmith.bench.results import (
+    ResultsFile,
+    goal_estimate,
+    load_results,
+    percentile,
+    required_local_solve_rate,
+    summarise,
+)
 from agentsmith.bench.suite import build_task_repo, load_suite, select_tasks
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -97,9 +104,9 @@ def test_cost_per_success_counts_failed_tasks_and_percentiles_are_real_values():
     assert summarise([record("a", False, 0.5, 1)])["cost_per_success_usd"] is None
 
 
-def write_results(out: Path, strategy: str, records: list[dict]) -> Path:
+def write_results(out: Path, strategy: str, records: list[dict], setup: dict | None = None) -> Path:
     results = ResultsFile(out)
-    results.begin(str(SUITE), strategy, {"command": "constructed by the test"})
+    results.begin(str(SUITE), strategy, setup or {"command": "constructed by the test"})
     for item in records:
         results.record(strategy, item)
     results.render()
@@ -166,6 +173,132 @@ def test_compare_one_strategy_against_another_in_one_results_file(tmp_path):
     table = (out / "results.md").read_text()
     assert "| frontier | 2 | 2/2 (100%) | $0.0500 |" in table and "| cascade | 2 |" in table
     assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def local_call(compute: float) -> dict:
+    return {"local": {"prompt": 900, "completion": 200, "calls": 1, "cost_usd": 0.0, "compute_usd": compute}}
+
+
+def cascade_record(slug: str, success: bool, frontier_cost: float = 0.0, compute: float = 0.002) -> dict:
+    """A cascade task: its local attempt (free by the token, `compute` by the hour), then the frontier
+    when `frontier_cost` is given."""
+    tiers = local_call(compute)
+    if frontier_cost:
+        tiers["frontier"] = {"prompt": 5000, "completion": 600, "calls": 1, "cost_usd": frontier_cost}
+    return record(
+        slug,
+        success,
+        frontier_cost,
+        60,
+        compute_usd=compute,
+        all_in_usd=frontier_cost + compute,
+        tokens_by_tier=tiers,
+        tiers_used=sorted(tiers),
+        escalations=1 if frontier_cost else 0,
+    )
+
+
+CASCADE_SETUP = {
+    "command": "constructed by the test",
+    "models": {
+        "local": {"model": "qwen2.5-coder-0.5b", "external": False, "price_per_hour": 0.08},
+        "frontier": {"model": "scripted", "external": True, "price_in_per_mtok": 3, "price_out_per_mtok": 15},
+    },
+}
+
+
+def test_summary_and_table_report_api_spend_and_all_in_cost_per_success(tmp_path):
+    records = [cascade_record("a", True), cascade_record("b", True, frontier_cost=0.06), cascade_record("c", False)]
+    summary = summarise(records)
+    assert summary["cost_usd"] == pytest.approx(0.06) and summary["cost_per_success_usd"] == pytest.approx(0.03)
+    assert summary["compute_usd"] == pytest.approx(0.006) and summary["all_in_usd"] == pytest.approx(0.066)
+    assert summary["all_in_per_success_usd"] == pytest.approx(0.033)
+    # A record written before compute was counted is all API spend.
+    assert summarise([record("x", True, 0.05, 10)])["all_in_per_success_usd"] == pytest.approx(0.05)
+
+    write_results(tmp_path, "cascade", records, CASCADE_SETUP)
+    table = (tmp_path / "results.md").read_text()
+    assert (
+        "| strategy | tasks | success | API cost per success | API total | all-in per success | all-in total |" in table
+    )
+    assert "| cascade | 3 | 2/3 (67%) | $0.0300 | $0.0600 | $0.0330 | $0.0660 |" in table
+    assert "local = qwen2.5-coder-0.5b ($0/$0 per M tokens in/out, $0.08/hour compute)" in table
+    assert "| b | pass (1 att, 1 esc, $0.0600 API, $0.0620 all-in, 60.0s) |" in table
+    saved = load_results(tmp_path)["strategies"]["cascade"]["summary"]
+    assert saved["all_in_per_success_usd"] == pytest.approx(0.033)
+
+
+def test_compare_gates_api_cost_by_default_and_all_in_cost_on_request(tmp_path):
+    old = write_results(tmp_path / "old", "cascade", [record("a", True, 0.01, 60), record("b", True, 0.01, 60)])
+    # NEW spends less on the API but holds a priced local machine for much longer.
+    new = write_results(
+        tmp_path / "new",
+        "cascade",
+        [cascade_record("a", True, 0.002, compute=0.02), cascade_record("b", True, 0.002, compute=0.02)],
+        CASCADE_SETUP,
+    )
+    api = agentsmith("bench", "compare", str(old), str(new))
+    assert api.returncode == 0, api.stdout + api.stderr
+    assert "cost: API" in api.stdout and "cost per success: $0.0100 -> $0.0020 (-80%) (API)" in api.stdout
+
+    all_in = agentsmith("bench", "compare", str(old), str(new), "--cost", "all-in")
+    assert all_in.returncode == 1, all_in.stdout + all_in.stderr
+    assert "cost: all-in" in all_in.stdout and "gate: FAIL" in all_in.stdout
+    assert "all-in cost per success rose +120% ($0.0100 -> $0.0220; allowed 20%)" in all_in.stdout
+    a_line = next(line for line in all_in.stdout.splitlines() if line.strip().startswith("a "))
+    assert "$0.0100 -> $0.0220" in a_line
+
+
+def test_the_local_solve_rate_the_goal_requires(tmp_path):
+    # Worked numbers: frontier-only $0.05/task; an escalated task's frontier part $0.06 (1.2x: it
+    # carries the failed attempt); the local attempt is free by the token, $0.002 by the hour.
+    # API:    s >= 1 - (0.35 * 0.05 - 0)     / (1.2 * 0.05) = 1 - 0.0175 / 0.06 = 0.7083
+    # all-in: s >= 1 - (0.35 * 0.05 - 0.002) / (1.2 * 0.05) = 1 - 0.0155 / 0.06 = 0.7417
+    assert required_local_solve_rate(0.0, 0.05, 1.2) == pytest.approx(0.708333, abs=1e-6)
+    assert required_local_solve_rate(0.002, 0.05, 1.2) == pytest.approx(0.741667, abs=1e-6)
+    assert required_local_solve_rate(0.0, 0.05) == pytest.approx(0.65)  # no overhead: 1 - 0.35
+    assert required_local_solve_rate(0.02, 0.05, 1.2) > 1  # local attempts alone cost more than 0.35x
+    assert required_local_solve_rate(0.0, 0.05, 0.3) < 0  # met at any solve rate
+    assert required_local_solve_rate(0.0, 0.0) is None  # a free frontier cannot be undercut
+
+    out = tmp_path / "all"
+    write_results(out, "frontier", [record(slug, True, 0.05, 40) for slug in "abcd"])
+    write_results(out, "local", [record(s, s in "ab", 0.0, 50, compute_usd=0.004) for s in "abcd"])
+    cascade = [
+        cascade_record("a", True),
+        cascade_record("b", True),
+        cascade_record("c", True, frontier_cost=0.06),
+        cascade_record("d", True, frontier_cost=0.06),
+    ]
+    write_results(out, "cascade", cascade, CASCADE_SETUP)
+    data = load_results(out)
+    api = goal_estimate(data, "api")
+    assert api["required_local_solve_rate"] == pytest.approx(0.7083, abs=1e-4)
+    assert api["escalation_overhead"] == pytest.approx(1.2) and api["overhead_measured"]
+    assert api["local_cost_per_task_usd"] == 0.0 and api["frontier_cost_per_task_usd"] == pytest.approx(0.05)
+    assert api["cascade_solved_locally"] == 0.5 and api["local_only_success_rate"] == 0.5
+    all_in = goal_estimate(data, "all-in")
+    assert all_in["required_local_solve_rate"] == pytest.approx(0.7417, abs=1e-4)
+    assert all_in["local_cost_per_task_usd"] == pytest.approx(0.002)
+    table = (out / "results.md").read_text()
+    assert (
+        "goal (cascade cost per success <= 0.35x frontier-only), API cost: the local tier must solve >= 71% "
+        "of tasks on its own (local $0.0000/task, frontier $0.0500/task from the frontier-only section, "
+        "escalation overhead 1.20x measured); measured: cascade solved 50% locally, local-only 50%"
+    ) in table
+    assert "all-in cost: the local tier must solve >= 74% of tasks on its own" in table
+
+    # From the cascade records alone: the frontier's price is its cost on the escalated tasks, overhead 1x.
+    alone = tmp_path / "alone"
+    write_results(alone, "cascade", cascade, CASCADE_SETUP)
+    estimate = goal_estimate(load_results(alone), "api")
+    assert estimate["frontier_cost_per_task_usd"] == pytest.approx(0.06) and not estimate["overhead_measured"]
+    assert estimate["required_local_solve_rate"] == pytest.approx(0.65)
+    assert estimate["local_only_success_rate"] is None
+    # Nothing priced the frontier: no estimate, and no goal line.
+    write_results(tmp_path / "none", "cascade", [cascade_record("a", True)], CASCADE_SETUP)
+    assert goal_estimate(load_results(tmp_path / "none")) is None
+    assert "goal (" not in (tmp_path / "none" / "results.md").read_text()
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path):

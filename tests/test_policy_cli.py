@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 from agentsmith.gates.rules import fixtures_of, load_rules, rule_files
@@ -210,6 +211,34 @@ def test_lint_reports_every_problem_at_once_with_file_line_and_fix(tmp_path):
     assert (
         f"{path}:3: routing.frontier_unavailable" in run.stderr and "(and 5 more problem(s))" in run.stderr
     )  # overrides: lint only
+
+
+def test_a_tier_may_carry_a_compute_price_and_lint_refuses_a_negative_one(tmp_path):
+    shipped = load_policy(ROOT / "agentsmith/data/policies/bench.yaml").policy
+    assert shipped.tier("local").price_per_hour > 0 and shipped.tier("frontier").price_per_hour == 0.0
+    assert Policy.model_validate({"tiers": [{"name": "gpu", "kind": "gguf", "price_per_hour": 1.2}]}).tiers[
+        0
+    ].price_per_hour == pytest.approx(1.2)
+
+    path = team_policy(
+        tmp_path,
+        """
+        name: team
+        tiers:
+          - name: local
+            kind: gguf
+            price_per_hour: -0.08
+          - {name: cloud, kind: openai, external: true, price_out_per_mtok: -15}
+        """,
+    )
+    proc = policy_cli("lint", str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"agentsmith: {path}:5: tiers[0].price_per_hour: Input should be greater than or equal to 0; "
+        "write a number of at least 0",
+        f"agentsmith: {path}:6: tiers[1].price_out_per_mtok: Input should be greater than or equal to 0; "
+        "write a number of at least 0",
+    ]
 
 
 def test_committed_json_schema_is_the_models_export_and_the_shipped_policies_follow_it():

@@ -64,6 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compare: allowed rise in cost per success, relative (default 0.20)",
     )
     bench.add_argument(
+        "--cost",
+        choices=("api", "all-in"),
+        default="api",
+        help="compare: the cost the gate compares: api (token spend, default) or all-in (API spend + "
+        "each tier's model time at its price_per_hour)",
+    )
+    bench.add_argument(
         "--max-latency-increase",
         type=float,
         default=0.25,
@@ -95,7 +102,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cost_increase=args.max_cost_increase,
         latency_increase=args.max_latency_increase,
     )
-    comparisons = compare_specs(args.sides[0], args.sides[1], strategy=args.strategy, thresholds=thresholds)
+    comparisons = compare_specs(
+        args.sides[0], args.sides[1], strategy=args.strategy, thresholds=thresholds, cost_basis=args.cost
+    )
     for comparison in comparisons:
         print(render_comparison(comparison))
     return 0 if all(c.passed for c in comparisons) else 1
@@ -106,6 +115,7 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
 
     from agentsmith.bench.frontier import serve_frontier
     from agentsmith.bench.harness import describe_setup, run_bench, strategy_for
+    from agentsmith.bench.results import goal_lines, load_results
     from agentsmith.bench.suite import load_suite, select_tasks
     from agentsmith.config import POLICIES_DIR
     from agentsmith.errors import UserError
@@ -160,13 +170,16 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
         )
         return 143 if isinstance(err, Terminated) else 130
     summary = outcome.summary
-    cost = summary.get("cost_per_success_usd")
+    cost, all_in = summary.get("cost_per_success_usd"), summary.get("all_in_per_success_usd")
     print(
         f"{strategy.name}: {summary['successes']}/{summary['tasks']} tasks succeeded "
-        f"({summary['success_rate']:.0%}), cost per success {'-' if cost is None else f'${cost:.4f}'}, "
+        f"({summary['success_rate']:.0%}), cost per success {'-' if cost is None else f'${cost:.4f}'} API, "
+        f"{'-' if all_in is None else f'${all_in:.4f}'} all-in, "
         f"p50 {summary['seconds_p50']}s, p95 {summary['seconds_p95']}s; "
         f"ran {len(outcome.ran)}, skipped {len(outcome.skipped)} already recorded"
     )
+    for line in goal_lines(load_results(out_dir)):
+        print(line)
     print("wrote " + ", ".join(str(p) for p in outcome.outputs))
     return 0
 

@@ -2,7 +2,8 @@
 
 Both sides are summarised over the tasks they share, so a partial run is compared like for like.
 NEW fails the gate when it is worse than OLD beyond a threshold on success rate, cost per
-success, or p50/p95 wall time.
+success, or p50/p95 wall time. Cost is the API spend unless `--cost all-in` adds the tiers'
+compute (their price_per_hour).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentsmith.bench.results import load_results, ordered_strategies, summarise
+from agentsmith.bench.results import load_results, ordered_strategies, summarise, task_cost
 from agentsmith.errors import UserError
 
 
@@ -31,6 +32,7 @@ class Comparison:
     only_old: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    cost_basis: str = "api"  # "api" | "all-in": which cost the gate and the table compare
 
     @property
     def passed(self) -> bool:
@@ -58,7 +60,12 @@ def _side(spec: str, wanted: str | None) -> tuple[dict[str, Any], list[str]]:
 
 
 def compare_specs(
-    old_spec: str, new_spec: str, *, strategy: str | None = None, thresholds: Thresholds | None = None
+    old_spec: str,
+    new_spec: str,
+    *,
+    strategy: str | None = None,
+    thresholds: Thresholds | None = None,
+    cost_basis: str = "api",
 ) -> list[Comparison]:
     old_data, old_names = _side(old_spec, strategy)
     new_data, new_names = _side(new_spec, strategy)
@@ -80,6 +87,7 @@ def compare_specs(
                 thresholds or Thresholds(),
                 old_label=f"{split_spec(old_spec)[0]}:{old_name}",
                 new_label=f"{split_spec(new_spec)[0]}:{new_name}",
+                cost_basis=cost_basis,
             )
         )
     return comparisons
@@ -92,6 +100,7 @@ def compare_records(
     *,
     old_label: str = "OLD",
     new_label: str = "NEW",
+    cost_basis: str = "api",
 ) -> Comparison:
     common = sorted(set(old_tasks) & set(new_tasks))
     result = Comparison(
@@ -99,6 +108,7 @@ def compare_records(
         new_label,
         only_old=sorted(set(old_tasks) - set(new_tasks)),
         only_new=sorted(set(new_tasks) - set(old_tasks)),
+        cost_basis=cost_basis,
     )
     if not common:
         raise UserError(f"{old_label} and {new_label} share no task", "run both on the same --tasks or --limit")
@@ -115,15 +125,15 @@ def compare_records(
                 "change": change,
                 "old_success": before["success"],
                 "new_success": after["success"],
-                "old_cost": before.get("cost_usd", 0.0),
-                "new_cost": after.get("cost_usd", 0.0),
+                "old_cost": task_cost(before, cost_basis),
+                "new_cost": task_cost(after, cost_basis),
                 "old_seconds": before.get("seconds", 0.0),
                 "new_seconds": after.get("seconds", 0.0),
             }
         )
     result.old = summarise([old_tasks[s] for s in common])
     result.new = summarise([new_tasks[s] for s in common])
-    result.failures = gate_failures(result.old, result.new, thresholds)
+    result.failures = gate_failures(result.old, result.new, thresholds, cost_basis)
     return result
 
 
@@ -135,24 +145,30 @@ def _relative(old: float | None, new: float | None) -> float | None:
     return (new - old) / old
 
 
-def gate_failures(old: dict[str, Any], new: dict[str, Any], limits: Thresholds) -> list[str]:
+def cost_keys(basis: str) -> tuple[str, str]:
+    """The summary's (cost per success, total cost) keys for a cost basis."""
+    return ("all_in_per_success_usd", "all_in_usd") if basis == "all-in" else ("cost_per_success_usd", "cost_usd")
+
+
+def gate_failures(old: dict[str, Any], new: dict[str, Any], limits: Thresholds, cost_basis: str = "api") -> list[str]:
     failures = []
+    per_success, _ = cost_keys(cost_basis)
+    label = "all-in cost per success" if cost_basis == "all-in" else "cost per success"
     drop = (old["success_rate"] or 0) - (new["success_rate"] or 0)
     if drop > limits.success_drop + 1e-9:
         failures.append(
             f"success rate fell {drop * 100:.1f} points ({old['success_rate']:.0%} -> "
             f"{new['success_rate']:.0%}; allowed {limits.success_drop * 100:.1f})"
         )
-    old_cost, new_cost = old["cost_per_success_usd"], new["cost_per_success_usd"]
+    old_cost, new_cost = old[per_success], new[per_success]
     if new_cost is None and old_cost is not None:
-        failures.append("NEW has no successful task, so no cost per success")
+        failures.append(f"NEW has no successful task, so no {label}")
     else:
         rise = _relative(old_cost, new_cost)
         # A free strategy (cost 0) that starts costing anything is a rise; so is any rise past the limit.
         if rise is not None and rise > limits.cost_increase + 1e-9:
             failures.append(
-                f"cost per success rose {_pct(rise)} (${old_cost:.4f} -> ${new_cost:.4f}; "
-                f"allowed {limits.cost_increase:.0%})"
+                f"{label} rose {_pct(rise)} (${old_cost:.4f} -> ${new_cost:.4f}; allowed {limits.cost_increase:.0%})"
             )
     for key, label in (("seconds_p50", "p50"), ("seconds_p95", "p95")):
         rise = _relative(old[key], new[key])
@@ -180,7 +196,12 @@ def _m(value: float | None) -> str:
 
 def render_comparison(comparison: Comparison) -> str:
     old, new = comparison.old, comparison.new
-    lines = [f"compare {comparison.old_label} (OLD) -> {comparison.new_label} (NEW) over {old['tasks']} shared task(s)"]
+    per_success, total = cost_keys(comparison.cost_basis)
+    basis = "all-in" if comparison.cost_basis == "all-in" else "API"
+    lines = [
+        f"compare {comparison.old_label} (OLD) -> {comparison.new_label} (NEW) over {old['tasks']} shared task(s); "
+        f"cost: {basis}"
+    ]
     if comparison.only_old or comparison.only_new:
         lines.append(f"  not compared: {len(comparison.only_old)} only in OLD, {len(comparison.only_new)} only in NEW")
     lines.append(f"  {'task':<28} {'OLD':>5} {'NEW':>5}  {'cost OLD -> NEW':>24}  {'seconds OLD -> NEW':>20}  change")
@@ -196,8 +217,8 @@ def render_comparison(comparison: Comparison) -> str:
     lines += [
         f"  success:          {old['successes']}/{old['tasks']} ({old['success_rate']:.0%}) -> "
         f"{new['successes']}/{new['tasks']} ({new['success_rate']:.0%}); {regressed} regressed, {fixed} fixed",
-        f"  cost per success: {_delta_money(old['cost_per_success_usd'], new['cost_per_success_usd'])}",
-        f"  total cost:       {_delta_money(old['cost_usd'], new['cost_usd'])}",
+        f"  cost per success: {_delta_money(old[per_success], new[per_success])} ({basis})",
+        f"  total cost:       {_delta_money(old[total], new[total])} ({basis})",
         f"  p50 wall time:    {old['seconds_p50']}s -> {new['seconds_p50']}s",
         f"  p95 wall time:    {old['seconds_p95']}s -> {new['seconds_p95']}s",
     ]

@@ -105,11 +105,14 @@ def count_escalations(routes: list[dict[str, Any]]) -> int:
 def tokens_by_tier(calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     totals: dict[str, dict[str, Any]] = {}
     for call in calls:
-        into = totals.setdefault(call.get("tier") or "?", {"prompt": 0, "completion": 0, "calls": 0, "cost_usd": 0.0})
+        into = totals.setdefault(
+            call.get("tier") or "?", {"prompt": 0, "completion": 0, "calls": 0, "cost_usd": 0.0, "compute_usd": 0.0}
+        )
         into["prompt"] += call.get("prompt_tokens") or 0
         into["completion"] += call.get("completion_tokens") or 0
         into["calls"] += 1
         into["cost_usd"] = round(into["cost_usd"] + (call.get("cost_usd") or 0.0), 6)
+        into["compute_usd"] = round(into["compute_usd"] + (call.get("compute_usd") or 0.0), 6)
     return totals
 
 
@@ -251,12 +254,16 @@ def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_
             "attempts": 0,
             "escalations": 0,
             "cost_usd": 0.0,
+            "compute_usd": 0.0,
+            "all_in_usd": 0.0,
             "tokens_by_tier": {},
             "incidents": [],
             "finished_at": time.time(),
         }
     seconds = time.monotonic() - started
     calls = result.get("calls") or []
+    api_usd = sum(c.get("cost_usd") or 0.0 for c in calls)
+    compute_usd = sum(c.get("compute_usd") or 0.0 for c in calls)
     record |= {
         "status": result.get("status"),
         "reason": result.get("reason", ""),
@@ -267,7 +274,9 @@ def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_
         "tiers_used": result.get("tiers_used", []),
         "first_tier": next((r.get("tier") for r in result.get("routes") or [] if r.get("tier")), None),
         "tokens_by_tier": tokens_by_tier(calls),
-        "cost_usd": round(sum(c.get("cost_usd") or 0.0 for c in calls), 6),
+        "cost_usd": round(api_usd, 6),  # API spend
+        "compute_usd": round(compute_usd, 6),  # the tiers' wall time at their price_per_hour
+        "all_in_usd": round(api_usd + compute_usd, 6),
         "blocking_findings": result.get("blocking", 0),
         "incidents": result.get("incidents") or [],
         "route_reasons": [r.get("reason", "") for r in result.get("routes") or []],
@@ -311,9 +320,14 @@ def progress_line(strategy: str, done: int, total: int, record: dict[str, Any], 
     escalated = f", {record['escalations']} escalation(s)" if record.get("escalations") else ""
     return (
         f"[bench {strategy} {done}/{total}] {record['slug']}: {verdict} ({record.get('attempts', 0)} attempt(s)"
-        f"{escalated}, ${record.get('cost_usd', 0.0):.4f}, {record.get('seconds', 0.0):.1f}s); "
+        f"{escalated}, ${record.get('cost_usd', 0.0):.4f}{_all_in_note(record)}, {record.get('seconds', 0.0):.1f}s); "
         f"success {summary['successes']}/{summary['tasks']} ({summary['success_rate']:.0%})"
     )
+
+
+def _all_in_note(record: dict[str, Any]) -> str:
+    compute = record.get("compute_usd") or 0.0
+    return f" API, ${record.get('cost_usd', 0.0) + compute:.4f} all-in" if compute else ""
 
 
 def run_bench(
@@ -403,6 +417,8 @@ def describe_setup(strategy: Strategy, command: str) -> dict[str, Any]:
             "model": model,
             "price_in_per_mtok": tier.price_in_per_mtok,
             "price_out_per_mtok": tier.price_out_per_mtok,
+            "price_per_hour": tier.price_per_hour,
+            "external": tier.external,
         }
     return {
         "command": command,

@@ -39,7 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     report = sub.add_parser("report", help="cost, latency, routing and incidents over past runs")
     report.add_argument("run_id", nargs="?")
+    report.add_argument(
+        "--since", metavar="DATE", help="only runs finished since DATE: YYYY-MM-DD or an ISO timestamp (local time)"
+    )
     report.add_argument("--json", action="store_true")
+    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page (plots inline)")
     report.set_defaults(func=cmd_report)
 
 
@@ -149,8 +153,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from agentsmith.graph.reporting import build_report, render_report
+    from agentsmith.graph.report_model import build_report
+    from agentsmith.graph.reporting import render_report
 
-    report = build_report(args.run_id)
-    print(json.dumps(report, indent=2, default=str) if args.json else render_report(report))
+    report = build_report(args.run_id, since=args.since)
+    if args.html:
+        from agentsmith.graph.report_html import write_html
+
+        print(f"[agentsmith] report page written to {write_html(report, args.html)}", file=sys.stderr)
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else render_report(report))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -372,7 +373,12 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx.record(
         state["run_id"],
         "gate",
-        summary | {"blocking_rules": sorted({f["rule"] for f in blocking}), "next": after_gate({"gate": summary})},
+        summary
+        | {
+            "blocking_rules": sorted({f["rule"] for f in blocking}),
+            "rules": dict(Counter(f["rule"] for f in findings)),  # the weekly report's top findings
+            "next": after_gate({"gate": summary}),
+        },
     )
     update: dict[str, Any] = {"findings": findings, "gate": summary}
     if blocking:
@@ -467,6 +473,7 @@ def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
             delete_branch=None if state.get("commit") else state.get("branch"),
         )
     calls = state.get("calls", [])
+    api_usd = sum(c.get("cost_usd", 0.0) for c in calls)
     seconds = time.time() - state.get("started_at", time.time())
     ctx.record(
         state["run_id"],
@@ -479,7 +486,8 @@ def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
             "task": state["task"],
             "seconds": round(seconds, 2),
             "split": time_split(state, seconds),
-            "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
+            "cost_usd": round(api_usd, 6),
+            "all_in_usd": round(api_usd + sum(c.get("compute_usd", 0.0) for c in calls), 6),
             "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
             "attempts": len(state.get("history", [])),
             "incidents": len(state.get("incidents", [])),

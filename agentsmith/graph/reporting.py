@@ -3,14 +3,14 @@ wrong, and whether an unfinished run is still driven or waits for `resume`."""
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from agentsmith.audit import AuditLog
 from agentsmith.config import audit_db
 from agentsmith.errors import UserError
-from agentsmith.graph.lease import all_drivers, current_driver
+from agentsmith.graph.lease import current_driver
+from agentsmith.graph.report_model import INCIDENT_KINDS, Report
 
 # The nodes whose own wall time (less any model time in them) is one part of a run's time split.
 TIMED_PARTS = {"verify": "sandbox", "gate": "gate"}
@@ -54,115 +54,71 @@ def render_split(split: dict[str, Any]) -> str:
     )
 
 
-def _percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return round(ordered[index], 2)
+def _money(value: float | None, missing: str = "-") -> str:
+    return missing if value is None else f"${value:.4f}"
 
 
-def build_report(run_id: str | None = None) -> dict[str, Any]:
-    log = AuditLog(audit_db())
-    intact, chain = log.verify()
-    events = log.events(run_id)
-    if run_id and not events:
-        raise UserError(f"no run with id {run_id}", "run `agentsmith report` to list runs")
-    finished = [e for e in events if e.kind == "run-finished"]
-    started = {e.run_id: e for e in events if e.kind == "run-started"}
-    runs = [
-        {"run_id": e.run_id, **e.data, "started": started.get(e.run_id).ts if e.run_id in started else None}
-        for e in finished
-    ]
-    successes = [r for r in runs if r["status"] == "committed"]
-    total_cost = sum(r.get("cost_usd", 0.0) for r in runs)
-    seconds = [r.get("seconds", 0.0) for r in runs]
-    routes = Counter((e.data.get("tier") or "stop") for e in events if e.kind == "route")
-    reasons = Counter(e.data.get("reason", "") for e in events if e.kind == "route")
-    incidents = [{"run_id": e.run_id, **e.data} for e in events if e.kind == "incident"]
-    calls = [e.data for e in events if e.kind == "call"]
-    split = _total_split([r["split"] for r in runs if r.get("split")])
-    unfinished = sorted(set(started) - {r["run_id"] for r in runs})
-    drivers = all_drivers()
-    running = {
-        run_id: drivers[run_id] for run_id in unfinished if run_id in drivers and drivers[run_id].gone_reason() is None
-    }
-    return {
-        "audit_chain": {"intact": intact, "detail": chain},
-        "runs": len(runs),
-        "in_progress": unfinished,
-        "running": [{"run_id": run_id, "driver": driver.describe()} for run_id, driver in running.items()],
-        "interrupted": [run_id for run_id in unfinished if run_id not in running],
-        "succeeded": len(successes),
-        "success_rate": round(len(successes) / len(runs), 3) if runs else None,
-        "cost_usd": round(total_cost, 6),
-        # Failed runs' cost counts too: it is what the successes really cost.
-        "cost_per_success_usd": round(total_cost / len(successes), 6) if successes else None,
-        "latency_s": {
-            "p50": _percentile(seconds, 50),
-            "p95": _percentile(seconds, 95),
-            "mean": round(statistics.mean(seconds), 2) if seconds else None,
-        },
-        "time_split": split,
-        "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
-        "calls_by_tier": dict(Counter(c.get("tier") for c in calls)),
-        "redactions": sum(c.get("redactions", 0) for c in calls),
-        "routes_by_tier": dict(routes),
-        "route_reasons": dict(reasons.most_common(10)),
-        "incidents": incidents,
-        "history": runs[-50:],
-    }
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
-def _total_split(splits: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The runs' splits added up (runs recorded before the split existed have none)."""
-    if not splits:
-        return None
-    total = {
-        k: round(sum(s.get(k, 0.0) for s in splits), 2)
-        for k in ("model", "sandbox", "gate", "orchestration", "waiting")
-    }
-    active = sum(total.values()) - total["waiting"]
-    return total | {
-        "orchestration_share": round(total["orchestration"] / active, 3) if active > 0 else None,
-        "runs": len(splits),
-    }
-
-
-def render_report(report: dict[str, Any]) -> str:
+def render_report(report: Report) -> str:
+    window = f"since {report.since}" if report.since else "all runs"
     lines = [
-        f"runs: {report['runs']} finished, {report['succeeded']} committed"
-        + (f" ({report['success_rate']:.0%})" if report["success_rate"] is not None else ""),
-        f"cost: ${report['cost_usd']:.4f} total, "
+        f"runs ({window}): {report.runs} finished, {report.succeeded} committed"
+        + (f" ({report.success_rate:.0%})" if report.success_rate is not None else ""),
+        f"cost: ${report.cost_usd:.4f} total, "
         + (
-            f"${report['cost_per_success_usd']:.4f} per successful task"
-            if report["cost_per_success_usd"] is not None
+            f"${report.cost_per_success_usd:.4f} per successful task"
+            if report.cost_per_success_usd is not None
             else "no successful task yet"
         ),
-        f"latency: p50 {report['latency_s']['p50']}s, p95 {report['latency_s']['p95']}s",
+        f"latency: p50 {report.latency_s.p50}s, p95 {report.latency_s.p95}s",
         *(
-            [render_split(report["time_split"]) + f" over {report['time_split']['runs']} run(s)"]
-            if report["time_split"]
+            [render_split(asdict(report.time_split)) + f" over {report.time_split.runs} run(s)"]
+            if report.time_split
             else []
         ),
-        f"model calls: {report['calls_by_tier']}; {report['tokens']} tokens; {report['redactions']} redactions",
-        f"routing: {report['routes_by_tier']}",
-        f"incidents: {len(report['incidents'])}",
-        f"audit chain: {report['audit_chain']['detail']}" + ("" if report["audit_chain"]["intact"] else " (TAMPERED)"),
-        "",
-        "recent runs:",
+        f"model calls: {report.calls_by_tier}; {report.tokens} tokens; {report.redactions} redactions",
+        "routing: "
+        + (
+            "; ".join(
+                f"{s.name} {s.calls} call(s) {_pct(s.call_share)}, {_money(s.cost_usd)} {_pct(s.cost_share)} of cost"
+                for s in report.locality
+            )
+            if report.routing
+            else "no model calls"
+        ),
+        *(
+            f"  {t.name:<12} {'external' if t.external else 'local':<8} {t.calls:>4} call(s) {_pct(t.call_share):>4}"
+            f"  {_money(t.cost_usd)} {_pct(t.cost_share):>4} of cost"
+            for t in report.routing
+        ),
+        f"routes: {report.routes_by_tier}",
+        f"incidents: {len(report.incidents)} ("
+        + ", ".join(f"{INCIDENT_KINDS.get(k, k)} {n}" for k, n in report.incidents_by_kind.items())
+        + ")",
+        "top findings:" + ("" if report.findings else " none"),
+        *(f"  {f.findings:>4}  {f.rule}  {'blocking' if f.blocking else 'non-blocking'}" for f in report.findings[:10]),
+        f"audit chain: {report.audit_chain.detail}" + ("" if report.audit_chain.intact else " (TAMPERED)"),
     ]
-    for run in report["history"][-15:]:
-        share = (run.get("split") or {}).get("orchestration_share")
+    if len(report.days) > 1:
+        lines += ["", "per day:"] + [
+            f"  {d.day}  {d.runs:>3} run(s), {d.succeeded:>3} committed, {_money(d.cost_usd)}, "
+            f"{_money(d.cost_per_success_usd)} per success"
+            for d in report.days
+        ]
+    lines += ["", "recent runs:"]
+    for run in report.history[-15:]:
+        share = (run.split or {}).get("orchestration_share")
         lines.append(
-            f"  {run['run_id']}  {run['status']:<10} ${run.get('cost_usd', 0):.4f}  "
-            f"{run.get('seconds', 0):>7.1f}s  "
+            f"  {run.run_id}  {run.status:<10} ${run.cost_usd:.4f}  {run.seconds:>7.1f}s  "
             + (f"orch {share:>4.0%}  " if share is not None else "")
-            + f"{run.get('branch') or '-'}  {run.get('task', '')[:50]}"
+            + f"{run.branch or '-'}  {run.task[:50]}"
         )
-    for run in report["running"]:
-        lines.append(f"  {run['run_id']}  running, driven by {run['driver']}")
-    for run_id in report["interrupted"]:
+    for running in report.running:
+        lines.append(f"  {running.run_id}  running, driven by {running.driver}")
+    for run_id in report.interrupted:
         lines.append(f"  {run_id}  interrupted, resumable (agentsmith resume {run_id})")
     return "\n".join(lines)
 

@@ -217,6 +217,8 @@ def summarise(values: dict[str, Any]) -> dict[str, Any]:
     started = values.get("started_at") or time.time()
     wall = (values.get("finished_at") or time.time()) - started
     findings = values.get("findings", [])
+    api_usd = sum(c.get("cost_usd", 0.0) for c in calls)
+    compute_usd = sum(c.get("compute_usd", 0.0) for c in calls)
     return {
         "run_id": values.get("run_id"),
         "status": values.get("status", "running"),
@@ -228,7 +230,8 @@ def summarise(values: dict[str, Any]) -> dict[str, Any]:
             "prompt": sum(c.get("prompt_tokens", 0) for c in calls),
             "completion": sum(c.get("completion_tokens", 0) for c in calls),
         },
-        "cost_usd": round(sum(c.get("cost_usd", 0.0) for c in calls), 6),
+        "cost_usd": round(api_usd, 6),  # API spend
+        "all_in_usd": round(api_usd + compute_usd, 6),  # API spend + the tiers' compute (price_per_hour)
         "seconds": round(wall, 2),
         "time_split": time_split(values, wall),
         "attempts": len(values.get("history", [])),
@@ -243,6 +246,7 @@ def summarise(values: dict[str, Any]) -> dict[str, Any]:
                     "prompt_tokens",
                     "completion_tokens",
                     "cost_usd",
+                    "compute_usd",
                     "prompt_tokens_evaluated",
                     "seconds",
                     "redactions",

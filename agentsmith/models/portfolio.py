@@ -39,6 +39,17 @@ def estimate_text_tokens(text: str) -> int:
     return int(len(text) / 3.2) + 1
 
 
+def api_cost_usd(spec: Tier, prompt_tokens: int, completion_tokens: int) -> float:
+    """What a call's tokens cost at the tier's per-million-token prices (the API spend)."""
+    return (prompt_tokens * spec.price_in_per_mtok + completion_tokens * spec.price_out_per_mtok) / 1e6
+
+
+def compute_cost_usd(spec: Tier, seconds: float) -> float:
+    """What a call's wall time cost on the tier's hardware at its price per hour (zero for a tier
+    priced only by the token)."""
+    return seconds / 3600 * spec.price_per_hour
+
+
 class _StreamRestorer:
     """Restores placeholders in streamed text, holding back a chunk tail that may be half a placeholder."""
 
@@ -172,9 +183,7 @@ class Portfolio:
         if name in self.down:
             return self.down[name]
         spec = tier.spec
-        typical = (
-            TYPICAL_PROMPT_TOKENS * spec.price_in_per_mtok + spec.max_output_tokens * spec.price_out_per_mtok
-        ) / 1e6
+        typical = api_cost_usd(spec, TYPICAL_PROMPT_TOKENS, spec.max_output_tokens)
         if not self.ledger.can_afford(typical, TYPICAL_PROMPT_TOKENS + spec.max_output_tokens):
             return (
                 f"tier {name} is over budget (${self.ledger.usd_left():.4f} and "
@@ -278,7 +287,7 @@ class Portfolio:
                 restorer = _StreamRestorer(self.mapping, on_token)
                 sink = restorer.feed
         prompt_estimate = estimate_tokens(outgoing)
-        reserved_usd = (prompt_estimate * spec.price_in_per_mtok + max_tokens * spec.price_out_per_mtok) / 1e6
+        reserved_usd = api_cost_usd(spec, prompt_estimate, max_tokens)
         reservation = self.ledger.reserve(reserved_usd, prompt_estimate + max_tokens)
         if not breaker.acquire():
             self.ledger.settle(reservation, 0.0, 0)
@@ -314,9 +323,8 @@ class Portfolio:
         self.down.pop(tier_name, None)
         if restorer is not None:
             restorer.flush()
-        cost = (
-            answer.prompt_tokens * spec.price_in_per_mtok + answer.completion_tokens * spec.price_out_per_mtok
-        ) / 1e6
+        # The task budget caps API spend; compute is reported beside it, not charged to the budget.
+        cost = api_cost_usd(spec, answer.prompt_tokens, answer.completion_tokens)
         self.ledger.settle(reservation, cost, answer.prompt_tokens + answer.completion_tokens)
         text = restore(answer.text, self.mapping) if tier.external else answer.text
         completion = Completion(
@@ -327,6 +335,7 @@ class Portfolio:
             completion_tokens=answer.completion_tokens,
             seconds=round(seconds, 3),
             cost_usd=cost,
+            compute_usd=compute_cost_usd(spec, seconds),
             redactions=redacted_count,
             reason=reason,
             prompt_tokens_evaluated=answer.prompt_tokens_evaluated,
@@ -351,6 +360,7 @@ class Portfolio:
             "calls": [c.to_dict() for c in self.calls],
             "decisions": [d.to_dict() for d in self.decisions],
             "spent_usd": self.spent_usd,
+            "compute_usd": sum(c.compute_usd for c in self.calls),
             "tokens": self.tokens_used,
             "attempts": self.ledger.attempts,
         }

@@ -128,6 +128,8 @@ def fix_for(error: dict) -> str:
         return f"add `{loc[-1]}`"
     if kind in ("literal_error", "enum"):
         return f"use {error.get('ctx', {}).get('expected', 'one of the allowed values')}"
+    if kind == "greater_than_equal":
+        return f"write a number of at least {error.get('ctx', {}).get('ge', 0):g}"
     return FIX_BY_TYPE.get(kind, "see policies/policy.schema.json (`agentsmith policy schema`) for the allowed shape")
 
 

@@ -44,8 +44,11 @@ class Tier(Strict):
     base_url: str | None = None  # openai: endpoint; None means AGENTSMITH_FRONTIER_BASE_URL
     api_key_env: str | None = None  # env var holding the key (never the key itself)
     external: bool = False
-    price_in_per_mtok: float = 0.0  # USD per million input tokens
-    price_out_per_mtok: float = 0.0
+    price_in_per_mtok: float = Field(0.0, ge=0)  # USD per million input tokens
+    price_out_per_mtok: float = Field(0.0, ge=0)
+    # USD per hour of wall time on the tier's hardware (a local model's VM or GPU): counted as compute,
+    # apart from the API spend, so cost per success compares a "free" local tier like with like.
+    price_per_hour: float = Field(0.0, ge=0)
     context: int = 8192
     max_output_tokens: int = 1536
     timeout_s: float = 120.0  # openai: per request

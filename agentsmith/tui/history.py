@@ -36,7 +36,7 @@ def load_history() -> list[HistoryRow]:
     """Newest first: unfinished runs (running ones, then interrupted ones, which resume), then finished ones."""
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
-    from agentsmith.graph.reporting import build_report
+    from agentsmith.graph.report_model import build_report
 
     report = build_report()
     log = AuditLog(audit_db())
@@ -46,24 +46,14 @@ def load_history() -> list[HistoryRow]:
         return started[0].data.get("task", "") if started else ""
 
     rows = [
-        HistoryRow(run["run_id"], "running", None, None, None, task_of(run["run_id"]), run["driver"])
-        for run in reversed(report["running"])
+        HistoryRow(run.run_id, "running", None, None, None, task_of(run.run_id), run.driver)
+        for run in reversed(report.running)
     ]
     rows += [
-        HistoryRow(run_id, "interrupted", None, None, None, task_of(run_id))
-        for run_id in reversed(report["interrupted"])
+        HistoryRow(run_id, "interrupted", None, None, None, task_of(run_id)) for run_id in reversed(report.interrupted)
     ]
-    for run in reversed(report["history"]):
-        rows.append(
-            HistoryRow(
-                run["run_id"],
-                run.get("status", "?"),
-                run.get("cost_usd"),
-                run.get("seconds"),
-                run.get("branch"),
-                run.get("task", ""),
-            )
-        )
+    for run in reversed(report.history):
+        rows.append(HistoryRow(run.run_id, run.status, run.cost_usd, run.seconds, run.branch, run.task))
     return rows
 
 
@@ -151,25 +141,25 @@ class HistoryScreen(Screen[str | None]):
 def report_markup(run_id: str) -> str:
     from agentsmith.audit import AuditLog
     from agentsmith.config import audit_db
-    from agentsmith.graph.reporting import build_report
+    from agentsmith.graph.report_model import build_report
 
     report = build_report(run_id)
     lines = [f"[b]Run {escape(run_id)}[/]"]
-    for run in report["history"]:
-        lines.append(f"status [b]{escape(str(run.get('status')))}[/]: {escape(str(run.get('reason', '')))}")
-        lines.append(f"task: {escape(str(run.get('task', '')))}")
-        lines.append(f"branch {escape(str(run.get('branch') or '-'))}, commit {escape(str(run.get('commit') or '-'))}")
-    for run in report["running"]:
-        if run["run_id"] == run_id:
-            lines.append(f"[b cyan]running[/], driven by {escape(run['driver'])}")
-    if run_id in report["interrupted"]:
+    for run in report.history:
+        lines.append(f"status [b]{escape(run.status)}[/]: {escape(run.reason)}")
+        lines.append(f"task: {escape(run.task)}")
+        lines.append(f"branch {escape(run.branch or '-')}, commit {escape(run.commit or '-')}")
+    for running in report.running:
+        if running.run_id == run_id:
+            lines.append(f"[b cyan]running[/], driven by {escape(running.driver)}")
+    if run_id in report.interrupted:
         lines.append("[b magenta]interrupted[/]: press r in the history to resume it")
     lines += [
-        f"cost ${report['cost_usd']:.4f}, {report['tokens']} tokens, {report['redactions']} redaction(s); "
-        f"model calls {report['calls_by_tier'] or '{}'}",
-        f"routing {report['routes_by_tier'] or '{}'}; incidents {len(report['incidents'])}",
-        f"audit chain: {escape(report['audit_chain']['detail'])}"
-        + ("" if report["audit_chain"]["intact"] else " [b red](TAMPERED)[/]"),
+        f"cost ${report.cost_usd:.4f}, {report.tokens} tokens, {report.redactions} redaction(s); "
+        f"model calls {report.calls_by_tier or '{}'}",
+        f"routing {report.routes_by_tier or '{}'}; incidents {len(report.incidents)}",
+        f"audit chain: {escape(report.audit_chain.detail)}"
+        + ("" if report.audit_chain.intact else " [b red](TAMPERED)[/]"),
         "",
         "[b]Timeline[/]",
     ]

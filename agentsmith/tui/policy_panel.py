@@ -14,11 +14,11 @@ def policy_markup(loaded) -> str:
     lines = [f"[b]Policy[/] [cyan]{escape(policy.name)}[/] v{policy.version} [dim]({escape(source)})[/]", "[b]Tiers[/]"]
     for tier in policy.tiers:
         model = tier.model or ("from AGENTSMITH_FRONTIER_MODEL" if tier.kind == "openai" else "-")
-        price = (
-            f"${tier.price_in_per_mtok:g}/${tier.price_out_per_mtok:g} per Mtok"
-            if tier.price_in_per_mtok or tier.price_out_per_mtok
-            else "free"
+        prices = [f"${tier.price_in_per_mtok:g}/${tier.price_out_per_mtok:g} per Mtok"] * bool(
+            tier.price_in_per_mtok or tier.price_out_per_mtok
         )
+        prices += [f"${tier.price_per_hour:g}/hour compute"] * bool(tier.price_per_hour)
+        price = ", ".join(prices) or "free"
         where = (
             "[b red]⇡ EXTERNAL[/] [red]code leaves this machine, redacted[/]"
             if tier.external
