@@ -6,10 +6,10 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentsmith import vcs
 from agentsmith.errors import UserError
 
 # Files bigger than this are not scanned: generated data, not code a model wrote.
@@ -45,33 +45,13 @@ class Change:
         return [f.path for f in self.files if (self.base_root / f.path).is_file()]
 
 
-def git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
-    proc = subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, timeout=120)
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, ["git", *args], proc.stdout, proc.stderr)
-    return proc.stdout
-
-
-def repo_root(repo: Path) -> Path:
-    if not repo.is_dir():
-        raise UserError(f"repository folder not found: {repo}", "pass --repo with a git work tree")
-    try:
-        top = git(repo, "rev-parse", "--show-toplevel").decode().strip()
-    except subprocess.CalledProcessError:
-        raise UserError(
-            f"not a git repository: {repo}", "pass --repo with a git work tree (or run `git init`)"
-        ) from None
-    return Path(top)
+# git is vcs's: one module owns it, with one error type
+git = vcs.git_bytes
+repo_root = vcs.repo_root
 
 
 def resolve_base(repo: Path, base: str) -> str:
-    try:
-        return git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").decode().strip()
-    except subprocess.CalledProcessError:
-        raise UserError(
-            f"unknown revision {base!r} in {repo}",
-            "pass --base with a commit, branch or tag that exists (e.g. HEAD, main, HEAD~1)",
-        ) from None
+    return vcs.resolve_revision(repo, base)
 
 
 def changed_paths(repo: Path, base: str) -> dict[str, str | None]:

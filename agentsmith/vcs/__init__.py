@@ -20,6 +20,29 @@ def _git(cwd: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def git_bytes(cwd: Path, *args: str, input: bytes | None = None, timeout: float = 120) -> bytes:
+    """A git command's raw output (file contents, -z lists); GitError when it fails."""
+    proc = subprocess.run(["git", "-C", str(cwd), *args], input=input, capture_output=True, timeout=timeout)
+    if proc.returncode != 0:
+        detail = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1][:300]
+        raise GitError(
+            f"git {' '.join(args)} failed in {cwd}: {detail}",
+            "check that repository with `git status`; nothing of yours was changed",
+        )
+    return proc.stdout
+
+
+def resolve_revision(root: Path, rev: str) -> str:
+    """The commit `rev` names in `root`, or a UserError naming the fix."""
+    try:
+        return git_bytes(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    except GitError:
+        raise UserError(
+            f"unknown revision {rev!r} in {root}",
+            "pass --base with a commit, branch or tag that exists (e.g. HEAD, main, HEAD~1)",
+        ) from None
+
+
 def repo_root(path: str | Path) -> Path:
     """The top of the git work tree at `path`, or a UserError naming the fix."""
     candidate = Path(path).expanduser()
