@@ -202,7 +202,7 @@ def test_two_resumes_race_for_a_dead_runs_lease_and_one_drives(repo_factory):
 
         took_over = winner.wait_for(
             re.compile(
-                r"resume: at plan, driven by pid (\d+) on \S+; took the run over from "
+                r"resume at plan, driven by pid (\d+) on \S+; took the run over from "
                 rf"pid {first.proc.pid} on \S+ \(process {first.proc.pid} has exited\)"
             ),
             timeout=120,

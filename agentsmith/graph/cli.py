@@ -48,37 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _progress(kind: str, data: dict[str, Any]) -> None:
-    line = {
-        "intake": lambda d: f"intake: branch {d['branch']} from {d['base'][:12]}, policy {d['policy']}",
-        "plan": lambda d: (
-            "plan: "
-            + "; ".join(f"{s['id']} difficulty {s['difficulty']} files {', '.join(s['files'])}" for s in d["steps"])
-            + (f"; local-only: {', '.join(d['local_only'])}" if d["local_only"] else "")
-        ),
-        "route": lambda d: f"route: attempt {d['attempt']} -> {d['tier'] or 'stop'} ({d['reason']})",
-        "call": lambda d: (
-            f"model: {d['tier']}/{d['model']} {d['prompt_tokens']}+{d['completion_tokens']} tokens "
-            + (
-                f"({d['prompt_tokens_evaluated']} prompt tokens evaluated, the rest cached) "
-                if (d.get("prompt_tokens_evaluated") or d["prompt_tokens"]) < d["prompt_tokens"]
-                else ""
-            )
-            + f"in {d['seconds']:.1f}s, ${d['cost_usd']:.4f}"
-        ),
-        "apply": lambda d: f"apply: {', '.join(d['applied']) or 'nothing applied'}",
-        "verify": lambda d: f"verify: {'tests pass' if d['passed'] else d['error']}",
-        "gate": lambda d: f"gate: {d['findings']} finding(s), {d['blocking']} blocking",
-        "incident": lambda d: f"incident ({d['kind']}): {d['detail']}",
-        "commit": lambda d: f"commit: {d['sha'][:12]} on {d['branch']}",
-        "notice": lambda d: d["text"],
-        "run-resumed": lambda d: (
-            f"resume: at {', '.join(d['next'])}, driven by {d['driver']}"
-            + (f"; took the run over from {d['took_over_from']} ({d['why']})" if d.get("took_over_from") else "")
-        ),
-        "model-error": lambda d: f"model: {d['tier']} failed: {d['error']}",
-    }.get(kind)
+    """The run's events as plain lines on stderr: the TUI's lines (one formatter), without markup."""
+    from rich.text import Text
+
+    from agentsmith.tui.progress import event_line
+
+    line = event_line(kind, data)
     if line:
-        print(f"[agentsmith] {line(data)}", file=sys.stderr, flush=True)
+        print(f"[agentsmith] {Text.from_markup(line).plain}", file=sys.stderr, flush=True)
 
 
 def _ask_review(pending: dict[str, Any]) -> dict[str, Any]:

@@ -109,7 +109,13 @@ def event_line(kind: str, data: dict[str, Any], *, external_tiers: frozenset[str
     if kind == "run-started":
         return f"[b]start[/] {escape(str(d.get('task', '')))} [dim](tier {escape(str(d.get('tier', '')))})[/]"
     if kind == "run-resumed":
-        return f"[b]resume[/] at {escape(', '.join(d.get('next', [])))}"
+        driver = f", driven by {escape(str(d['driver']))}" if d.get("driver") else ""
+        took = (
+            f"; took the run over from {escape(str(d['took_over_from']))} ({escape(str(d.get('why', '')))})"
+            if d.get("took_over_from")
+            else ""
+        )
+        return f"[b]resume[/] at {escape(', '.join(d.get('next', [])))}{driver}{took}"
     if kind == "intake":
         local_only = d.get("local_only") or []
         return (
@@ -143,7 +149,13 @@ def event_line(kind: str, data: dict[str, Any], *, external_tiers: frozenset[str
         head = "[b red]⇡ external call[/]" if external else "[b]model[/]"
         return (
             f"{head} {escape(str(d.get('tier')))}/{escape(str(d.get('model')))}: "
-            f"{d.get('prompt_tokens', 0)}+{d.get('completion_tokens', 0)} tokens in {float(d.get('seconds') or 0):.1f}s,"
+            f"{d.get('prompt_tokens', 0)}+{d.get('completion_tokens', 0)} tokens"
+            + (
+                f" ({d['prompt_tokens_evaluated']} prompt tokens evaluated, the rest cached)"
+                if (d.get("prompt_tokens_evaluated") or d.get("prompt_tokens", 0)) < d.get("prompt_tokens", 0)
+                else ""
+            )
+            + f" in {float(d.get('seconds') or 0):.1f}s,"
             f" ${float(d.get('cost_usd') or 0):.4f}"
             + (f", [b]{d.get('redactions', 0)} redaction(s)[/]" if external else "")
         )
