@@ -296,7 +296,10 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         )
         system = SYSTEM
 
-    order = ["tests", "outline", "log", "tests", "outline", "log", "tests", "outline"]
+    # What gives way first: the outline's docstrings, then the log's length, then the outline's bodies of
+    # signatures; the tests that must pass go last (a boltons task lost its only test first and the
+    # 1.5B model answered blind).
+    order = ["outline", "log", "outline", "tests", "log", "tests", "outline", "tests"]
     layout = ["tests", "outline", "code", "log"]  # the code to change comes last: small models copy the last block
 
     def assemble() -> list[dict[str, str]]:
