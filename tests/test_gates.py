@@ -321,7 +321,7 @@ def test_infrastructure_and_secrets_in_new_files(tmp_path):
     secrets = [s for s in secrets if not s[1].startswith("suppression.")]
     assert [line for line, _ in secrets] == [1, 2, 3, 4, 6, 9], secrets  # not line 5: a ${VAR} placeholder
     assert all(f.severity == "critical" for f in result.findings if f.tool == "secrets")
-    # the allowlist pragma and `# noqa: S201` hide nothing, and are findings themselves
+    # the allowlist pragma and a noqa S201 comment hide nothing, and are findings themselves
     assert [(f.path, f.line) for f in found["suppression.allowlist-secret"]] == [("config.py", 9)]
     assert [(f.path, f.line) for f in found["suppression.noqa-security"]] == [("server.py", 12)]
     assert not any(AWS_KEY in f.snippet or GITHUB_TOKEN in f.snippet for f in result.findings), "reports mask secrets"
