@@ -53,6 +53,8 @@ def _progress(kind: str, data: dict[str, Any]) -> None:
 
     from agentsmith.tui.progress import event_line
 
+    if kind == "run-started":
+        return  # the user just typed the task; and bad input must stay one line (the error)
     line = event_line(kind, data)
     if line:
         print(f"[agentsmith] {Text.from_markup(line).plain}", file=sys.stderr, flush=True)
