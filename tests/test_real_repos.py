@@ -11,63 +11,39 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
+from agentsmith.bench.realrepo import extract_sdist, fetch_sdist, remove_body
 from agentsmith.edits import Edit, apply_edits, parse_edits, pyast, retarget
 from agentsmith.graph.excerpts import estimate_tokens, failed_tests, trim_failure_log
 from agentsmith.graph.prompts import build_edit_prompt, retry_budget
 from agentsmith.models import Portfolio
 from agentsmith.policy import load_policy
 from agentsmith.sandbox import project
-from tests.conftest import git, make_repo
+from tests.conftest import REAL_HOME, git, make_repo
 
 NUMBER = "src/humanize/number.py"
 TIME = "src/humanize/time.py"
 TESTS = "tests/test_number.py"
 STUB = "    raise NotImplementedError\n"
+HUMANIZE_SHA256 = "582a265c931c683a7e9b8ed9559089dea7edcf6cc95be39a3cbc2c5d5ac2bcfa"
 
 
 @pytest.fixture(scope="session")
-def humanize_sdist(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("sdist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-binary",
-            ":all:",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "-q",
-            "humanize==4.9.0",
-            "-d",
-            str(folder),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return next(folder.glob("humanize-4.9.0.tar.gz"))
+def humanize_sdist() -> Path:
+    """humanize 4.9.0 from PyPI, checked against its pinned sha256 (shared cache: PyPI is asked once)."""
+    return fetch_sdist("humanize", "4.9.0", HUMANIZE_SHA256, REAL_HOME / "bench" / "sdists")
 
 
 def humanize_repo(
     sdist: Path, path: Path, *, stub: str | None = None, stub_in: str = NUMBER, extra: dict[str, str] | None = None
 ) -> Path:
     """humanize's sdist as a git repo; `stub`: a function of `stub_in` whose body becomes a stub."""
-    with tarfile.open(sdist) as archive:
-        archive.extractall(path.parent / "unpacked", filter="data")
-    shutil.copytree(path.parent / "unpacked" / "humanize-4.9.0", path)  # bytes: the .mo catalogues are binary
+    shutil.copytree(extract_sdist(sdist, path.parent / "unpacked"), path)  # bytes: the .mo catalogues are binary
     if stub:
-        source = (path / stub_in).read_text()
-        body = pyast.extract(source, pyast.find(source, stub))
-        docstring_end = pyast.parse(body).body[0].body[0].end_lineno  # keep the signature and the docstring
-        kept = "".join(body.splitlines(keepends=True)[:docstring_end])
-        (path / stub_in).write_text(source.replace(body, kept + STUB))
+        (path / stub_in).write_text(remove_body((path / stub_in).read_text(), stub))
     for relative, text in (extra or {}).items():
         (path / relative).write_text(text)
     git(path, "init", "-q", "-b", "main")

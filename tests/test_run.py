@@ -188,35 +188,10 @@ def test_no_docker_engine(repo_factory):
 def test_missing_and_corrupted_model(repo_factory, tmp_path):
     repo = repo_factory(CLAMP_REPO)
     bogus = tmp_path / "bogus.gguf"
-    _assert_one_line_error(
-        run_cli(
-            "run",
-            TASK,
-            "--repo",
-            str(repo),
-            "--tier",
-            "local",
-            "--mode",
-            "ci",
-            env={"AGENTSMITH_LOCAL_MODEL": str(bogus)},
-        ),
-        "bogus.gguf",
-    )
-    bogus.write_bytes(b"GGUF" + os.urandom(4096))
-    _assert_one_line_error(
-        run_cli(
-            "run",
-            TASK,
-            "--repo",
-            str(repo),
-            "--tier",
-            "local",
-            "--mode",
-            "ci",
-            env={"AGENTSMITH_LOCAL_MODEL": str(bogus)},
-        ),
-        "bogus.gguf",
-    )
+    argv = ["run", TASK, "--repo", str(repo), "--tier", "local", "--mode", "ci"]
+    for make in (lambda: None, lambda: bogus.write_bytes(b"GGUF" + os.urandom(4096))):  # missing, then corrupt
+        make()
+        _assert_one_line_error(run_cli(*argv, env={"AGENTSMITH_LOCAL_MODEL": str(bogus)}), "bogus.gguf")
     assert git(repo, "branch", "--list", "agentsmith/*") == ""
 
 

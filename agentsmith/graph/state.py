@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from agentsmith.audit import AuditLog
@@ -82,8 +82,8 @@ class RunContext:
     audit: AuditLog
     listener: Listener | None = None
     # The other seams, swapped by construction (a test or another backend passes its own):
-    open_sandbox: OpenSandbox = field(default_factory=lambda: _default_open_sandbox)
-    gate: Gate = field(default_factory=lambda: _default_gate)
+    open_sandbox: OpenSandbox = _default_open_sandbox
+    gate: Gate = _default_gate
     sandbox: Sandbox | None = None  # opened at the first verify, kept warm for the run
 
     def record(self, run_id: str, kind: str, data: dict[str, Any], *, audit: bool = True) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from agentsmith import vcs
 from agentsmith.errors import UserError
 from agentsmith.graph.excerpts import failed_tests, test_functions, trim_failure_log
 from agentsmith.sandbox import project
@@ -175,12 +175,8 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
 def base_failures(state: dict[str, Any], ctx, sandbox, command: list[str], timeout: float) -> list[str]:
     """Failures of the whole suite on the base revision: the files as committed, in the same sandbox."""
     with tempfile.TemporaryDirectory(prefix="agentsmith-base-") as folder:
-        archive = subprocess.run(
-            ["git", "-C", state["worktree"], "archive", "--format=tar", state["base_rev"]],
-            capture_output=True,
-            check=True,
-        )
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        archive = vcs.git_bytes(Path(state["worktree"]), "archive", "--format=tar", state["base_rev"])
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
         sandbox.sync_in(Path(folder))
         result = sandbox.exec(command, timeout=timeout)

@@ -37,13 +37,10 @@ class GraphProgress:
             # a new attempt: everything after route runs again
             self.done -= set(NODES[NODES.index("route") :])
         self.done.add(node)
-        self.active = self._next(kind, data)
+        # the router's own choice, recorded in the event: the screen cannot disagree with the graph
+        self.active = next_node(kind, data)
         if kind == "run-finished":
             self.active = None
-
-    def _next(self, kind: str, data: dict[str, Any]) -> str | None:
-        # the router's own choice, recorded in the event: the screen cannot disagree with the graph
-        return next_node(kind, data)
 
     def pause_for_review(self) -> None:
         self.active, self.waiting_for_review = "review", True
