@@ -159,10 +159,6 @@ def build_edit_prompt(
     return _focused_prompt(task, root, files, context_files, previous, log, symbols or [], tests or [], budget, count)
 
 
-def edit_messages(**kwargs) -> list[dict[str, str]]:
-    return build_edit_prompt(**kwargs).messages
-
-
 def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
     return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
 
