@@ -4,6 +4,7 @@ sandbox recipe, and works from any directory, far from the checkout."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,6 +20,24 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """Built from the files git would ship (tracked or new, not ignored), never from the checkout itself:
+    a stale build/ folder there would put modules that no longer exist into the wheel."""
+    source = tmp_path_factory.mktemp("source") / "agentsmith"
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=PROJECT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for relative in filter(None, listed):
+        origin, target = PROJECT / relative, source / relative
+        if origin.exists() or origin.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target, follow_symlinks=False)
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [
@@ -31,7 +50,7 @@ def wheel(tmp_path_factory) -> Path:
             "--no-build-isolation",
             "--wheel-dir",
             str(out),
-            str(PROJECT),
+            str(source),
         ],
         check=True,
         capture_output=True,
