@@ -185,8 +185,10 @@ def event_line(kind: str, data: dict[str, Any], *, external_tiers: frozenset[str
         return f"[b red]model error[/] {escape(str(d.get('tier')))}: {escape(str(d.get('error')))}"
     if kind == "run-finished":
         colour = "green" if d.get("status") == "committed" else "red"
+        status, reason = str(d.get("status")), str(d.get("reason", ""))
+        reason = reason.removeprefix(status).lstrip(":; ")  # "committed" + "committed abc on ..." reads twice
         return (
-            f"[b {colour}]{escape(str(d.get('status')))}[/] {escape(str(d.get('reason', '')))}"
+            f"[b {colour}]{escape(status)}[/] {escape(reason)}"
             f" [dim](${float(d.get('cost_usd') or 0):.4f}, {d.get('seconds', 0)}s, "
             f"{d.get('attempts', 0)} attempt(s))[/]"
         )
