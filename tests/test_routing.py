@@ -62,6 +62,28 @@ def test_retry_draws_sampled_candidates_when_the_policy_asks(frontier_configured
     assert "4 sampled candidates" in retry.reason
 
 
+def test_each_tier_samples_with_its_own_measured_numbers(frontier_configured):
+    p = portfolio(routing={"local_samples": 3})
+    local, frontier = p.policy.tiers
+    p.policy.tiers = [
+        local.model_copy(update={"retry_samples": 6, "retry_temperature": 0.5}),
+        frontier.model_copy(update={"retry_samples": 2, "retry_temperature": 0.3}),
+    ]
+    retry = p.route(STEP, [failed("local")], sensitive=False)
+    assert (retry.samples, retry.temperature) == (6, pytest.approx(0.5))
+    first_external = p.route(STEP, [failed("local"), failed("local")], sensitive=False)
+    assert first_external.external and (first_external.samples, first_external.temperature) == (1, 0.0)
+    external_retry = p.route(STEP, [failed("local"), failed("local"), failed("frontier")], sensitive=False)
+    assert (external_retry.samples, external_retry.temperature) == (2, pytest.approx(0.3))
+    assert "2 sampled candidates" in external_retry.reason
+
+
+def test_an_external_tier_draws_one_greedy_candidate_unless_its_policy_says_more(frontier_configured):
+    p = portfolio(routing={"local_samples": 3})
+    external_retry = p.route(STEP, [failed("local"), failed("local"), failed("frontier")], sensitive=False)
+    assert external_retry.external and (external_retry.samples, external_retry.temperature) == (1, 0.0)
+
+
 def test_a_passed_step_is_not_routed_again(frontier_configured):
     decision = portfolio().route(STEP, [Attempt("local", True, 10, 0.0, None)], sensitive=False)
     assert decision.stop and decision.tier is None

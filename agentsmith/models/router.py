@@ -59,6 +59,22 @@ class RoutingFacts:
     tier_external: dict[str, bool] = field(default_factory=dict)
 
 
+def retry_sampling(policy: Policy, tier_name: str) -> tuple[int, float]:
+    """Candidates and temperature for a retry on this tier: the tier's own measured numbers, else the
+    routing defaults for a local tier, else one greedy candidate (an external tier's extras cost money)."""
+    tier = next((t for t in policy.tiers if t.name == tier_name), None)
+    routing = policy.routing
+    external = tier is not None and tier.external
+    samples = (
+        tier.retry_samples if tier and tier.retry_samples else (1 if external else 1 + max(0, routing.local_samples))
+    )
+    if tier and tier.retry_temperature is not None:
+        temperature = tier.retry_temperature
+    else:
+        temperature = 0.0 if external and samples == 1 else routing.sample_temperature
+    return samples, temperature
+
+
 def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: RoutingFacts) -> RouteDecision:
     routing = facts.policy.routing
     difficulty = int(step.get("difficulty") or 1)
@@ -83,10 +99,9 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
         number = local_used + 1
         if number == 1:
             return RouteDecision(tier=tier, reason=f"{why}: local attempt 1/{allowed}", degraded=degraded)
-        samples = 1 + max(0, routing.local_samples)
         # A greedy retry of a small model mostly repeats its first answer word for word (seen here with
         # the failing output in the prompt): retries sample.
-        temperature = routing.sample_temperature
+        samples, temperature = retry_sampling(facts.policy, tier)
         extra = f", {samples} sampled candidates" if samples > 1 else ""
         return RouteDecision(
             tier=tier,
@@ -116,8 +131,14 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
             )
         number = external_used + 1
         given = " from the original files with the failure log" if local_used else ""
+        samples, temperature = retry_sampling(facts.policy, tier) if number > 1 else (1, 0.0)
+        extra = f", {samples} sampled candidates" if samples > 1 else ""
         return RouteDecision(
-            tier=tier, external=True, reason=f"{why}: {tier} attempt {number}/{routing.external_attempts}{given}"
+            tier=tier,
+            external=True,
+            temperature=temperature,
+            samples=samples,
+            reason=f"{why}: {tier} attempt {number}/{routing.external_attempts}{given}{extra}",
         )
 
     if facts.pinned is not None:

@@ -53,6 +53,13 @@ class Tier(Strict):
     max_output_tokens: int = 1536
     timeout_s: float = 120.0  # openai: per request
     max_retries: int = 1  # openai: the SDK's own retries, the only retry loop
+    # Verified sampling on a retry: candidates drawn from the same prompt (llama.cpp reuses its
+    # evaluated prefix), each run against the tests, the first that passes wins. Per tier because the
+    # best numbers differ by model: chosen from `benchmarks/sampling_sweep.py`. Unset: a local tier
+    # takes routing.local_samples + 1 at routing.sample_temperature; an external tier draws one (each
+    # extra candidate there is paid for).
+    retry_samples: int | None = Field(None, ge=1, le=16)
+    retry_temperature: float | None = Field(None, ge=0, le=2)
 
 
 class Routing(Strict):
@@ -61,6 +68,7 @@ class Routing(Strict):
     # Steps with difficulty >= this go to the frontier first under --tier auto.
     frontier_difficulty: int = 4
     local_attempts: int = 2  # greedy attempt + retry with the failing output
+    # Defaults for local tiers that do not set tiers[].retry_samples / retry_temperature:
     local_samples: int = 3  # extra sampled candidates on a local retry, each verified
     sample_temperature: float = 0.8  # temperature of those sampled candidates
     external_attempts: int = 2
