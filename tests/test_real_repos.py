@@ -98,6 +98,38 @@ def test_prompt_on_a_500_line_file_fits_the_local_budget(humanize_sdist, tmp_pat
         assert prompt.tokens <= tight and prompt.shrunk, (tight, prompt.summary())
 
 
+def _shared_prefix(a: list[dict[str, str]], b: list[dict[str, str]]) -> int:
+    """Characters the two chat prompts share from their start (what llama.cpp can reuse)."""
+    x, y = "".join(m["role"] + m["content"] for m in a), "".join(m["role"] + m["content"] for m in b)
+    return next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y)))
+
+
+def test_a_retry_prompt_starts_with_the_first_attempts_prompt(humanize_sdist, tmp_path):
+    # The retry's extra (the failure, "think first") comes after the code, under the same system message:
+    # llama.cpp then evaluates only the new tail instead of the whole prompt again.
+    repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="intword")
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
+    (tmp_path / "test_m.py").write_text("from m import f\n\ndef test_f():\n    assert f() == 2\n")
+    failing = {"log": "E   AssertionError: assert '1.0 million' == 'x'\n"}
+    for root, files, tests in ((repo, [NUMBER], [TESTS]), (tmp_path, ["m.py"], ["test_m.py"])):
+        first, retry = (
+            build_edit_prompt(
+                task="Implement intword (or f) so the tests pass",
+                root=root,
+                files=files,
+                context_files=tests,
+                previous=previous,
+                budget=6000,
+            )
+            for previous in (None, failing)
+        )
+        first_text = "".join(m["role"] + m["content"] for m in first.messages)
+        answer_at = first_text.rindex(first.answer_format)
+        assert _shared_prefix(first.messages, retry.messages) >= answer_at, (first.mode, retry.summary())
+        assert retry.messages[-1]["content"].rstrip().endswith(retry.answer_format.rstrip())
+        assert "Think about every test case first" in retry.answer_format and "million" in retry.messages[1]["content"]
+
+
 def test_small_files_keep_the_whole_file_prompt(tmp_path):
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     (tmp_path / "test_m.py").write_text("from m import f\n\ndef test_f():\n    assert f() == 2\n")
@@ -147,6 +179,21 @@ def test_a_replaced_function_is_spliced_into_a_big_file(humanize_sdist, tmp_path
     outside = [d.qualname for d in pyast.definitions(before) if d.qualname != "apnumber"]
     for name in outside:  # every other definition is byte-identical
         assert pyast.extract(before, pyast.find(before, name)) == pyast.extract(after, pyast.find(after, name))
+
+
+def test_an_answer_without_the_docstring_keeps_the_files_docstring(humanize_sdist, tmp_path):
+    # The prompt asks for the def without its docstring: fewer tokens to write, and the doctests kept.
+    repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="apnumber")
+    before = (repo / NUMBER).read_text()
+    docstring = pyast.docstring_lines(before, pyast.find(before, "apnumber"))
+    assert docstring.count("\n") > 5
+    answer = "```python\ndef apnumber(value):\n    # the answer's own comment\n    return str(value)\n```\n"
+    result = apply_edits(repo, parse_edits(answer, default_path=NUMBER), function_level={NUMBER})
+    after = (repo / NUMBER).read_text()
+    assert result.applied == [NUMBER] and pyast.syntax_error(after) is None
+    spliced = pyast.extract(after, pyast.find(after, "apnumber"))
+    assert pyast.docstring_lines(after, pyast.find(after, "apnumber")) == docstring
+    assert spliced.index('"""') < spliced.index("# the answer's own comment") < spliced.index("return str(value)")
 
 
 def test_a_method_keeps_its_class_indentation(tmp_path):

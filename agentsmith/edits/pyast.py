@@ -211,6 +211,8 @@ def splice(source: str, new_text: str) -> tuple[str, list[str]]:
         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
         block = "".join(frag_lines[start - 1 : node.end_lineno])
         target = find(result, node.name)
+        if target is not None:
+            block = _keep_docstring(block, node, start, docstring_lines(result, target))
         if target is None:
             added.append(block.rstrip("\n") + "\n")  # a new helper the answer defines next to its function
             continue
@@ -239,6 +241,41 @@ def splice(source: str, new_text: str) -> tuple[str, list[str]]:
         )
         result = "".join(lines[:last]) + "".join(m + "\n" for m in missing) + "".join(lines[last:])
     return result, replaced
+
+
+def docstring_lines(source: str, definition: Definition) -> str:
+    """The definition's docstring as it stands in the file (its lines, dedented to column 0), or ""."""
+    tree = parse(source)
+    node = (
+        next((n for n in ast.walk(tree) if isinstance(n, _DEFS) and n.lineno == definition.lineno), None)
+        if tree
+        else None
+    )
+    if node is None or ast.get_docstring(node, clean=False) is None:
+        return ""
+    first = node.body[0]
+    lines = source.splitlines(keepends=True)[first.lineno - 1 : first.end_lineno]
+    return _dedent("".join(lines))
+
+
+def _keep_docstring(block: str, node: ast.AST, start: int, original: str) -> str:
+    """The answer's definition with the file's docstring put back when the answer left it out: the
+    prompt lets the model skip it (writing a 30-line docstring again cost a small model half a minute
+    per candidate here, and a retyped docstring can break the doctests it holds)."""
+    if not original or ast.get_docstring(node, clean=False) is not None or not node.body:
+        return block
+    lines = block.splitlines(keepends=True)
+    at = node.body[0].lineno - start  # the body's first line, in the block
+    if at <= 0 or at >= len(lines) + 1 or node.body[0].lineno == node.lineno:
+        return block  # a one-line `def f(): return x`: nothing safe to insert into
+    body_line = lines[at]
+    indent = body_line[: len(body_line) - len(body_line.lstrip())]
+    while at > node.lineno - start + 1 and lines[at - 1].strip().startswith("#"):
+        at -= 1  # right under the signature, above the answer's leading comments
+    doc = "".join((indent + line if line.strip() else line) for line in original.splitlines(keepends=True))
+    if not doc.endswith("\n"):
+        doc += "\n"
+    return "".join(lines[:at]) + doc + "".join(lines[at:])
 
 
 def looks_like_definitions(text: str) -> bool:

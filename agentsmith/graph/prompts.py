@@ -26,24 +26,22 @@ SYSTEM = (
     "Keep any explanation short."
 )
 
-SYSTEM_RETRY = (
-    "You are a careful software engineer working in a git repository. Never change test files. "
-    "Think about every test case first: for each test, write its input, its expected output and how the "
-    "code gets there. Then write the code: the file path on its own line, then one fenced code block "
-    "holding the whole file."
-)
-
 SYSTEM_FOCUSED = (
     "You are a careful software engineer working in a large git repository. Never change test files. "
     "You see the function to change in full and the rest of its file as an outline (bodies shown as ...). "
     "Answer with the file path on its own line, then one fenced code block holding the complete new "
-    "definition of the function: the whole `def`, with its decorators and docstring. Do not repeat the "
-    "rest of the file: it is kept as it is."
+    "definition of the function: the whole `def` with its decorators, but without its docstring (the "
+    "file's docstring is kept). Do not repeat the rest of the file: it is kept as it is."
 )
 
-SYSTEM_FOCUSED_RETRY = SYSTEM_FOCUSED + (
-    " Think about every test case first: for each test, its input, its expected output and how the code "
-    "gets there. Then write the function."
+# On a retry the model must reason before it writes: answering with code at once, small models repeat
+# their mistake; reasoning first, about 1 sample in 6 passes (Qwen2.5-Coder 1.5B on slugify, here).
+# The instruction goes at the end, the system message stays the first attempt's: a retry's prompt then
+# starts with the first attempt's tokens and llama.cpp reuses them (a 5,000-token prompt took about a
+# minute to evaluate again on 2 cores).
+THINK_FIRST = (
+    "Think about every test case first: for each test, write its input, its expected output and how the "
+    "code gets there. Then "
 )
 
 SMALL_FILE_LINES = 150  # below this a file goes whole: easier for small models (measured)
@@ -179,18 +177,13 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
         )
     # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
-    if previous:
-        answer = f"Think about every test case first, then give the whole file {wanted}."
-    else:
-        answer = (
-            f"Reply with the complete new content of {wanted}: the path on its own line, "
-            "then one fenced code block with the whole file."
-        )
+    answer = (
+        f"reply with the complete new content of {wanted}: the path on its own line, "
+        "then one fenced code block with the whole file."
+    )
+    answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
     parts.append(answer)
-    # On a retry the model must reason before it writes: answering with code at once, small models repeat
-    # their mistake; reasoning first, about 1 sample in 6 passes (Qwen2.5-Coder 1.5B on slugify, here).
-    system = SYSTEM_RETRY if previous else SYSTEM
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
     tokens = _measure(messages, count)
     if budget is not None and tokens > budget:
         return None  # too big whole: the focused prompt shrinks to fit
@@ -278,12 +271,11 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
             (f"{rel}\n```python\n{pyast.header(source, first)}{' ' * 4}# the complete new body\n```") if first else ""
         )
         answer = (
-            f"Write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
-            f"repeat the rest of the file. Reply in exactly this form:\n{template}"
+            f"write the complete new definition of {wanted}: the whole def, without its docstring (the "
+            f"file's is kept). Do not repeat the rest of the file. Reply in exactly this form:\n{template}"
         )
-        if previous:
-            answer = "Think about every test case first. Then w" + answer[1:]
-        system = SYSTEM_FOCUSED_RETRY if previous else SYSTEM_FOCUSED
+        answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
+        system = SYSTEM_FOCUSED
     else:
         answer = (
             "Reply with SEARCH/REPLACE blocks for the lines you change: the path on its own line, then "
@@ -292,10 +284,11 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         )
         system = SYSTEM
 
-    # What gives way first: the outline's docstrings, then the log's length, then the outline's bodies of
-    # signatures; the tests that must pass go last (a boltons task lost its only test first and the
-    # 1.5B model answered blind).
-    order = ["outline", "log", "outline", "tests", "log", "tests", "outline", "tests"]
+    # What gives way first: the log's length (it comes after the code, so the first attempt's prompt stays
+    # a prefix of the retry's and its evaluation is reused), then the outline's docstrings, then its
+    # bodies of signatures; the tests that must pass go last (a boltons task lost its only test first and
+    # the 1.5B model answered blind).
+    order = ["log", "outline", "log", "outline", "tests", "tests", "outline", "tests"]
     layout = ["tests", "outline", "code", "log"]  # the code to change comes last: small models copy the last block
 
     def assemble() -> list[dict[str, str]]:
