@@ -16,7 +16,7 @@ from agentsmith.bench.realrepo import build_suite, load_definitions
 from agentsmith.bench.results import render_markdown, summarise
 from agentsmith.bench.suite import build_task_repo, load_suite
 from agentsmith.errors import UserError
-from tests.conftest import REAL_HOME
+from tests.conftest import REAL_HOME, git
 
 PROJECT = Path(__file__).resolve().parent.parent
 TASKS = PROJECT / "benchmarks" / "realrepo" / "tasks.json"
@@ -124,7 +124,6 @@ def test_the_sandbox_verifier_fails_the_stub_and_passes_the_released_function(sm
 
     from agentsmith.bench.harness import verify_solution
     from agentsmith.bench.realrepo import extract_sdist, fetch_sdist
-    from agentsmith.bench.suite import git
     from agentsmith.config import POLICIES_DIR
 
     task = next(t for t in load_suite(small_suite) if t.slug == "humanize-ordinal")
@@ -140,7 +139,7 @@ def test_the_sandbox_verifier_fails_the_stub_and_passes_the_released_function(sm
     shutil.copyfile(released / "src/humanize/number.py", repo / "src/humanize/number.py")
     (repo / "conftest.py").write_text("import pytest\n")  # the agent may not add test config
     git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "the released function")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "the released function")
     solved = verify_solution(task, repo, git(repo, "rev-parse", "HEAD").strip(), policy, "rr-solved", None)
     assert solved["tests_pass"] and solved["tests_passed"] >= 15, solved["output_tail"]
     assert solved["dropped_config"] == ["conftest.py"] and solved["backend"] == "docker"

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentsmith.errors import UserError
+from agentsmith import vcs
+from agentsmith.errors import GitError, UserError
 
 GENESIS = "0" * 64
 TRAILER = "Agentsmith-Audit-Head"
@@ -157,19 +157,16 @@ def span(first: int, last: int) -> str:
 
 def check_commits(path: Path, repo: Path, verdict: Verdict) -> None:
     """Every agent commit's `Agentsmith-Audit-Head` must be a hash the chain still holds."""
-    fmt = f"%H %(trailers:key={TRAILER},valueonly,separator=%x20)"
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "log", "--all", f"--format={fmt}"], capture_output=True, text=True, timeout=120
-    )
-    if proc.returncode != 0:
+    try:
+        commits = vcs.commit_trailers(repo, TRAILER)
+    except GitError:
         raise UserError(f"cannot read the git history of {repo}", "pass --repo with a git repository") from None
     db = read_only(path)
     try:
         known = {r[0] for r in db.execute("SELECT hash FROM events")}
     finally:
         db.close()
-    for line in proc.stdout.splitlines():
-        sha, *heads = line.split()
+    for sha, heads in commits:
         for head in heads:
             if head in known:
                 verdict.anchored_commits += 1

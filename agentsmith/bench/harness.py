@@ -24,8 +24,9 @@ from typing import Any
 
 import yaml
 
+from agentsmith import vcs
 from agentsmith.bench.results import ResultsFile
-from agentsmith.bench.suite import BenchTask, build_task_repo, git
+from agentsmith.bench.suite import BenchTask, build_task_repo
 from agentsmith.errors import UserError
 
 TEST_COMMAND = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
@@ -124,15 +125,13 @@ def verify_solution(
     from agentsmith.sandbox import open_sandbox
 
     changed_tests = [
-        name
-        for name in task.test_files
-        if _git_bytes(repo, "show", f"{commit}:{name}") != (task.source / name).read_bytes()
+        name for name in task.test_files if vcs.file_at(repo, commit, name) != (task.source / name).read_bytes()
     ]
     with tempfile.TemporaryDirectory(prefix=f"bench-verify-{task.slug}-") as tmp:
         checkout = Path(tmp) / "workspace"
         checkout.mkdir()
-        archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=repo, check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True, capture_output=True)
+        archive = vcs.archive(repo, commit)
+        subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True, capture_output=True)
         dropped = _reset_test_config(checkout, task.source)
         for name in task.test_files:
             shutil.copyfile(task.source / name, checkout / name)
@@ -210,11 +209,6 @@ def plan_for(task: BenchTask, repo: Path) -> dict[str, Any]:
     except Exception as err:  # a planner crash is a localisation miss to report, not a bench stop
         return {"file_hit": False, "function_hit": False if task.function else None, "error": repr(err)}
     return localisation(task, steps) | {"seconds": round(time.monotonic() - started, 2)}
-
-
-def _git_bytes(repo: Path, *args: str) -> bytes | None:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True)
-    return done.stdout if done.returncode == 0 else None
 
 
 def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_root: Path | None) -> dict[str, Any]:
@@ -438,7 +432,7 @@ def _revision() -> str | None:
     from agentsmith.config import DATA_DIR
 
     try:
-        return git(DATA_DIR.parent.parent, "rev-parse", "--short", "HEAD").strip() or None
+        return vcs.short_revision(DATA_DIR.parent.parent) or None
     except Exception:  # not a checkout (an installed wheel), or no git
         try:
             return version("agentsmith")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentsmith import vcs
 from agentsmith.errors import UserError
 
-GIT_IDENTITY = ["-c", "user.name=agentsmith-bench", "-c", "user.email=bench@localhost"]
+BENCH_IDENTITY = ("agentsmith-bench", "bench@localhost")  # the task's base commit, apart from the agent's
 
 
 @dataclass(frozen=True)
@@ -122,15 +122,11 @@ def select_tasks(
     return tasks
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
 def build_task_repo(task: BenchTask, dest: Path) -> Path:
     """A fresh git repo committed on main: for an exercise only the instructions, the stub(s) and
     the tests; for a real-repo task the whole library as built."""
     dest.mkdir(parents=True, exist_ok=True)
-    git(dest, "init", "-q", "-b", "main")
+    vcs.init_repo(dest)
     if task.kind == "repo":
         # copyfile, not copy2: the suite may be read-only; the agent's worktree must not be.
         shutil.copytree(task.source, dest, dirs_exist_ok=True, copy_function=shutil.copyfile)
@@ -140,7 +136,5 @@ def build_task_repo(task: BenchTask, dest: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(task.folder / name, target)
             target.chmod(0o644)  # the suite is read-only; the agent's worktree must not be
-    # -f: an sdist's .gitignore may list files it ships (a generated _version.py) that imports need.
-    git(dest, "add", "-A", "-f")
-    git(dest, "commit", "-q", "-m", f"bench task {task.slug}")
+    vcs.commit_everything(dest, f"bench task {task.slug}", identity=BENCH_IDENTITY)
     return dest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from typing import Any
 
 
@@ -46,7 +45,6 @@ def pr_body(result: dict[str, Any], task: str, issue: int | None) -> str:
 
 def cmd_pr(args: argparse.Namespace) -> int:
     from agentsmith import vcs
-    from agentsmith.errors import UserError
     from agentsmith.forge.github import GitHubForge
     from agentsmith.graph.cli import _progress
     from agentsmith.graph.runner import start_run
@@ -64,17 +62,7 @@ def cmd_pr(args: argparse.Namespace) -> int:
     if result["status"] != "committed":
         print(json.dumps(result, default=str) if args.json else f"{result['status']}: {result['reason']}")
         return 1
-    push = subprocess.run(
-        ["git", "push", "--quiet", args.remote, f"{result['branch']}:{result['branch']}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    if push.returncode != 0:
-        raise UserError(
-            f"git push to {args.remote} failed: {push.stderr.strip().splitlines()[-1:]}",
-            "check the remote and its credentials",
-        )
+    vcs.push_branch(root, args.remote, result["branch"])
     review = load_policy(args.policy).policy.review
     needs_review = review.ci == "draft" or bool(result["findings"])
     pr = forge.open_pull_request(

@@ -47,7 +47,6 @@ class Change:
 
 # git is vcs's: one module owns it, with one error type
 git = vcs.git_bytes
-repo_root = vcs.repo_root
 
 
 def resolve_base(repo: Path, base: str) -> str:
@@ -111,7 +110,7 @@ def added_lines(base_text: str, head_text: str) -> set[int]:
 
 def prepare_change(repo: Path, base: str, scratch: Path, paths: list[str] | None = None) -> Change:
     """Lay out base/ and head/ copies of the changed (or the named) files under `scratch`."""
-    root = repo_root(repo)
+    root = vcs.repo_root(repo)
     commit = resolve_base(root, base)
     changes = changed_paths(root, commit)
     if paths is not None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from agentsmith import vcs
 from agentsmith.errors import PolicyError
 
 
@@ -157,9 +157,8 @@ def gate_verdicts(cases: list[Case], loaded) -> list[tuple[str, list[str]]]:
 
     scratch = Path(tempfile.mkdtemp(prefix="agentsmith-policy-test-"))
     try:
-        git = ["git", "-C", str(scratch), "-c", "user.name=agentsmith", "-c", "user.email=agentsmith@localhost"]
-        subprocess.run([*git, "init", "-q"], check=True, capture_output=True)
-        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], check=True, capture_output=True)
+        vcs.init_repo(scratch)
+        vcs.commit_everything(scratch, "base")
         # One folder per case, so two cases may name the same path; rules match paths anywhere below.
         for index, case in enumerate(cases):
             target = scratch / f"case{index:03d}" / case.path

@@ -8,7 +8,6 @@ import hashlib
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentsmith import store
+from agentsmith import store, vcs
 from agentsmith.config import home, worktrees_dir
 from agentsmith.errors import GitError, UserError
 
@@ -91,28 +90,16 @@ def finish(job: Job, state: str, reason: str, **values: Any) -> None:
 # ------------------------------------------------------------------------------- the run's repository
 
 
-def _git(*args: str, cwd: Path | None = None) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise GitError(f"git {' '.join(args[:2])} failed: {detail}", "check the repository URL and access to it")
-    return proc.stdout
-
-
 def check_reachable(repo_url: str, base: str | None) -> None:
     """Fail at submission, not in a worker minutes later, when the repository or base branch is wrong."""
-    proc = subprocess.run(
-        ["git", "ls-remote", "--heads", repo_url, *([base] if base else [])],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if proc.returncode != 0:
+    try:
+        branches = vcs.remote_branches(repo_url, *([base] if base else []))
+    except GitError:
         raise UserError(
             f"cannot read the repository {repo_url}",
             "pass --repo with a URL or path that `git ls-remote` can read from every worker",
-        )
-    if base and not proc.stdout.strip():
+        ) from None
+    if base and not branches:
         raise UserError(f"the repository {repo_url} has no branch {base}", "pass --base with an existing branch")
 
 
@@ -128,16 +115,12 @@ def prepare_clone(job: Job) -> Path:
     # Runs of one repository share the cache: one fetch at a time.
     with open(cache.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (cache / "HEAD").is_file():
-            _git("remote", "update", "--prune", cwd=cache)
-        else:
-            shutil.rmtree(cache, ignore_errors=True)
-            _git("clone", "--quiet", "--mirror", job.repo_url, str(cache))
+        vcs.update_mirror(job.repo_url, cache)
     target = run_clone(job.run_id)
     shutil.rmtree(target, ignore_errors=True)
     shutil.rmtree(worktrees_dir() / job.run_id, ignore_errors=True)  # a killed intake's half-made worktree
     target.parent.mkdir(parents=True, exist_ok=True)
-    _git("clone", "--quiet", *(["--branch", job.base] if job.base else []), str(cache), str(target))
+    vcs.clone(cache, target, branch=job.base)
     return target
 
 
@@ -149,7 +132,7 @@ def deliver(job: Job, result: dict[str, Any]) -> dict[str, Any]:
             f"the clone of finished run {job.run_id} is gone from this worker",
             f"resubmit the task; the branch {branch} was never pushed",
         )
-    _git("push", "--quiet", job.repo_url, f"{branch}:refs/heads/{branch}", cwd=clone)
+    vcs.push_branch(clone, job.repo_url, branch)
     delivered: dict[str, Any] = {"branch": branch, "commit_sha": result["commit"]}
     if job.open_pr and not job.pr_url:
         delivered["pr_url"] = _open_pull_request(job, result, clone)
@@ -164,7 +147,7 @@ def _open_pull_request(job: Job, result: dict[str, Any], clone: Path) -> str:
     from agentsmith.policy import load_policy
 
     forge = GitHubForge.from_env(None)
-    base = job.base or _git("rev-parse", "--abbrev-ref", "origin/HEAD", cwd=clone).strip().removeprefix("origin/")
+    base = job.base or vcs.remote_default_branch(clone)
     review = load_policy(job.policy).policy.review
     needs_review = review.ci == "draft" or bool(result["findings"])
     pr = forge.open_pull_request(

@@ -33,10 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _repo_root(file: Path, explicit: str | None) -> Path:
     if explicit:
         return Path(explicit).resolve()
-    for folder in [file.parent, *file.parent.parents]:
-        if (folder / ".git").exists():
-            return folder
-    return Path.cwd().resolve()
+    from agentsmith import vcs
+
+    try:
+        return vcs.repo_root(file.parent)
+    except UserError:
+        return Path.cwd().resolve()  # not in a repository: paths are relative to where the user is
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -4,10 +4,10 @@ looks up instead of parsing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentsmith import vcs
+from agentsmith.errors import GitError
 from agentsmith.repomap.model import FileMap, Symbol
 from agentsmith.repomap.parse import content_sha, parse_file
 
@@ -75,9 +77,8 @@ class RepoMap:
 def python_files(root: Path) -> list[str]:
     """Tracked .py files in a git repo (what a worktree holds), else every .py file under root."""
     if (root / ".git").exists():
-        done = subprocess.run(["git", "ls-files", "-z", "--", "*.py"], cwd=root, capture_output=True)
-        if done.returncode == 0:
-            return sorted(p for p in done.stdout.decode("utf-8", "replace").split("\0") if p)
+        with contextlib.suppress(GitError):
+            return sorted(vcs.tracked_files(root, "*.py"))
     found: list[str] = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and not d.startswith(".")]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import configparser
 import re
-import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from agentsmith import vcs
 
 PYTEST = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no"]
 TEST_GROUPS = ("test", "tests", "testing")
@@ -186,9 +187,9 @@ def test_files(repo: Path, setup: TestSetup | None = None) -> list[str]:
 def version_hint(repo: Path) -> str:
     """The version a VCS-versioned build (setuptools-scm, hatch-vcs) should report inside the sandbox,
     where there is no .git: the latest tag, else the sdist's PKG-INFO, else 0.0.0."""
-    tag = subprocess.run(["git", "describe", "--tags", "--abbrev=0"], cwd=repo, capture_output=True, text=True)
-    if tag.returncode == 0 and re.match(r"^v?\d", tag.stdout.strip()):
-        return tag.stdout.strip().lstrip("v")
+    tag = vcs.latest_tag(repo)
+    if tag and re.match(r"^v?\d", tag):
+        return tag.lstrip("v")
     info = repo / "PKG-INFO"
     if info.is_file():
         match = re.search(r"^Version: (\S+)", info.read_text(encoding="utf-8", errors="replace"), re.M)

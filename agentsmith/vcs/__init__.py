@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from agentsmith.errors import GitError, UserError
 
+_AGENT_IDENTITY = ("agentsmith", "agentsmith@localhost")
+_LOCAL_FIX = "check that repository with `git status`; nothing of yours was changed"
+_REMOTE_FIX = "check the repository URL and access to it"
+
+
+def _last_line(stderr: str) -> str:
+    return (stderr.strip().splitlines() or ["no message"])[-1][:300]
+
 
 def _git(cwd: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise GitError(
-            f"git {' '.join(args)} failed in {cwd}: {detail}",
-            "check that repository with `git status`; nothing of yours was changed",
-        )
+        raise GitError(f"git {' '.join(args)} failed in {cwd}: {_last_line(proc.stderr)}", _LOCAL_FIX)
     return proc.stdout
 
 
@@ -24,10 +29,8 @@ def git_bytes(cwd: Path, *args: str, input: bytes | None = None, timeout: float 
     """A git command's raw output (file contents, -z lists); GitError when it fails."""
     proc = subprocess.run(["git", "-C", str(cwd), *args], input=input, capture_output=True, timeout=timeout)
     if proc.returncode != 0:
-        detail = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1][:300]
         raise GitError(
-            f"git {' '.join(args)} failed in {cwd}: {detail}",
-            "check that repository with `git status`; nothing of yours was changed",
+            f"git {' '.join(args)} failed in {cwd}: {_last_line(proc.stderr.decode(errors='replace'))}", _LOCAL_FIX
         )
     return proc.stdout
 
@@ -109,12 +112,13 @@ def diff(worktree: Path, base: str) -> str:
 
 def commit_all(worktree: Path, message: str) -> str:
     _git(worktree, "add", "--all")
+    name, email = _AGENT_IDENTITY
     _git(
         worktree,
         "-c",
-        "user.name=agentsmith",
+        f"user.name={name}",
         "-c",
-        "user.email=agentsmith@localhost",
+        f"user.email={email}",
         "commit",
         "--quiet",
         "--no-verify",
@@ -136,8 +140,11 @@ def commit_of_run(worktree: Path, base: str, run_id: str) -> str | None:
     return None
 
 
-def tracked_files(root: Path) -> list[str]:
-    return [p for p in _git(root, "ls-files").splitlines() if p]
+def tracked_files(root: Path, *pathspecs: str) -> list[str]:
+    """Files git tracks in `root` (those matching `pathspecs`, when given)."""
+    # -z: without it git quotes a path with unusual characters, and the quoted form names no file.
+    listing = git_bytes(root, "ls-files", "-z", "--", *pathspecs).decode("utf-8", "replace")
+    return [p for p in listing.split("\0") if p]
 
 
 def status_snapshot(root: Path) -> tuple[str, str, str]:
@@ -159,3 +166,94 @@ def restore_files(worktree: Path, base: str, paths: list[str]) -> None:
         _git(worktree, "checkout", base, "--", *sorted(existing))
     for path in set(paths) - existing:
         (worktree / path).unlink(missing_ok=True)
+
+
+def file_at(root: Path, rev: str, path: str) -> bytes | None:
+    """The content of `path` at `rev`, or None when `rev` has no such file."""
+    try:
+        return git_bytes(root, "show", f"{rev}:{path}")
+    except GitError:
+        return None
+
+
+def archive(root: Path, rev: str) -> bytes:
+    """The files at `rev` as a tar archive, without the history."""
+    return git_bytes(root, "archive", "--format=tar", rev)
+
+
+def short_revision(root: Path, rev: str = "HEAD") -> str:
+    return _git(root, "rev-parse", "--short", rev).strip()
+
+
+def latest_tag(root: Path) -> str | None:
+    """The nearest tag reachable from HEAD; None where there is none, or no repository."""
+    return _git(root, "describe", "--tags", "--abbrev=0", check=False).strip() or None
+
+
+def commit_trailers(root: Path, key: str) -> list[tuple[str, list[str]]]:
+    """(sha, values of its `key` trailers) for every commit on every ref, newest first."""
+    fmt = f"%H %(trailers:key={key},valueonly,separator=%x20)"
+    log = git_bytes(root, "log", "--all", f"--format={fmt}").decode("utf-8", "replace")
+    return [(sha, values) for sha, *values in (line.split() for line in log.splitlines())]
+
+
+def init_repo(dest: Path) -> None:
+    """An empty repository at `dest` (which must exist), on branch main."""
+    _git(dest, "init", "-q", "-b", "main")
+
+
+def commit_everything(root: Path, message: str, *, identity: tuple[str, str] = _AGENT_IDENTITY) -> None:
+    """Every file under `root` as one commit (an empty one when there are none): the base of a
+    throwaway repository. Ignored files too: an sdist's .gitignore may list files it ships."""
+    name, email = identity
+    _git(root, "add", "-A", "-f")
+    _git(root, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "-q", "--allow-empty", "-m", message)
+
+
+# ------------------------------------------------------------------------------- remotes
+
+
+def _remote(*args: str, cwd: Path | None = None, timeout: float = 600) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        # Only the subcommand is named: the arguments hold the repository URL, which may carry a token.
+        raise GitError(f"git {' '.join(args[:2])} failed: {_last_line(proc.stderr)}", _REMOTE_FIX)
+    return proc.stdout
+
+
+def remote_branches(url: str, *names: str) -> list[str]:
+    """The branches of the repository at `url` (those of `names`, when given)."""
+    listing = _remote("ls-remote", "--heads", url, *names, timeout=120)
+    return [line.partition("\t")[2].removeprefix("refs/heads/") for line in listing.splitlines() if line.strip()]
+
+
+def update_mirror(url: str, cache: Path) -> None:
+    """A bare mirror of `url` at `cache`, up to date: cloned the first time, fetched and pruned after."""
+    if (cache / "HEAD").is_file():
+        _remote("remote", "update", "--prune", cwd=cache)
+    else:
+        shutil.rmtree(cache, ignore_errors=True)  # what a clone killed half-way left
+        _remote("clone", "--quiet", "--mirror", url, str(cache))
+
+
+def clone(source: str | Path, dest: Path, *, branch: str | None = None) -> None:
+    _remote("clone", "--quiet", *(["--branch", branch] if branch else []), str(source), str(dest))
+
+
+def remote_default_branch(root: Path) -> str:
+    """The branch HEAD names in the repository `root` was cloned from."""
+    return _git(root, "rev-parse", "--abbrev-ref", "origin/HEAD").strip().removeprefix("origin/")
+
+
+def push_branch(root: Path, remote: str, branch: str) -> None:
+    """Push `branch` to the same name at `remote` (a remote's name or a URL)."""
+    proc = subprocess.run(
+        ["git", "push", "--quiet", remote, f"{branch}:refs/heads/{branch}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        shown = re.sub(r"(?<=://)[^/@]*@", "", remote)  # a URL's user:token stays out of logs
+        raise GitError(f"git push to {shown} failed: {_last_line(proc.stderr)}", "check the remote and its credentials")
