@@ -66,3 +66,16 @@ def test_misnamed_path_is_retargeted_to_the_only_matching_file(tmp_path):
     assert edits[0].path == "text.py"
     # A path leaving the repo is not laundered into a target: it stays, and apply refuses it.
     assert retarget([Edit("../text.py", None, "")], tmp_path, ["text.py"])[0].path == "../text.py"
+
+
+def test_a_path_inside_the_block_and_half_a_replace_block_are_salvaged():
+    # Two answers the 1.5B model gave on one retry: neither would parse as written.
+    broken_replace = "```\nacronym.py\n=======\ndef abbreviate(words):\n    return words\n>>>>>>> REPLACE\n```"
+    (edit,) = parse_edits(broken_replace, default_path="acronym.py")
+    assert (edit.path, edit.search, edit.replace) == ("acronym.py", None, "def abbreviate(words):\n    return words\n")
+    path_inside = "```python\nsrc/acronym.py\ndef abbreviate(words):\n    return words\n```"
+    (edit,) = parse_edits(path_inside, default_path="acronym.py")
+    assert edit.path == "src/acronym.py" and edit.replace == "def abbreviate(words):\n    return words\n"
+    heading = "README.md\n```markdown\nTitle\n=======\n\nText.\n```"
+    (edit,) = parse_edits(heading, default_path="acronym.py")
+    assert edit.replace == "Title\n=======\n\nText.\n"  # a real heading underline is kept

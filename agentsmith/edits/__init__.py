@@ -32,6 +32,10 @@ class PathRefused(Exception):
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})([^\n`]*)\n(.*?)^\1[ \t]*$", re.S | re.M)
 _SEARCH_BLOCK = re.compile(r"^<{5,9} ?SEARCH[^\n]*\n(.*?)^={5,9}[ \t]*\n(.*?)^>{5,9} ?REPLACE[^\n]*$", re.S | re.M)
+_BARE_PATH = re.compile(r"[\w-]+(/[\w.-]+)*\.(py|pyi|js|ts|go|rs|rb|java|toml|cfg|ini|ya?ml|json|md|txt)")
+# Half a SEARCH/REPLACE block inside a whole-file answer (a `=======` and `>>>>>>> REPLACE` with no
+# SEARCH): markers no file holds on their own, dropped so the code between them is not lost.
+_STRAY_MARKER = re.compile(r"^(={7}|>{7} ?REPLACE|<{7} ?SEARCH)[ \t]*\n", re.M)
 _PATH_TOKEN = re.compile(r"([\w./-]+\.[A-Za-z0-9]{1,8})")
 
 
@@ -72,6 +76,13 @@ def parse_edits(answer: str, *, default_path: str | None = None) -> list[Edit]:
             path = _path_in(before[-1]) if len(before[-1]) < 120 else None
         if not path and re.match(r"#\s*(file(name)?|path)\s*:", first_line, re.I):
             path = _path_in(first_line)
+        if _BARE_PATH.fullmatch(first_line.strip()):
+            # The path written inside the block, on its first line (seen from the 1.5B model on retries):
+            # it names the file and is not part of it.
+            path = path or first_line.strip()
+            body = body.split("\n", 1)[1] if "\n" in body else ""
+        if re.search(r"^(>{7} ?REPLACE|<{7} ?SEARCH)", body, re.M):
+            body = _STRAY_MARKER.sub("", body)
         if path:
             edits.append(Edit(path=path, search=None, replace=body))
         else:

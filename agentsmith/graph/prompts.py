@@ -26,6 +26,15 @@ SYSTEM = (
     "Keep any explanation short."
 )
 
+# Whole-file mode (every file to change is small): no word of SEARCH/REPLACE, which the 1.5B model
+# otherwise mixes into a whole-file answer (half a block with `=======`, seen on retries here).
+SYSTEM_WHOLE = (
+    "You are a careful software engineer working in a git repository. "
+    "Change only the files you are asked to change. Never change test files. "
+    "Answer with the complete new content of every file you change, each as: the file path on a "
+    "line of its own, then a fenced code block holding the whole file."
+)
+
 SYSTEM_FOCUSED = (
     "You are a careful software engineer working in a large git repository. Never change test files. "
     "You see the function to change in full and the rest of its file as an outline (bodies shown as ...). "
@@ -183,7 +192,7 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
     )
     answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
     parts.append(answer)
-    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
+    messages = [{"role": "system", "content": SYSTEM_WHOLE}, {"role": "user", "content": "\n".join(parts)}]
     tokens = _measure(messages, count)
     if budget is not None and tokens > budget:
         return None  # too big whole: the focused prompt shrinks to fit
