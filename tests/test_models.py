@@ -336,6 +336,6 @@ def test_breaker_lets_one_probe_through_and_reopens_when_it_fails():
 
 def test_history_with_external_failures_stops_the_cascade(frontier_env):
     p = make_portfolio()
-    history = [Attempt("local", False), Attempt("local", False), Attempt("frontier", False), Attempt("frontier", False)]
+    history = [Attempt(tier=tier, passed=False) for tier in ("local", "local", "frontier", "frontier")]
     decision = p.route({"id": "s", "difficulty": 1}, history, sensitive=False)
     assert decision.stop and "already failed" in decision.reason

@@ -21,6 +21,7 @@ from agentsmith.graph.excerpts import estimate_tokens, failed_tests, trim_failur
 from agentsmith.graph.prompts import build_edit_prompt, retry_budget
 from agentsmith.models import Portfolio
 from agentsmith.policy import load_policy
+from agentsmith.records import Attempt
 from agentsmith.sandbox import project
 from tests.conftest import REAL_HOME, git, make_repo
 
@@ -66,7 +67,7 @@ def test_prompt_on_a_500_line_file_fits_the_local_budget(humanize_sdist, tmp_pat
     assert budget <= 8192 - 1536 - 256  # n_ctx less the answer's room less a margin
     assert len((repo / NUMBER).read_text().splitlines()) > 500
     task = "Implement intword in number.py so the tests pass"
-    failing = {"log": "E   AssertionError: assert '1.0 million' == 'x'\n" * 400}
+    failing = Attempt(tier="local", passed=False, log="E   AssertionError: assert '1.0 million' == 'x'\n" * 400)
     for previous in (None, failing):
         prompt = build_edit_prompt(
             task=task,
@@ -110,7 +111,7 @@ def test_a_retry_prompt_starts_with_the_first_attempts_prompt(humanize_sdist, tm
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="intword")
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     (tmp_path / "test_m.py").write_text("from m import f\n\ndef test_f():\n    assert f() == 2\n")
-    failing = {"log": "E   AssertionError: assert '1.0 million' == 'x'\n"}
+    failing = Attempt(tier="local", passed=False, log="E   AssertionError: assert '1.0 million' == 'x'\n")
     for root, files, tests in ((repo, [NUMBER], [TESTS]), (tmp_path, ["m.py"], ["test_m.py"])):
         first, retry = (
             build_edit_prompt(
@@ -407,7 +408,7 @@ def test_a_request_the_tier_refused_as_too_big_is_never_resent_unchanged(humaniz
     with pytest.raises(ContextOverflow) as refused:
         tier.chat(sent.messages, temperature=0.0, max_tokens=64)
     assert refused.value.unhealthy is False
-    history = [{"tier": "tiny", "passed": False, "overflow": True, "prompt_tokens": sent.tokens}]
+    history = [Attempt(tier="tiny", passed=False, overflow=True, prompt_tokens=sent.tokens)]
     budget = retry_budget(8000, history, "tiny")
     assert budget == int(sent.tokens * 0.6)
     retry = build_edit_prompt(
@@ -415,7 +416,7 @@ def test_a_request_the_tier_refused_as_too_big_is_never_resent_unchanged(humaniz
         root=repo,
         files=[NUMBER],
         context_files=[TESTS],
-        previous={"log": str(refused.value)},
+        previous=Attempt(tier="tiny", passed=False, log=str(refused.value)),
         budget=budget,
         count=tier.count_tokens,
     )
@@ -447,18 +448,18 @@ def test_failures_already_on_the_base_revision_do_not_count_but_new_ones_do(huma
     }
     try:
         unchanged = run_tests(state, ctx)
-        assert unchanged["passed"], unchanged["log"]
-        assert unchanged["baseline"] == ["tests/test_filesize.py::test_known_broken_on_main"]
-        assert "also fail on the base revision" in unchanged["log"]
-        state["baseline"] = unchanged["baseline"]
+        assert unchanged.passed, unchanged.log
+        assert unchanged.baseline == ["tests/test_filesize.py::test_known_broken_on_main"]
+        assert "also fail on the base revision" in unchanged.log
+        state["baseline"] = unchanged.baseline
         # A regression outside the step's own tests is caught by the whole suite.
         source = (repo / NUMBER).read_text()
         (repo / NUMBER).write_text(
             source.replace("def intcomma(", "def intcomma(*args, **kwargs):\n    return ''\n\n\ndef _old_intcomma(", 1)
         )
         broken = run_tests(state, ctx)
-        assert not broken["passed"] and "baseline" not in broken
-        assert "The change breaks" in broken["log"] and "test_intcomma" in broken["log"]
-        assert "test_known_broken_on_main" not in broken["log"].split("\n", 1)[0]
+        assert not broken.passed and broken.baseline is None
+        assert "The change breaks" in broken.log and "test_intcomma" in broken.log
+        assert "test_known_broken_on_main" not in broken.log.split("\n", 1)[0]
     finally:
         ctx.close()

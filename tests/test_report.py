@@ -21,7 +21,7 @@ import pytest
 
 from agentsmith import audit
 from agentsmith.audit import AuditLog
-from agentsmith.graph.reporting import time_split
+from agentsmith.graph.totals import time_split
 from tests import services
 
 AGENTSMITH = str(Path(sys.executable).with_name("agentsmith"))

@@ -85,7 +85,7 @@ def test_an_external_tier_draws_one_greedy_candidate_unless_its_policy_says_more
 
 
 def test_a_passed_step_is_not_routed_again(frontier_configured):
-    decision = portfolio().route(STEP, [Attempt("local", True, 10, 0.0, None)], sensitive=False)
+    decision = portfolio().route(STEP, [Attempt(tier="local", passed=True, tokens=10)], sensitive=False)
     assert decision.stop and decision.tier is None
 
 

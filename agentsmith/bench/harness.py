@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,33 +88,6 @@ def cascade_policy(policy_path: Path, work_dir: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------ one task
-
-
-def count_escalations(routes: list[dict[str, Any]]) -> int:
-    """Route decisions that moved a step to a different tier than its previous attempt."""
-    escalations, previous = 0, {}
-    for route in routes:
-        tier, step = route.get("tier"), route.get("step", "")
-        if tier is None:
-            continue
-        if step in previous and previous[step] != tier:
-            escalations += 1
-        previous[step] = tier
-    return escalations
-
-
-def tokens_by_tier(calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    totals: dict[str, dict[str, Any]] = {}
-    for call in calls:
-        into = totals.setdefault(
-            call.get("tier") or "?", {"prompt": 0, "completion": 0, "calls": 0, "cost_usd": 0.0, "compute_usd": 0.0}
-        )
-        into["prompt"] += call.get("prompt_tokens") or 0
-        into["completion"] += call.get("completion_tokens") or 0
-        into["calls"] += 1
-        into["cost_usd"] = round(into["cost_usd"] + (call.get("cost_usd") or 0.0), 6)
-        into["compute_usd"] = round(into["compute_usd"] + (call.get("compute_usd") or 0.0), 6)
-    return totals
 
 
 def verify_solution(
@@ -214,6 +187,7 @@ def plan_for(task: BenchTask, repo: Path) -> dict[str, Any]:
 def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_root: Path | None) -> dict[str, Any]:
     """One task as a real agent run in a fresh repo; the record the results file keeps."""
     from agentsmith.graph.runner import start_run
+    from agentsmith.graph.totals import run_totals
 
     repo = build_task_repo(task, Path(tempfile.mkdtemp(prefix=f"{task.slug}-", dir=work_root)) / "repo")
     record: dict[str, Any] = {
@@ -255,22 +229,20 @@ def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_
             "finished_at": time.time(),
         }
     seconds = time.monotonic() - started
-    calls = result.get("calls") or []
-    api_usd = sum(c.get("cost_usd") or 0.0 for c in calls)
-    compute_usd = sum(c.get("compute_usd") or 0.0 for c in calls)
+    totals = run_totals(result)  # its calls and routes (the run's wall time is `seconds`, set-up included)
     record |= {
         "status": result.get("status"),
         "reason": result.get("reason", ""),
         "run_id": result.get("run_id"),
         "seconds": round(seconds, 2),
         "attempts": result.get("attempts", 0),
-        "escalations": count_escalations(result.get("routes") or []),
+        "escalations": totals.escalations,
         "tiers_used": result.get("tiers_used", []),
         "first_tier": next((r.get("tier") for r in result.get("routes") or [] if r.get("tier")), None),
-        "tokens_by_tier": tokens_by_tier(calls),
-        "cost_usd": round(api_usd, 6),  # API spend
-        "compute_usd": round(compute_usd, 6),  # the tiers' wall time at their price_per_hour
-        "all_in_usd": round(api_usd + compute_usd, 6),
+        "tokens_by_tier": {tier: asdict(t) for tier, t in totals.by_tier.items()},
+        "cost_usd": totals.cost_usd,  # API spend
+        "compute_usd": totals.compute_usd,  # the tiers' wall time at their price_per_hour
+        "all_in_usd": totals.all_in_usd,
         "blocking_findings": result.get("blocking", 0),
         "incidents": result.get("incidents") or [],
         "route_reasons": [r.get("reason", "") for r in result.get("routes") or []],

@@ -18,10 +18,11 @@ from agentsmith.edits import ApplyResult, apply_edits, parse_edits, retarget
 from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.graph.planning import plan_steps
 from agentsmith.graph.prompts import build_edit_prompt, retry_budget
-from agentsmith.graph.reporting import time_split
 from agentsmith.graph.state import RunContext, RunState
 from agentsmith.graph.testing import run_tests
+from agentsmith.graph.totals import run_totals
 from agentsmith.models.tiers import ContextOverflow
+from agentsmith.records import Attempt, GateSummary, VerifyOutcome
 from agentsmith.redact import altered_values
 from agentsmith.sandbox.engine import docker_client
 from agentsmith.seams import Incident
@@ -80,31 +81,25 @@ def plan(state: RunState, runtime: Ctx) -> dict[str, Any]:
 
 
 def route(state: RunState, runtime: Ctx) -> dict[str, Any]:
-    from agentsmith.models import Attempt
-
     ctx = runtime.context
     step = _step(state)
     seen = set(step["files"]) | set(step.get("context", []))
     sensitive = bool(seen & set(state.get("local_only", [])))
-    history = [
-        Attempt(
-            tier=h["tier"],
-            passed=h["passed"],
-            tokens=h.get("tokens", 0),
-            cost_usd=h.get("cost_usd", 0.0),
-            error=h.get("error"),
-        )
-        for h in state.get("history", [])
-    ]
+    history = state.get("history", [])
     decision = ctx.portfolio.route(step, history, sensitive=sensitive)
-    record = {"step": step["id"], "attempt": len(history) + 1, "sensitive": sensitive, **asdict(decision)}
-    ctx.record(state["run_id"], "route", record | {"next": after_route({"decision": asdict(decision)})})
-    return {"decision": asdict(decision), "routes": [record]}
+    record = {
+        "step": step["id"],
+        "attempt": len(history) + 1,
+        "sensitive": sensitive,
+        **decision.model_dump(mode="json", exclude={"drawn"}),
+    }
+    ctx.record(state["run_id"], "route", record | {"next": after_route({"decision": decision})})
+    return {"decision": decision, "routes": [record]}
 
 
 def after_route(state: RunState) -> Literal["edit", "report"]:
     decision = state["decision"]
-    return "report" if decision.get("stop") or not decision.get("tier") else "edit"
+    return "report" if decision.stop or not decision.tier else "edit"
 
 
 # --------------------------------------------------------------------------------------- edit
@@ -121,10 +116,10 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         # a weaker tier's broken draft than starting clean (both seen here).
         # (a later step's start is its own base: the earlier steps' passing work stays)
         vcs.restore_files(Path(state["worktree"]), state.get("step_base") or state["base_rev"], step["files"])
-    tier = decision["tier"]
+    tier = decision.tier
     # A request the tier refused as too big is never resent unchanged (see retry_budget).
     budget = retry_budget(ctx.portfolio.prompt_budget(tier), history, tier)
-    overflows = sum(1 for h in history if h.get("overflow") and h.get("tier") == tier)
+    overflows = sum(1 for h in history if h.overflow and h.tier == tier)
     # The step's own description: with several steps it names the one symbol this step changes.
     prompt = build_edit_prompt(
         task=step.get("description") or state["task"],
@@ -145,21 +140,21 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         return {
             "answer": "",
             "prompt": prompt.summary(),
-            "decision": decision | {"drawn": decision.get("samples", 1)},
-            "verify": {"passed": False, "error": error, "log": error, "overflow": True, "prompt_tokens": prompt.tokens},
+            "decision": decision.model_copy(update={"drawn": decision.samples}),
+            "verify": VerifyOutcome(passed=False, error=error, log=error, overflow=True, prompt_tokens=prompt.tokens),
         }
 
     def on_token(chunk: str) -> None:
         ctx.record(state["run_id"], "token", {"text": chunk}, audit=False)
 
-    drawn = decision.get("drawn", 0) + 1
+    drawn = decision.drawn + 1
     try:
         completion = ctx.portfolio.complete(
-            decision["tier"],
+            tier,
             messages,
-            temperature=decision.get("temperature", 0.0),
+            temperature=decision.temperature,
             on_token=on_token if ctx.listener else None,
-            reason=decision.get("reason", ""),
+            reason=decision.reason,
         )
     except (ModelUnavailable, UserError) as err:
         overflow = isinstance(err, ContextOverflow)
@@ -171,14 +166,14 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         return {
             "answer": "",
             "prompt": prompt.summary(),
-            "decision": decision | {"drawn": decision.get("samples", 1)},
-            "verify": {
-                "passed": False,
-                "error": f"model call failed: {err}",
-                "log": str(err),
-                "overflow": overflow,
-                "prompt_tokens": prompt.tokens,
-            },
+            "decision": decision.model_copy(update={"drawn": decision.samples}),
+            "verify": VerifyOutcome(
+                passed=False,
+                error=f"model call failed: {err}",
+                log=str(err),
+                overflow=overflow,
+                prompt_tokens=prompt.tokens,
+            ),
         }
     call = completion.to_dict()
     # The answer is kept (locally) so a failed run can be reviewed: what did the model actually say?
@@ -190,8 +185,8 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     return {
         "answer": completion.text,
         "calls": [call],
-        "verify": {},
-        "decision": decision | {"drawn": drawn},
+        "verify": None,  # verify runs the tests
+        "decision": decision.model_copy(update={"drawn": drawn}),
         "prompt": prompt.summary() | {"answer_format": prompt.answer_format},
     }
 
@@ -212,7 +207,7 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     wanted = set(step["files"]) | read_only
     stray = [e.path for e in edits if e.path not in wanted and not _leaves_repo(worktree, e.path)]
     edits = [e for e in edits if e.path not in stray]
-    external = bool(state["decision"].get("external") and ctx.portfolio.mapping)
+    external = bool(state["decision"].external and ctx.portfolio.mapping)
     before = _current_texts(worktree, [e.path for e in edits]) if external else {}
     prompt = state.get("prompt") or {}
     # Removing a definition is allowed only when the step names it (its symbols, or the task's words).
@@ -238,17 +233,17 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     update: dict[str, Any] = {"applied": result.applied, "incidents": incidents}
     if not result.applied:
         problems = result.failed + [i["detail"] for i in incidents] or ["the answer held no edit I could apply"]
-        update["verify"] = {
-            "passed": False,
-            "error": "no edit applied",
-            "log": "No edit was applied: "
+        update["verify"] = VerifyOutcome(
+            passed=False,
+            error="no edit applied",
+            log="No edit was applied: "
             + "; ".join(problems)
             + ". "
             + prompt.get(
                 "answer_format",
                 "Answer with the file path on its own line, then a fenced code block holding the whole file.",
             ),
-        }
+        )
     return update
 
 
@@ -295,27 +290,29 @@ def _leaves_repo(root: Path, path: str) -> bool:
 
 def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
-    outcome = dict(state.get("verify") or {})
-    if not outcome.get("error"):
+    outcome = state.get("verify")
+    if outcome is None or not outcome.error:  # (with an error set, there was nothing to test)
         outcome = run_tests(state, ctx)
     last_call = (state.get("calls") or [{}])[-1] if state.get("answer") else {}
-    attempt = {
-        "tier": state["decision"]["tier"],
-        "passed": outcome["passed"],
-        "tokens": last_call.get("prompt_tokens", 0) + last_call.get("completion_tokens", 0),
-        "cost_usd": last_call.get("cost_usd", 0.0),
-        "error": None if outcome["passed"] else outcome.get("error", "tests failed"),
-        "overflow": bool(outcome.get("overflow")),
-        "prompt_tokens": outcome.get("prompt_tokens", 0),
-        "log": outcome.get("log", "")[-TAIL:],
-    }
-    update: dict[str, Any] = {"verify": outcome}
-    if "baseline" in outcome:
-        update["baseline"] = outcome.pop("baseline")
+    attempt = Attempt(
+        tier=state["decision"].tier,
+        passed=outcome.passed,
+        tokens=last_call.get("prompt_tokens", 0) + last_call.get("completion_tokens", 0),
+        cost_usd=last_call.get("cost_usd", 0.0),
+        error=None if outcome.passed else outcome.error or "tests failed",
+        overflow=outcome.overflow,
+        prompt_tokens=outcome.prompt_tokens,
+        log=outcome.log[-TAIL:],
+    )
+    update: dict[str, Any] = {}
+    if outcome.baseline is not None:  # measured once per run: the state keeps it, not each outcome
+        update["baseline"] = outcome.baseline
+        outcome = outcome.model_copy(update={"baseline": None})
+    update["verify"] = outcome
     index = state.get("step_index", 0)
-    if not outcome["passed"] and _more_candidates(state):
+    if not outcome.passed and _more_candidates(state):
         pass  # a sampled candidate failed: the next one comes from the same tier; the attempt goes on
-    elif outcome["passed"] and index + 1 < len(state["steps"]):
+    elif outcome.passed and index + 1 < len(state["steps"]):
         # This step is done; the next one starts its own cascade from here (routing is per step).
         ctx.record(
             state["run_id"],
@@ -327,7 +324,7 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
             },
         )
         update |= {
-            "verify": outcome | {"next_step": True},
+            "verify": outcome.model_copy(update={"next_step": True}),
             "step_index": index + 1,
             "history": [],
             "step_base": vcs.snapshot_tree(Path(state["worktree"])),
@@ -337,20 +334,20 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx.record(
         state["run_id"],
         "verify",
-        {k: v for k, v in attempt.items() if k != "log"}
-        | {"seconds": outcome.get("seconds"), "backend": outcome.get("backend"), "next": after_verify(state | update)},
+        attempt.model_dump(mode="json", exclude={"log"})
+        | {"seconds": outcome.seconds, "backend": outcome.backend, "next": after_verify(state | update)},
     )
     return update
 
 
 def _more_candidates(state: RunState) -> bool:
     decision = state["decision"]
-    return decision.get("drawn", 1) < decision.get("samples", 1)
+    return decision.drawn < decision.samples
 
 
 def after_verify(state: RunState) -> Literal["gate", "edit", "route"]:
-    if state["verify"].get("passed"):
-        return "route" if state["verify"].get("next_step") else "gate"
+    if state["verify"].passed:
+        return "route" if state["verify"].next_step else "gate"
     return "edit" if _more_candidates(state) else "route"
 
 
@@ -364,16 +361,13 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     result = ctx.gate(Path(state["worktree"]), state["base_rev"], ctx.policy)
     findings = [f.to_dict() for f in result.findings]
     blocking = [f for f in findings if f.get("blocking")]
-    summary = {
-        "findings": len(findings),
-        "blocking": len(blocking),
-        "seconds": round(result.seconds, 2),
-        "tools": sorted(result.tools),
-    }
+    summary = GateSummary(
+        findings=len(findings), blocking=len(blocking), seconds=round(result.seconds, 2), tools=sorted(result.tools)
+    )
     ctx.record(
         state["run_id"],
         "gate",
-        summary
+        summary.model_dump(mode="json")
         | {
             "blocking_rules": sorted({f["rule"] for f in blocking}),
             "rules": dict(Counter(f["rule"] for f in findings)),  # the weekly report's top findings
@@ -383,17 +377,19 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     update: dict[str, Any] = {"findings": findings, "gate": summary}
     if blocking:
         history = list(state.get("history", []))
-        history[-1] = history[-1] | {
-            "passed": False,
-            "error": "security gate blocked the change",
-            "log": "The security gate blocked the change:\n" + render(result, "text")[-TAIL:],
-        }
+        history[-1] = history[-1].model_copy(
+            update={
+                "passed": False,
+                "error": "security gate blocked the change",
+                "log": "The security gate blocked the change:\n" + render(result, "text")[-TAIL:],
+            }
+        )
         update["history"] = history
     return update
 
 
 def after_gate(state: RunState) -> Literal["review", "route"]:
-    return "route" if state["gate"]["blocking"] else "review"
+    return "route" if state["gate"].blocking else "review"
 
 
 # ------------------------------------------------------------------------------------- review
@@ -417,11 +413,13 @@ def review(state: RunState, runtime: Ctx) -> dict[str, Any]:
     update: dict[str, Any] = {"review": decision}
     if decision["decision"] == "feedback":
         history = list(state.get("history", []))
-        history[-1] = history[-1] | {
-            "passed": False,
-            "error": "reviewer asked for changes",
-            "log": "The reviewer asked for changes: " + decision.get("feedback", ""),
-        }
+        history[-1] = history[-1].model_copy(
+            update={
+                "passed": False,
+                "error": "reviewer asked for changes",
+                "log": "The reviewer asked for changes: " + decision.get("feedback", ""),
+            }
+        )
         update["history"] = history
     return update
 
@@ -435,14 +433,13 @@ def after_review(state: RunState) -> Literal["commit", "route", "report"]:
 
 def commit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
-    tiers = sorted({c["tier"] for c in state.get("calls", [])})
-    gate_summary = state.get("gate", {})
+    tiers = run_totals(state).tiers_used
+    gate_summary = state["gate"]
     message = (
         f"agentsmith: {state['task'][:72]}\n\n{state['task']}\n\n"
         f"Agentsmith-Run: {state['run_id']}\n"
         f"Agentsmith-Tiers: {','.join(tiers) or 'none'}\n"
-        f"Agentsmith-Gate: pass ({gate_summary.get('blocking', 0)} blocking, "
-        f"{gate_summary.get('findings', 0)} findings)\n"
+        f"Agentsmith-Gate: pass ({gate_summary.blocking} blocking, {gate_summary.findings} findings)\n"
         f"Agentsmith-Review: {state.get('review', {}).get('by', 'policy')}\n"
         f"Agentsmith-Audit-Head: {ctx.audit.head()}\n"
     )
@@ -457,14 +454,15 @@ def commit(state: RunState, runtime: Ctx) -> dict[str, Any]:
 
 def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
+    gate, decision = state.get("gate"), state.get("decision")
     if state.get("commit"):
         status, reason = "committed", f"committed {state['commit'][:12]} on {state['branch']}"
     elif state.get("review", {}).get("decision") == "reject":
         status, reason = "rejected", "the reviewer rejected the change"
-    elif state.get("gate", {}).get("blocking"):
-        status, reason = "blocked", state.get("decision", {}).get("reason", "the security gate blocked the change")
+    elif gate is not None and gate.blocking:
+        status, reason = "blocked", decision.reason if decision else "the security gate blocked the change"
     else:
-        status, reason = "failed", state.get("decision", {}).get("reason", "no passing change")
+        status, reason = "failed", decision.reason if decision else "no passing change"
     ctx.close()
     if state.get("worktree"):
         vcs.remove_worktree(
@@ -472,9 +470,7 @@ def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
             Path(state["worktree"]),
             delete_branch=None if state.get("commit") else state.get("branch"),
         )
-    calls = state.get("calls", [])
-    api_usd = sum(c.get("cost_usd", 0.0) for c in calls)
-    seconds = time.time() - state.get("started_at", time.time())
+    totals = run_totals(state)
     ctx.record(
         state["run_id"],
         "run-finished",
@@ -484,12 +480,12 @@ def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
             "branch": state.get("branch") if state.get("commit") else None,
             "commit": state.get("commit"),
             "task": state["task"],
-            "seconds": round(seconds, 2),
-            "split": time_split(state, seconds),
-            "cost_usd": round(api_usd, 6),
-            "all_in_usd": round(api_usd + sum(c.get("compute_usd", 0.0) for c in calls), 6),
-            "tokens": sum(c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in calls),
-            "attempts": len(state.get("history", [])),
+            "seconds": totals.seconds,
+            "split": totals.split,
+            "cost_usd": totals.cost_usd,
+            "all_in_usd": totals.all_in_usd,
+            "tokens": totals.tokens,
+            "attempts": totals.attempts,
             "incidents": len(state.get("incidents", [])),
         },
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agentsmith.edits import pyast
 from agentsmith.graph.excerpts import TokenCounter, estimate_tokens, test_functions, trim_failure_log
+from agentsmith.records import Attempt
 
 SYSTEM = (
     "You are a careful software engineer working in a git repository. "
@@ -81,12 +82,12 @@ class EditPrompt:
         }
 
 
-def retry_budget(budget: int, history: list[dict], tier: str) -> int:
+def retry_budget(budget: int, history: list[Attempt], tier: str) -> int:
     """A request a tier refused as too big is never resent unchanged: the next prompt for that tier is
     assembled to at most 60% of the refused one (a server's real context can be smaller than declared)."""
     for attempt in history:
-        if attempt.get("overflow") and attempt.get("tier") == tier and attempt.get("prompt_tokens"):
-            budget = min(budget, int(attempt["prompt_tokens"] * 0.6))
+        if attempt.overflow and attempt.tier == tier and attempt.prompt_tokens:
+            budget = min(budget, int(attempt.prompt_tokens * 0.6))
     return budget
 
 
@@ -153,13 +154,13 @@ def build_edit_prompt(
     root: Path,
     files: list[str],
     context_files: list[str],
-    previous: dict | None,
+    previous: Attempt | None,
     symbols: list[dict] | None = None,
     tests: list[str] | None = None,
     budget: int | None = None,
     count: TokenCounter = estimate_tokens,
 ) -> EditPrompt:
-    log = (previous.get("log") or previous.get("error") or "") if previous else ""
+    log = (previous.log or previous.error or "") if previous else ""
     whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count)
     if whole is not None:
         return whole

@@ -17,6 +17,7 @@ from agentsmith.audit import AuditLog, Event
 from agentsmith.config import audit_db
 from agentsmith.errors import UserError
 from agentsmith.graph.lease import all_drivers
+from agentsmith.graph.totals import RunTotals, run_totals
 
 # The incident taxonomy (seams.Incident.kind), in the order the weekly review reads it.
 INCIDENT_KINDS = {
@@ -177,6 +178,7 @@ def build_report(run_id: str | None = None, since: str | None = None) -> Report:
     total_cost = sum(r.cost_usd for r in runs)
     seconds = [r.seconds for r in runs]
     calls = [e for e in events if e.kind == "call"]
+    call_totals = run_totals({"calls": [e.data for e in calls]})
     route_events = [e for e in events if e.kind == "route"]
     unfinished = sorted(
         {e.run_id for e in events if e.kind == "run-started"} - {e.run_id for e in events if e.kind == "run-finished"}
@@ -188,7 +190,7 @@ def build_report(run_id: str | None = None, since: str | None = None) -> Report:
         for e in events
         if e.kind == "incident"
     ]
-    routing, locality = _routing(calls, route_events)
+    routing, locality = _routing(calls, call_totals, route_events)
     return Report(
         since=datetime.fromtimestamp(start).isoformat(timespec="minutes") if start is not None else None,
         run_id=run_id,
@@ -207,8 +209,8 @@ def build_report(run_id: str | None = None, since: str | None = None) -> Report:
             mean=round(statistics.mean(seconds), 2) if seconds else None,
         ),
         time_split=_total_split([r.split for r in runs if r.split]),
-        tokens=sum(e.data.get("prompt_tokens", 0) + e.data.get("completion_tokens", 0) for e in calls),
-        redactions=sum(e.data.get("redactions", 0) for e in calls),
+        tokens=call_totals.tokens,
+        redactions=call_totals.redactions,
         calls_by_tier=dict(Counter(e.data.get("tier") for e in calls)),
         routes_by_tier=dict(Counter((e.data.get("tier") or "stop") for e in route_events)),
         route_reasons=dict(Counter(e.data.get("reason", "") for e in route_events).most_common(10)),
@@ -259,19 +261,18 @@ def _total_split(splits: list[dict[str, Any]]) -> TimeSplit | None:
     return TimeSplit(**total, orchestration_share=share, runs=len(splits))
 
 
-def _routing(calls: list[Event], routes: list[Event]) -> tuple[list[Share], list[Share]]:
-    """Calls and cost per tier and per side. A call event names its tier; whether that tier is external
-    is what the run's route to it said (a tier local in one policy may be external in another)."""
+def _routing(calls: list[Event], totals: RunTotals, routes: list[Event]) -> tuple[list[Share], list[Share]]:
+    """Calls and cost per tier (`totals`, of the `calls`) and per side. A call event names its tier; whether
+    that tier is external is what the run's route to it said (a tier local in one policy may be external
+    in another)."""
     external = {(e.run_id, e.data.get("tier")): bool(e.data.get("external")) for e in routes if e.data.get("tier")}
-    count: Counter[str] = Counter()
-    cost: defaultdict[str, float] = defaultdict(float)
+    count = Counter({tier: t.calls for tier, t in totals.by_tier.items()})
+    cost = {tier: t.cost_usd for tier, t in totals.by_tier.items()}
     sides: dict[str, bool] = {}
     for e in calls:
         tier = e.data.get("tier") or "?"
-        count[tier] += 1
-        cost[tier] += e.data.get("cost_usd", 0.0)
         sides[tier] = sides.get(tier, False) or external.get((e.run_id, tier), False)
-    total_calls, total_cost = sum(count.values()), sum(cost.values())
+    total_calls, total_cost = totals.calls, totals.cost_usd
 
     def share(name: str, is_external: bool, calls: int, spent: float) -> Share:
         return Share(

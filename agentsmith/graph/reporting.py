@@ -12,36 +12,7 @@ from agentsmith.errors import UserError
 from agentsmith.graph.lease import current_driver
 from agentsmith.graph.report_model import INCIDENT_KINDS, Report
 
-# The nodes whose own wall time (less any model time in them) is one part of a run's time split.
-TIMED_PARTS = {"verify": "sandbox", "gate": "gate"}
 ORCHESTRATION_TARGET = 0.10
-
-
-def time_split(values: dict[str, Any], wall: float) -> dict[str, Any]:
-    """A run's wall seconds as model, sandbox, gate and orchestration (everything else: planning, prompt
-    assembly, applying edits, checkpoints, git), from the per-node `timings` the graph records.
-    `waiting` (for a reviewer, or for `resume` after the driver died) is no one's work: set apart."""
-    parts = {"model": 0.0, "sandbox": 0.0, "gate": 0.0, "waiting": 0.0}
-    previous: dict[str, Any] | None = None
-    for timing in values.get("timings", []):
-        model = timing.get("model", 0.0)
-        parts["model"] += model
-        part = TIMED_PARTS.get(timing.get("node", ""))
-        if part:
-            parts[part] += timing.get("seconds", 0.0) - model
-        if (
-            previous
-            and "started" in timing
-            and "started" in previous
-            and (timing["node"] == "review" or timing.get("pid") != previous.get("pid"))
-        ):
-            parts["waiting"] += max(0.0, timing["started"] - previous["started"] - previous.get("seconds", 0.0))
-        previous = timing
-    parts["orchestration"] = max(0.0, wall - sum(parts.values()))
-    active = wall - parts["waiting"]
-    return {k: round(v, 2) for k, v in parts.items()} | {
-        "orchestration_share": round(parts["orchestration"] / active, 3) if active > 0 else None
-    }
 
 
 def render_split(split: dict[str, Any]) -> str:

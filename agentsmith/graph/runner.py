@@ -130,6 +130,7 @@ def resume_run(
         raise UserError(f"no run with id {run_id}", "list runs with `agentsmith report`")
     if not snapshot.next:
         return summarise(snapshot.values)
+    _refuse_untyped(run_id, snapshot.values)
     with lease.hold(run_id) as held:
         # Read again under the lease: the previous driver may have moved the run on before it went.
         snapshot = checkpoint(run_id)
@@ -149,6 +150,19 @@ def resume_run(
                 return summarise(values) | {"status": "awaiting-review", "review": pending}
             return _drive(run_id, Command(resume=answer), context, reviewer, held)
         return _drive(run_id, None, context, reviewer, held)
+
+
+def _refuse_untyped(run_id: str, values: dict[str, Any]) -> None:
+    """A run checkpointed before the state's records were typed holds plain dicts where the nodes now
+    read records: say so in one line instead of failing inside a node."""
+    old = [k for k in ("decision", "verify", "gate") if isinstance(values.get(k), dict)]
+    old += ["history"] if any(isinstance(h, dict) for h in values.get("history") or []) else []
+    if old:
+        raise UserError(
+            f"run {run_id} was checkpointed by an older agentsmith (untyped {', '.join(old)}) and this "
+            "version cannot resume it",
+            "start the task again with `agentsmith run`; the old run's audit trail stays in the log",
+        )
 
 
 def checkpoint(run_id: str) -> Any:
@@ -211,30 +225,25 @@ def _pause_request() -> tuple[str | None, float]:
 
 
 def summarise(values: dict[str, Any]) -> dict[str, Any]:
-    from agentsmith.graph.reporting import time_split
+    """The run's result, as `run --json` prints it."""
+    from agentsmith.graph.totals import run_totals
 
     calls = values.get("calls", [])
-    started = values.get("started_at") or time.time()
-    wall = (values.get("finished_at") or time.time()) - started
     findings = values.get("findings", [])
-    api_usd = sum(c.get("cost_usd", 0.0) for c in calls)
-    compute_usd = sum(c.get("compute_usd", 0.0) for c in calls)
+    totals = run_totals(values)
     return {
         "run_id": values.get("run_id"),
         "status": values.get("status", "running"),
         "reason": values.get("reason", ""),
         "branch": values.get("branch") if values.get("commit") else None,
         "commit": values.get("commit"),
-        "tiers_used": sorted({c["tier"] for c in calls}),
-        "tokens": {
-            "prompt": sum(c.get("prompt_tokens", 0) for c in calls),
-            "completion": sum(c.get("completion_tokens", 0) for c in calls),
-        },
-        "cost_usd": round(api_usd, 6),  # API spend
-        "all_in_usd": round(api_usd + compute_usd, 6),  # API spend + the tiers' compute (price_per_hour)
-        "seconds": round(wall, 2),
-        "time_split": time_split(values, wall),
-        "attempts": len(values.get("history", [])),
+        "tiers_used": totals.tiers_used,
+        "tokens": {"prompt": totals.prompt_tokens, "completion": totals.completion_tokens},
+        "cost_usd": totals.cost_usd,  # API spend
+        "all_in_usd": totals.all_in_usd,  # API spend + the tiers' compute (price_per_hour)
+        "seconds": totals.seconds,
+        "time_split": totals.split,
+        "attempts": totals.attempts,
         "findings": findings,
         "blocking": sum(1 for f in findings if f.get("blocking")),
         "calls": [

@@ -1,4 +1,5 @@
-"""The run's state (checkpointed: plain JSON-able values only) and its context (live objects)."""
+"""The run's state (checkpointed: JSON values and the typed records of agentsmith.records) and its
+context (live objects)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from agentsmith.audit import AuditLog
 from agentsmith.policy import LoadedPolicy
+from agentsmith.records import Attempt, GateSummary, RouteDecision, VerifyOutcome
 from agentsmith.seams import Gate, OpenSandbox, Sandbox
 
 if TYPE_CHECKING:
@@ -37,15 +39,15 @@ class RunState(TypedDict, total=False):
     step_index: int
     step_base: str  # git tree the current step's retries restore to (later steps only)
     # the cascade of the current step
-    history: list[dict[str, Any]]  # one entry per attempt: tier, passed, tokens, cost_usd, error, log
-    decision: dict[str, Any]
+    history: list[Attempt]  # the step's attempts so far: the router counts them, the next prompt shows the last
+    decision: RouteDecision
     prompt: dict[str, Any]  # how the last prompt was assembled: mode, tokens, budget, what shrank
     answer: str
     applied: list[str]
-    verify: dict[str, Any]
+    verify: VerifyOutcome | None  # None: the tests have yet to run on the new answer
     # gate, review, commit
     findings: list[dict[str, Any]]
-    gate: dict[str, Any]
+    gate: GateSummary
     review: dict[str, Any]
     commit: str
     # accumulated over the run

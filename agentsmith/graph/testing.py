@@ -17,6 +17,7 @@ from typing import Any
 from agentsmith import vcs
 from agentsmith.errors import UserError
 from agentsmith.graph.excerpts import failed_tests, test_functions, trim_failure_log
+from agentsmith.records import VerifyOutcome
 from agentsmith.sandbox import project
 
 TAIL = 4_000
@@ -69,16 +70,16 @@ def _sandbox(state: dict[str, Any], ctx, worktree: Path, notes: list[str]):
     return ctx.sandbox
 
 
-def _outcome(result, passed: bool, error: str | None, log: str) -> dict[str, Any]:
-    return {
-        "passed": passed,
-        "exit_code": result.exit_code,
-        "log": log[-TAIL:],
-        "error": error,
-        "seconds": round(result.seconds, 3),
-        "limit": result.limit,
-        "backend": result.backend,
-    }
+def _outcome(result, passed: bool, error: str | None, log: str) -> VerifyOutcome:
+    return VerifyOutcome(
+        passed=passed,
+        exit_code=result.exit_code,
+        log=log[-TAIL:],
+        error=error,
+        seconds=round(result.seconds, 3),
+        limit=result.limit,
+        backend=result.backend,
+    )
 
 
 def _judge(result) -> tuple[bool, str | None]:
@@ -90,7 +91,7 @@ def _judge(result) -> tuple[bool, str | None]:
     return False, f"sandbox limit: {result.limit}" if result.limit else f"tests exited {result.exit_code}"
 
 
-def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
+def run_tests(state: dict[str, Any], ctx) -> VerifyOutcome:
     """The verify outcome; may carry `baseline` (failures on the base revision) for the state."""
     worktree = Path(state["worktree"])
     notes: list[str] = []
@@ -132,7 +133,7 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
     passed, error = _judge(result)
     log = result.output if passed else trim_failure_log(result.output, TAIL)
     outcome = _outcome(result, passed, error, prefix + log)
-    outcome["seconds"] = round(seconds, 3)
+    outcome.seconds = round(seconds, 3)
     failures = failed_tests(result.output)
     if passed or result.limit or not failures:
         ctx.record(state["run_id"], "tests", {"scope": "suite", "passed": passed, "seconds": round(result.seconds, 2)})
@@ -141,7 +142,7 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
     if baseline is None:
         baseline = base_failures(state, ctx, sandbox, setup.command(), timeout)
         sandbox.sync_in(worktree)
-        outcome["baseline"] = baseline
+        outcome.baseline = baseline
     new = [f for f in failures if f not in set(baseline)]
     ctx.record(
         state["run_id"],
@@ -155,11 +156,10 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
         },
     )
     if not new:
-        outcome.update(
-            passed=True,
-            error=None,
-            log=f"{len(failures)} test(s) failing here also fail on the base revision (not counted):\n"
-            + "\n".join(failures[:20]),
+        outcome.passed, outcome.error = True, None
+        outcome.log = (
+            f"{len(failures)} test(s) failing here also fail on the base revision (not counted):\n"
+            + "\n".join(failures[:20])
         )
     else:
         head = (
@@ -168,14 +168,14 @@ def run_tests(state: dict[str, Any], ctx) -> dict[str, Any]:
             + ", ".join(new[:10])
             + "\n"
         )[: TAIL // 2]
-        outcome["log"] = head + trim_failure_log(result.output, TAIL - len(head))
+        outcome.log = head + trim_failure_log(result.output, TAIL - len(head))
     return outcome
 
 
 def base_failures(state: dict[str, Any], ctx, sandbox, command: list[str], timeout: float) -> list[str]:
     """Failures of the whole suite on the base revision: the files as committed, in the same sandbox."""
     with tempfile.TemporaryDirectory(prefix="agentsmith-base-") as folder:
-        archive = vcs.git_bytes(Path(state["worktree"]), "archive", "--format=tar", state["base_rev"])
+        archive = vcs.archive(Path(state["worktree"]), state["base_rev"])
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
         sandbox.sync_in(Path(folder))

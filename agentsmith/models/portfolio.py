@@ -12,9 +12,10 @@ from collections.abc import Callable
 from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.models.breaker import CircuitBreaker
 from agentsmith.models.budget import BudgetLedger
-from agentsmith.models.router import Attempt, RouteDecision, RoutingFacts, route_step
+from agentsmith.models.router import RoutingFacts, route_step
 from agentsmith.models.tiers import LocalTier, OpenAITier, TierFailure
 from agentsmith.policy.schema import Policy, Tier
+from agentsmith.records import Attempt, RouteDecision
 from agentsmith.redact import redact, restore
 from agentsmith.seams import Completion, ModelTier
 
@@ -358,7 +359,7 @@ class Portfolio:
         """Per-call records and totals, as `run --json` reports them."""
         return {
             "calls": [c.to_dict() for c in self.calls],
-            "decisions": [d.to_dict() for d in self.decisions],
+            "decisions": [d.model_dump(mode="json") for d in self.decisions],
             "spent_usd": self.spent_usd,
             "compute_usd": sum(c.compute_usd for c in self.calls),
             "tokens": self.tokens_used,

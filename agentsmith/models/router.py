@@ -8,36 +8,10 @@ external retry -> stop and report. Hard steps go to the external tier first.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from agentsmith.policy.schema import Policy
-
-
-@dataclass
-class Attempt:
-    """One earlier attempt at a step, as the orchestrator recorded it."""
-
-    tier: str
-    passed: bool
-    tokens: int = 0
-    cost_usd: float = 0.0
-    error: str | None = None
-
-
-@dataclass
-class RouteDecision:
-    tier: str | None  # None: stop
-    reason: str
-    temperature: float = 0.0
-    stop: bool = False
-    samples: int = 1  # candidates to draw for this attempt, each verified
-    degraded: bool = False  # the wanted external tier was unavailable; a local tier stands in
-    step_id: str = ""
-    external: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from agentsmith.records import Attempt, RouteDecision
 
 
 def stop(reason: str) -> RouteDecision:

@@ -16,10 +16,13 @@ from __future__ import annotations
 import os
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from agentsmith.errors import UserError
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 DATABASE_ENV = "AGENTSMITH_DATABASE_URL"
 
@@ -46,6 +49,20 @@ class Store(Protocol):
     def checkpointer(self) -> AbstractContextManager[Any]: ...  # a LangGraph BaseCheckpointSaver
 
     def connect(self, db: Path) -> Connection: ...  # `db`: the SQLite file the embedded store would use
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """The serializer every checkpointer is built with: JSON-able values plus our records, nothing else.
+
+    A checkpoint names the class to rebuild each stored object with, and LangGraph's default imports and
+    calls whatever it names (with a warning). A tampered checkpoint database must not get to instantiate
+    arbitrary classes in the driver, so only the run's records (agentsmith.records) and LangGraph's own
+    safe types are rebuilt; anything else comes back as plain data."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    from agentsmith.records import CHECKPOINT_TYPES
+
+    return JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
 
 
 def safe_url(url: str) -> str:

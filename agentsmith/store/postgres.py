@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from agentsmith.store import StoreError, safe_url
+from agentsmith.store import StoreError, checkpoint_serde, safe_url
 
 # pg_advisory_xact_lock keys. WRITE_LOCK plays SQLite's BEGIN IMMEDIATE: one writer at a time, which
 # is what keeps the audit chain one chain when several workers append at once.
@@ -177,7 +177,7 @@ class PostgresStore:
                 time.sleep(0.2)
             try:
                 conn.execute(SCHEMA, prepare=False)
-                PostgresSaver(conn).setup()
+                PostgresSaver(conn, serde=checkpoint_serde()).setup()
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
         self._ready = True
@@ -189,7 +189,7 @@ class PostgresStore:
         self.ensure_schema()
         conn = self.raw_connect(prepare_threshold=0, row_factory=dict_row)
         try:
-            yield PostgresSaver(conn)
+            yield PostgresSaver(conn, serde=checkpoint_serde())
         finally:
             conn.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agentsmith.config import checkpoints_db
+from agentsmith.store import checkpoint_serde
 
 
 class SqliteStore:
@@ -22,7 +23,7 @@ class SqliteStore:
     def checkpointer(self) -> Iterator[SqliteSaver]:
         conn = sqlite3.connect(checkpoints_db(), check_same_thread=False, timeout=30)
         try:
-            yield SqliteSaver(conn)
+            yield SqliteSaver(conn, serde=checkpoint_serde())
         finally:
             conn.close()
 

@@ -12,6 +12,7 @@ from typing import Any
 from rich.markup import escape
 
 from agentsmith.graph.shape import EVENT_NODE, NODES, next_node
+from agentsmith.graph.totals import run_totals
 
 
 @dataclass
@@ -66,32 +67,25 @@ class GraphProgress:
 
 @dataclass
 class Meter:
-    """Running totals over the model calls of the run on screen."""
+    """The totals of the model calls of the run on screen (added up as the run itself adds them)."""
 
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    calls: int = 0
+    calls: list[dict[str, Any]] = field(default_factory=list)
     external_calls: int = 0
-    redactions: int = 0
     streamed_chunks: int = 0
 
     def add_call(self, data: dict[str, Any], *, external: bool) -> None:
-        self.prompt_tokens += int(data.get("prompt_tokens") or 0)
-        self.completion_tokens += int(data.get("completion_tokens") or 0)
-        self.cost_usd += float(data.get("cost_usd") or 0.0)
-        self.calls += 1
+        self.calls.append(data)
         self.external_calls += int(external)
-        self.redactions += int(data.get("redactions") or 0)
 
     def markup(self, seconds: float | None) -> str:
+        totals = run_totals({"calls": self.calls})
         elapsed = "-" if seconds is None else f"{seconds:.1f}s"
         return (
-            f"[b]tokens[/] {self.prompt_tokens} in / {self.completion_tokens} out"
+            f"[b]tokens[/] {totals.prompt_tokens} in / {totals.completion_tokens} out"
             + (f" [dim](+{self.streamed_chunks} streaming)[/]" if self.streamed_chunks else "")
-            + f"   [b]cost[/] ${self.cost_usd:.4f}"
-            + f"   [b]calls[/] {self.calls} ({self.external_calls} external)"
-            + f"   [b]redactions[/] {self.redactions}"
+            + f"   [b]cost[/] ${totals.cost_usd:.4f}"
+            + f"   [b]calls[/] {totals.calls} ({self.external_calls} external)"
+            + f"   [b]redactions[/] {totals.redactions}"
             + f"   [b]elapsed[/] {elapsed}"
         )
 
