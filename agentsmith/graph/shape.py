@@ -14,7 +14,7 @@ Node = Literal["intake", "plan", "route", "edit", "apply", "verify", "gate", "re
 NODES: tuple[Node, ...] = ("intake", "plan", "route", "edit", "apply", "verify", "gate", "review", "commit", "report")
 
 # node -> the nodes that may run after it; the first is the straight path. A node with more than one
-# successor has a router in nodes.py (`after_<node>`), and the event it records names the choice (`next`).
+# successor has a router in nodes.py or finish.py (`after_<node>`), and the event it records names the choice (`next`).
 FLOW: dict[Node, tuple[Node, ...]] = {
     "intake": ("plan",),
     "plan": ("route",),
