@@ -79,3 +79,22 @@ def test_a_path_inside_the_block_and_half_a_replace_block_are_salvaged():
     heading = "README.md\n```markdown\nTitle\n=======\n\nText.\n```"
     (edit,) = parse_edits(heading, default_path="acronym.py")
     assert edit.replace == "Title\n=======\n\nText.\n"  # a real heading underline is kept
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "```\nacronym.py\n```python\ndef abbreviate(words):\n    return words\n```",
+        "```\nacronym.py\n```\n```python\ndef abbreviate(words):\n    return words\n```",
+        "```\nacronym.py (new content)\n```\n\n```python\ndef abbreviate(words):\n    return words\n```",
+        "acronym.py\n```python\ndef abbreviate(words):\n    return words\n```",
+    ],
+)
+def test_the_path_fenced_on_its_own_names_the_code_that_follows(answer):
+    # Shapes of one answer the 1.5B model gave on the Exercism bench; before, each was "no edit applied".
+    (edit,) = parse_edits(answer, default_path="other.py")
+    assert (edit.path, edit.search, edit.replace) == ("acronym.py", None, "def abbreviate(words):\n    return words\n")
+
+
+def test_a_block_holding_only_the_path_is_no_edit():
+    assert parse_edits("```\nacronym.py\n```", default_path="acronym.py") == []

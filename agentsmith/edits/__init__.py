@@ -58,6 +58,7 @@ def parse_edits(answer: str, *, default_path: str | None = None) -> list[Edit]:
             edits.append(Edit(path=path, search=match.group(1), replace=match.group(2)))
         consumed.append(match.span())
     unnamed: list[str] = []
+    label: str | None = None  # a block holding only a path names the block after it
     for match in _FENCE.finditer(answer):
         if any(s <= match.start() < e or match.start() <= s < match.end() for s, e in consumed):
             continue
@@ -76,11 +77,20 @@ def parse_edits(answer: str, *, default_path: str | None = None) -> list[Edit]:
             path = _path_in(before[-1]) if len(before[-1]) < 120 else None
         if not path and re.match(r"#\s*(file(name)?|path)\s*:", first_line, re.I):
             path = _path_in(first_line)
-        if _BARE_PATH.fullmatch(first_line.strip()):
-            # The path written inside the block, on its first line (seen from the 1.5B model on retries):
-            # it names the file and is not part of it.
-            path = path or first_line.strip()
+        if _BARE_PATH.fullmatch(first_line.split(" (")[0].strip()):
+            # The path written inside the block, on its first line: it names the file and is not part of
+            # it. The 1.5B model does this in three shapes (a third of its answers on one bench run here):
+            # the path then the code; the path then a ```python line then the code; the path alone in a
+            # block of its own, the code in the next.
+            path = path or first_line.split(" (")[0].strip()
             body = body.split("\n", 1)[1] if "\n" in body else ""
+            if body.startswith(("```", "~~~")):
+                body = body.split("\n", 1)[1] if "\n" in body else ""
+            if not body.strip():
+                label = path
+                continue
+        path = path or label
+        label = None
         if re.search(r"^(>{7} ?REPLACE|<{7} ?SEARCH)", body, re.M):
             body = _STRAY_MARKER.sub("", body)
         if path:
