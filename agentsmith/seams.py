@@ -166,6 +166,23 @@ class OpenSandbox(Protocol):
 
 
 @runtime_checkable
+class CheckSandbox(Protocol):
+    """Which sandbox backend a run will get, asked before it creates anything (a missing engine is one
+    line naming the fix, not a failure at the first test run): `agentsmith.sandbox.check_backend`."""
+
+    def __call__(self, policy: Any) -> str: ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Localises a task in a repository and splits it into steps (`agentsmith.graph.planning.plan_steps`:
+    the repository map from `ast`, cached by content, ranked for the task). A step is a dict: id,
+    description, difficulty, files, context, symbols, tests, candidates."""
+
+    def __call__(self, task: str, root: Path, *, read_only: list[str]) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
 class Forge(Protocol):
     """Where branches are pushed and pull requests opened."""
 

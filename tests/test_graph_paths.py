@@ -462,3 +462,30 @@ def test_two_named_stubs_are_two_steps_and_the_commit_holds_both(harness, repo_f
     assert RETRY in step_2_retry and "test_clamp" in step_2_retry
     verifies = audit(result["run_id"], "verify")
     assert [(v.data["passed"], v.data["next"]) for v in verifies] == [(True, "route"), (False, "route"), (True, "gate")]
+
+
+def test_without_a_docker_engine_a_policy_allowing_the_weaker_backend_runs_in_bubblewrap(
+    harness, repo_factory, monkeypatch
+):
+    repo = repo_factory(CLAMP_REPO)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{harness.tmp_path}/no-engine.sock")  # no engine answers
+    harness.local.script = [{"match": "mathutil.py", "answer": whole_file("mathutil.py", CLAMP_DONE)}]
+    strict = harness.policy()
+
+    refused = subprocess.run(
+        [AGENTSMITH, "run", TASK, "--repo", str(repo), "--policy", str(strict), "--mode", "ci"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"DOCKER_HOST": f"unix://{harness.tmp_path}/no-engine.sock"},
+    )
+    assert refused.returncode == 2 and "no Docker engine answers" in refused.stderr, refused.stderr
+    assert git(repo, "branch", "--list", "agentsmith/*").strip() == ""  # refused before anything was created
+
+    weaker = yaml.safe_load(strict.read_text())
+    weaker["sandbox"]["allow_weaker_backend"] = True
+    strict.write_text(yaml.safe_dump(weaker))
+    result = harness.run(TASK, repo, strict)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert [v.data["backend"] for v in audit(result["run_id"], "verify")] == ["bubblewrap"]

@@ -9,7 +9,7 @@ from agentsmith.audit import AuditLog
 from agentsmith.graph.state import RunContext
 from agentsmith.models import Portfolio
 from agentsmith.policy import load_policy
-from agentsmith.seams import Gate, ModelTier, OpenSandbox, Sandbox
+from agentsmith.seams import CheckSandbox, Gate, ModelTier, OpenSandbox, Planner, Sandbox
 from tests.conftest import make_repo
 
 
@@ -34,3 +34,7 @@ def test_the_run_context_holds_a_real_sandbox_and_gate_by_default(tmp_path):
         sandbox.close()
     head = make_repo(tmp_path / "clean", {"a.py": "x = 1\n"})
     assert context.gate(head, "HEAD", loaded).findings == []
+    assert isinstance(context.check_sandbox, CheckSandbox) and context.check_sandbox(loaded.policy.sandbox) == "docker"
+    assert isinstance(context.planner, Planner)
+    (step,) = context.planner("Set x to 2 in a.py", head, read_only=[])
+    assert step["files"] == ["a.py"]

@@ -24,14 +24,12 @@ from agentsmith.graph.finish import commit as commit
 from agentsmith.graph.finish import gate as gate
 from agentsmith.graph.finish import report as report
 from agentsmith.graph.finish import review as review
-from agentsmith.graph.planning import plan_steps
 from agentsmith.graph.prompts import build_edit_prompt, retry_budget
 from agentsmith.graph.state import RunContext, RunState
 from agentsmith.graph.testing import run_tests
 from agentsmith.models.tiers import ContextOverflow
 from agentsmith.records import Attempt, VerifyOutcome
 from agentsmith.redact import altered_values
-from agentsmith.sandbox.engine import docker_client
 from agentsmith.seams import Incident
 
 Ctx = Runtime[RunContext]
@@ -50,7 +48,7 @@ def intake(state: RunState, runtime: Ctx) -> dict[str, Any]:
     vcs.head_revision(root)
     vcs.ensure_clean(root)
     ctx.portfolio.check(state.get("tier_flag", "auto"))
-    docker_client()  # no engine: one line naming the fix, before anything is created
+    ctx.check_sandbox(ctx.policy.policy.sandbox)  # no engine: one line naming the fix, before anything is created
     worktree = worktrees_dir() / state["run_id"]
     branch, base = vcs.create_worktree(root, state["run_id"], worktree)
     ctx.record(
@@ -74,7 +72,7 @@ def plan(state: RunState, runtime: Ctx) -> dict[str, Any]:
 
     ctx = runtime.context
     worktree = Path(state["worktree"])
-    steps = plan_steps(state["task"], worktree, read_only=state.get("read_only", []))
+    steps = ctx.planner(state["task"], worktree, read_only=state.get("read_only", []))
     # Only what a prompt may carry needs classifying: the steps' files and their tests.
     seen = sorted({p for s in steps for p in s["files"] + s.get("context", [])})
     classification = classify_files(worktree, seen, ctx.policy.policy)

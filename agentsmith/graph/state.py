@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 from agentsmith.audit import AuditLog
 from agentsmith.policy import LoadedPolicy
 from agentsmith.records import Attempt, GateSummary, RouteDecision, VerifyOutcome
-from agentsmith.seams import Gate, OpenSandbox, Sandbox
+from agentsmith.seams import CheckSandbox, Gate, OpenSandbox, Planner, Sandbox
 
 if TYPE_CHECKING:
     from agentsmith.models import Portfolio
@@ -75,6 +75,18 @@ def _default_gate(repo, base, loaded_policy, **kwargs):
     return scan_change(repo, base, loaded_policy, **kwargs)
 
 
+def _default_check_sandbox(policy) -> str:
+    from agentsmith.sandbox import check_backend
+
+    return check_backend(policy)
+
+
+def _default_planner(task, root, *, read_only):
+    from agentsmith.graph.planning import plan_steps
+
+    return plan_steps(task, root, read_only=read_only)
+
+
 @dataclass
 class RunContext:
     """What nodes need that cannot be checkpointed. Rebuilt on resume from the state's inputs."""
@@ -85,7 +97,9 @@ class RunContext:
     listener: Listener | None = None
     # The other seams, swapped by construction (a test or another backend passes its own):
     open_sandbox: OpenSandbox = _default_open_sandbox
+    check_sandbox: CheckSandbox = _default_check_sandbox
     gate: Gate = _default_gate
+    planner: Planner = _default_planner
     sandbox: Sandbox | None = None  # opened at the first verify, kept warm for the run
 
     def record(self, run_id: str, kind: str, data: dict[str, Any], *, audit: bool = True) -> None:

@@ -40,6 +40,24 @@ def open_sandbox(policy: SandboxPolicy, *, run_id: str, worktree: Path | None = 
     return open_bwrap_sandbox(policy, run_id=run_id, worktree=worktree)
 
 
+def check_backend(policy: SandboxPolicy) -> str:
+    """The backend a run's sandbox will have, checked before the run creates anything: "docker" when an
+    engine answers, "bubblewrap" when none does and the policy allows the weaker backend (and it is
+    installed), else the one-line error naming the fix."""
+    from agentsmith.sandbox.engine import docker_client
+
+    try:
+        docker_client()
+        return "docker"
+    except DockerUnavailable:
+        if not policy.allow_weaker_backend:
+            raise
+    from agentsmith.sandbox.bwrap_backend import check_bubblewrap
+
+    check_bubblewrap()
+    return "bubblewrap"
+
+
 def prepare_dependencies(policy: SandboxPolicy, repo: Path, **kwargs) -> str:
     """The image tag to run `repo` in: its per-repo dependency layer, or the base image."""
     from agentsmith.sandbox.deps import prepare_dependencies as prepare

@@ -35,22 +35,26 @@ FILE_SIZE_LIMIT = 256 << 20
 BACKSTOP_GRACE_S = 5.0
 
 
+def check_bubblewrap() -> Path:
+    """The root filesystem the weaker backend runs in, or a one-line error naming what is missing."""
+    rootfs = rootfs_path()
+    if not shutil.which("bwrap"):
+        raise UserError(
+            "no Docker engine answers and bubblewrap is not installed",
+            "start Docker, or `apt-get install bubblewrap` for the weaker backend",
+        )
+    if not (rootfs / "usr" / "bin" / "python3").exists():
+        raise UserError(f"the bubblewrap root filesystem {rootfs} is missing", "run `agentsmith sandbox build`")
+    return rootfs
+
+
 class BubblewrapSandbox:
     backend = "bubblewrap"
 
     def __init__(self, policy: SandboxPolicy, *, run_id: str) -> None:
         self.policy = policy
         self.run_id = run_id
-        self.rootfs = rootfs_path()
-        if not shutil.which("bwrap"):
-            raise UserError(
-                "no Docker engine answers and bubblewrap is not installed",
-                "start Docker, or `apt-get install bubblewrap` for the weaker backend",
-            )
-        if not (self.rootfs / "usr" / "bin" / "python3").exists():
-            raise UserError(
-                f"the bubblewrap root filesystem {self.rootfs} is missing", "run `agentsmith sandbox build`"
-            )
+        self.rootfs = check_bubblewrap()
         self.scratch = Path(tempfile.mkdtemp(prefix=f"agentsmith-bwrap-{run_id}-"))
         self.workspace = self.scratch / "workspace"
         self.workspace.mkdir()
