@@ -43,6 +43,7 @@ class TaskDraws:
 
     slug: str
     model: str
+    suite: str = ""
     temperature: float | None = None  # of the retry's candidates; None when there was no retry
     greedy_passed: bool = False
     greedy_seconds: float = 0.0
@@ -59,7 +60,7 @@ class TaskDraws:
         return self.greedy_seconds + sum(c[1] for c in self.candidates[:k])
 
 
-def draws(log: AuditLog, slug: str, run_id: str) -> TaskDraws | None:
+def draws(log: AuditLog, slug: str, run_id: str, suite: str = "") -> TaskDraws | None:
     """Attempt 1 (greedy) and attempt 2 (the sampled retry) of a local-only run; later attempts ignored."""
     events = log.events(run_id, kinds=("route", "call", "verify"))
     task: TaskDraws | None = None
@@ -71,7 +72,7 @@ def draws(log: AuditLog, slug: str, run_id: str) -> TaskDraws | None:
             if attempt == 2:
                 task.temperature = float(data.get("temperature") or 0.0) if task else None
         elif event.kind == "call":
-            task = task or TaskDraws(slug, data.get("model") or data.get("tier") or "?")
+            task = task or TaskDraws(slug, data.get("model") or data.get("tier") or "?", suite)
             pending = data
         elif event.kind == "verify" and pending is not None and task is not None:
             seconds = float(pending.get("seconds") or 0.0)
@@ -98,7 +99,7 @@ def load(paths: list[str], db: Path) -> list[TaskDraws]:
                 continue
             for slug, task in strategy["tasks"].items():
                 if task.get("run_id"):
-                    got = draws(log, slug, task["run_id"])
+                    got = draws(log, slug, task["run_id"], Path(str(results.get("suite", ""))).name)
                     if got is not None:
                         found.append(got)
     return found
@@ -106,15 +107,15 @@ def load(paths: list[str], db: Path) -> list[TaskDraws]:
 
 def analyse(tasks: list[TaskDraws]) -> list[dict]:
     """One row per (model, temperature): solved and model seconds per task for k = 0..K candidates."""
-    groups: dict[tuple[str, float | None], list[TaskDraws]] = defaultdict(list)
+    groups: dict[tuple[str, str, float | None], list[TaskDraws]] = defaultdict(list)
     greedy_only = [t for t in tasks if t.temperature is None]
     for t in tasks:
         if t.temperature is not None:
-            groups[(t.model, t.temperature)].append(t)
+            groups[(t.suite, t.model, t.temperature)].append(t)
     rows = []
-    for (model, temperature), retried in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    for (suite, model, temperature), retried in sorted(groups.items(), key=lambda kv: (kv[0][:2], kv[0][2] or 0)):
         # Tasks solved greedily never reach the retry: they count for every temperature of their model.
-        group = retried + [t for t in greedy_only if t.model == model]
+        group = retried + [t for t in greedy_only if (t.suite, t.model) == (suite, model)]
         most = max(len(t.candidates) for t in retried)
         solved = [sum(1 for t in group if (f := t.first_pass()) is not None and f <= k) for k in range(most + 1)]
         seconds = [sum(t.seconds_with(k) for t in group) / len(group) for k in range(most + 1)]
@@ -122,6 +123,7 @@ def analyse(tasks: list[TaskDraws]) -> list[dict]:
         best = max(solved)
         rows.append(
             {
+                "suite": suite,
                 "model": model,
                 "temperature": temperature,
                 "tasks": len(group),
@@ -139,7 +141,7 @@ def analyse(tasks: list[TaskDraws]) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     for row in rows:
-        print(f"\n{row['model']} at temperature {row['temperature']}: {row['tasks']} tasks")
+        print(f"\n{row['suite']}: {row['model']} at temperature {row['temperature']}: {row['tasks']} tasks")
         print("| candidates on the retry | solved | model s per task |")
         print("|---:|---:|---:|")
         for k, (n, s) in enumerate(zip(row["solved_by_k"], row["model_seconds_per_task_by_k"], strict=True)):
@@ -151,7 +153,7 @@ def print_table(rows: list[dict]) -> None:
     if rows:
         by_model: dict[str, list[dict]] = defaultdict(list)
         for row in rows:
-            by_model[row["model"]].append(row)
+            by_model[f"{row['suite']}: {row['model']}"].append(row)
         print()
         for model, group in by_model.items():
             # The best share solved; among equals, fewer candidates, then the lower temperature.
