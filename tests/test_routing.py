@@ -54,12 +54,19 @@ def test_cascade_goes_local_then_local_retry_then_frontier_twice_then_stops(fron
 
 
 def test_retry_draws_sampled_candidates_when_the_policy_asks(frontier_configured):
-    p = portfolio(routing={"local_samples": 3})
+    p = portfolio()
     first = p.route(STEP, [], sensitive=False)
     retry = p.route(STEP, [failed("local")], sensitive=False)
     assert (first.samples, first.temperature) == (1, 0.0)
-    assert retry.samples == 4 and retry.temperature == pytest.approx(0.8)
+    assert retry.samples == 4 and retry.temperature == pytest.approx(0.8)  # the default policy's measured numbers
     assert "4 sampled candidates" in retry.reason
+
+
+def test_a_local_tier_without_its_own_numbers_takes_the_routing_defaults(frontier_configured):
+    p = portfolio(routing={"local_samples": 2, "sample_temperature": 0.6})
+    p.policy.tiers[0] = p.policy.tiers[0].model_copy(update={"retry_samples": None, "retry_temperature": None})
+    retry = p.route(STEP, [failed("local")], sensitive=False)
+    assert (retry.samples, retry.temperature) == (3, pytest.approx(0.6))
 
 
 def test_each_tier_samples_with_its_own_measured_numbers(frontier_configured):
