@@ -98,3 +98,23 @@ def test_the_path_fenced_on_its_own_names_the_code_that_follows(answer):
 
 def test_a_block_holding_only_the_path_is_no_edit():
     assert parse_edits("```\nacronym.py\n```", default_path="acronym.py") == []
+
+
+def test_a_placeholder_answer_cannot_wipe_the_module_whose_names_the_task_mentions(tmp_path):
+    # The 1.5B model answered the template's placeholder for a whole humanize module; every name the
+    # module defines was in the task's words, which used to make them all removable.
+    from agentsmith.graph.nodes import removable
+
+    module = 'suffixes = {"decimal": (" kB", " MB")}\n\n\ndef naturalsize(value):\n    raise NotImplementedError\n'
+    (tmp_path / "filesize.py").write_text(module)
+    task = "Implement naturalsize(value) using the decimal suffixes so the tests pass"
+    symbols = [{"name": "naturalsize", "qualname": "naturalsize"}]
+    assert removable(task, symbols) == set()
+    placeholder = "```python\n# every line of the new filesize.py\n```"
+    result = apply_edits(
+        tmp_path, parse_edits(placeholder, default_path="filesize.py"), allowed_removals=removable(task, symbols)
+    )
+    assert result.applied == [] and "removed naturalsize, suffixes" in result.refused[0].detail
+    assert (tmp_path / "filesize.py").read_text() == module
+    # A task that asks for a removal may remove what it names.
+    assert "naturalsize" in removable("Remove the deprecated naturalsize helper", symbols)

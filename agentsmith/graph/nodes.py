@@ -214,14 +214,11 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     external = bool(state["decision"].external and ctx.portfolio.mapping)
     before = _current_texts(worktree, [e.path for e in edits]) if external else {}
     prompt = state.get("prompt") or {}
-    # Removing a definition is allowed only when the step names it (its symbols, or the task's words).
-    allowed = {s.get("qualname") or s.get("name", "") for s in step.get("symbols") or []}
-    allowed |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", step.get("description") or state["task"]))
     result = apply_edits(
         worktree,
         edits,
         read_only=read_only,
-        allowed_removals=allowed,
+        allowed_removals=removable(step.get("description") or state["task"], step.get("symbols") or []),
         function_level=set(prompt.get("function_level", [])),
     )
     if external:
@@ -249,6 +246,20 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
             ),
         )
     return update
+
+
+_REMOVAL = re.compile(r"\b(remov\w*|delet\w*|drop\w*|rename\w*|get rid of|inlin\w*|merg\w*|deprecat\w*)\b", re.I)
+
+
+def removable(task: str, symbols: list[dict[str, Any]]) -> set[str]:
+    """The definitions an edit may delete: those the step names, and only when the task asks for a
+    removal. A task that names a function to write does not let the answer drop it (the 1.5B model
+    answered a template's placeholder comment for a whole humanize module, and the module's names were
+    all in the task's words)."""
+    if not _REMOVAL.search(task):
+        return set()
+    allowed = {s.get("qualname") or s.get("name", "") for s in symbols}
+    return allowed | set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", task))
 
 
 def _current_texts(root: Path, paths: list[str]) -> dict[str, str]:
