@@ -185,15 +185,11 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
             "A previous attempt at this task failed. What went wrong:\n"
             f"```\n{trim_failure_log(log, MAX_LOG_CHARS)}\n```\n"
         )
-    # Small models copy the last code block they saw: end with what to write, plainly, as a template.
-    # Asked only in words ("the path on its own line, then a fenced block"), the 1.5B model put the path
-    # in a block of its own and stopped there on a fifth of its Exercism answers here.
+    # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
-    first = files[0] if files else "path/of/the/file.py"
-    lang = "python" if first.endswith(".py") else ""
     answer = (
-        f"reply with the complete new content of {wanted}: the whole file, in exactly this form (the path "
-        f"on a plain line, not in a code block):\n{first}\n```{lang}\n# every line of the new {first}\n```"
+        f"reply with the complete new content of {wanted}: the path on its own line, "
+        "then one fenced code block with the whole file."
     )
     answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
     parts.append(answer)
