@@ -40,8 +40,8 @@ SYSTEM_FOCUSED = (
     "You are a careful software engineer working in a large git repository. Never change test files. "
     "You see the function to change in full and the rest of its file as an outline (bodies shown as ...). "
     "Answer with the file path on its own line, then one fenced code block holding the complete new "
-    "definition of the function: the whole `def` with its decorators, but without its docstring (the "
-    "file's docstring is kept). Do not repeat the rest of the file: it is kept as it is."
+    "definition of the function: the whole `def`, with its decorators and docstring. Do not repeat the "
+    "rest of the file: it is kept as it is."
 )
 
 # On a retry the model must reason before it writes: answering with code at once, small models repeat
@@ -281,8 +281,8 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
             (f"{rel}\n```python\n{pyast.header(source, first)}{' ' * 4}# the complete new body\n```") if first else ""
         )
         answer = (
-            f"write the complete new definition of {wanted}: the whole def, without its docstring (the "
-            f"file's is kept). Do not repeat the rest of the file. Reply in exactly this form:\n{template}"
+            f"write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
+            f"repeat the rest of the file. Reply in exactly this form:\n{template}"
         )
         answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
         system = SYSTEM_FOCUSED
