@@ -61,8 +61,8 @@ def run_totals(values: Mapping[str, Any], *, now: float | None = None) -> RunTot
         tier.calls += 1
         tier.cost_usd += float(call.get("cost_usd") or 0.0)
         tier.compute_usd += float(call.get("compute_usd") or 0.0)
-    api_usd = sum(float(c.get("cost_usd") or 0.0) for c in calls)
-    compute_usd = sum(float(c.get("compute_usd") or 0.0) for c in calls)
+    api_usd = sum(t.cost_usd for t in by_tier.values())
+    compute_usd = sum(t.compute_usd for t in by_tier.values())
     for tier in by_tier.values():
         tier.cost_usd, tier.compute_usd = round(tier.cost_usd, 6), round(tier.compute_usd, 6)
     wall = (values.get("finished_at") or now) - (values.get("started_at") or now)
