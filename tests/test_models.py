@@ -185,6 +185,30 @@ def test_sampled_candidates_for_one_prompt_reuse_its_evaluated_prefix(small_loca
     ]
 
 
+def test_a_begun_answer_is_continued_in_the_chat_template_and_shares_the_prompts_cache(small_local):
+    """The local tier continues an answer begun for it (a function's signature and docstring): the answer
+    starts with it, the model writes on from inside the block and stops at its closing fence, and the
+    prompt is the chat template's own text, so the same question asked plainly shares its cached tokens."""
+    from agentsmith.models.tiers import load_llama
+
+    p = make_portfolio("local")
+    tier = p.tiers["local"]
+    llm, _ = load_llama(tier.check(), tier.spec.context)
+    llm.reset()
+    ask = [{"role": "user", "content": "Write add(a, b) in calc.py: it returns a + b. " * 6}]
+    begun = 'calc.py\n```python\ndef add(a, b):\n    """The sum of a and b."""\n'
+    plain = p.complete("local", ask, max_tokens=4)
+    pieces: list[str] = []
+    answer = p.complete("local", ask, max_tokens=48, prefill=begun, on_token=pieces.append)
+    assert answer.text.startswith(begun) and answer.text.endswith("\n```\n") and "".join(pieces) == answer.text
+    body = answer.text[len(begun) : -len("\n```\n")]
+    assert "return" in body and "```" not in body and "def add" not in body, answer.text
+    assert answer.prompt_tokens > plain.prompt_tokens  # the begun part is prompt, not answer
+    assert 0 < answer.completion_tokens <= 48
+    # Only the begun part (and the last prompt token) is new: the question's tokens came from the cache.
+    assert answer.prompt_tokens_evaluated <= answer.prompt_tokens - plain.prompt_tokens + 1
+
+
 def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):
     monkeypatch.setenv("AGENTSMITH_LOCAL_MODEL", SMALL)
     with pytest.raises(ModelUnavailable, match="agentsmith models fetch"):

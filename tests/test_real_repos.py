@@ -18,6 +18,7 @@ import pytest
 from agentsmith.bench.realrepo import extract_sdist, fetch_sdist, remove_body
 from agentsmith.edits import Edit, apply_edits, parse_edits, pyast, retarget
 from agentsmith.graph.excerpts import estimate_tokens, failed_tests, trim_failure_log
+from agentsmith.graph.excerpts import test_functions as pick_tests
 from agentsmith.graph.prompts import build_edit_prompt, retry_budget
 from agentsmith.models import Portfolio
 from agentsmith.policy import load_policy
@@ -139,6 +140,77 @@ def test_small_files_keep_the_whole_file_prompt(tmp_path):
     )
     assert prompt.mode == "whole-file" and "whole file" in prompt.messages[1]["content"]
     assert "from m import f" in prompt.messages[1]["content"]
+
+
+def test_a_single_function_answer_is_begun_for_the_model(humanize_sdist, tmp_path):
+    """One function to write: the prompt carries the answer's start (path, fence, signature, docstring as
+    the file has them), counted in its tokens, so a local model writes the body alone."""
+    repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="intword")
+    source = (repo / NUMBER).read_text()
+    prompt = build_edit_prompt(
+        task="Implement intword in number.py so the tests pass",
+        root=repo,
+        files=[NUMBER],
+        context_files=[TESTS],
+        previous=None,
+        budget=6000,
+    )
+    docstring = pyast.docstring_lines(source, pyast.find(source, "intword"))
+    assert prompt.prefill.startswith(f"{NUMBER}\n```python\ndef intword(value: NumberOrString")
+    assert prompt.prefill == f"{NUMBER}\n```python\n" + pyast.opening(source, pyast.find(source, "intword"))
+    assert "Converts a large integer" in prompt.prefill and prompt.prefill.endswith('    """\n')
+    assert STUB not in prompt.prefill
+    assert prompt.summary()["begun"] and prompt.tokens <= 6000
+    plain_tokens = sum(estimate_tokens(m["content"]) + 8 for m in prompt.messages) + 8
+    assert prompt.tokens == plain_tokens + estimate_tokens(prompt.prefill)
+    # The begun answer plus a body is what the edit step splices in.
+    answer = prompt.prefill + "    return str(value)\n```\n"
+    result = apply_edits(repo, parse_edits(answer, default_path=NUMBER), function_level={NUMBER})
+    after = (repo / NUMBER).read_text()
+    assert result.applied == [NUMBER] and pyast.removed_names(source, after) == []
+    assert pyast.docstring_lines(after, pyast.find(after, "intword")) == docstring
+    # A retry asks for the reasoning as comments (the model writes from inside the body).
+    failing = Attempt(tier="local", passed=False, log="E   AssertionError: assert '1.0 million' == 'x'\n")
+    retry = build_edit_prompt(
+        task="Implement intword", root=repo, files=[NUMBER], context_files=[TESTS], previous=failing, budget=6000
+    )
+    assert retry.prefill == prompt.prefill and "as comments at the top of the body" in retry.answer_format
+    # Too tight for it: asked in words instead, within the budget.
+    tight = build_edit_prompt(
+        task="Implement intword", root=repo, files=[NUMBER], context_files=[TESTS], previous=failing, budget=700
+    )
+    assert not tight.prefill and "begun:dropped" in tight.shrunk and tight.tokens <= 700
+
+
+def test_a_test_id_with_a_class_picks_that_class_test_only(tmp_path):
+    # more-itertools has 56 `test_basic`s; the step's tests name WindowedTests' own.
+    (tmp_path / "test_w.py").write_text(
+        "class LastTests:\n    def test_basic(self):\n        assert last([1]) == 1\n\n"
+        "class WindowedTests:\n    def test_basic(self):\n        assert windowed([1], 1)\n\n"
+        "def test_empty():\n    assert True\n"
+    )
+    picked = pick_tests(tmp_path, ["test_w.py"], wanted=["test_w.py::WindowedTests::test_basic"], symbols=[])
+    assert [p["qualname"] for p in picked] == ["WindowedTests.test_basic"]
+    picked = pick_tests(tmp_path, ["test_w.py"], wanted=["test_basic", "test_w.py::test_empty"], symbols=[])
+    assert [p["qualname"] for p in picked] == ["LastTests.test_basic", "WindowedTests.test_basic", "test_empty"]
+
+
+def test_the_outline_leaves_out_docstrings_licences_and_long_tables():
+    source = (
+        "# Copyright (c) someone\n# All rights reserved.\n\n"
+        '"""The module."""\n\nimport re\n\n'
+        "TABLE = {\n" + "".join(f"    'k{i}': {i},\n" for i in range(20)) + "}\n"
+        "SHORT = {'a': 1}\n\n"
+        'def f(x):\n    """Doc of f.\n\n    More.\n    """\n    return TABLE[x]\n\n'
+        'def g(y):\n    """Doc of g."""\n    return y\n'
+    )
+    outline = pyast.skeleton(source, {"g"}, docstrings=False)
+    assert "Copyright" not in outline and "The module" not in outline and "Doc of f" not in outline
+    assert outline.startswith("import re\n")
+    assert "TABLE = ...  # 22 lines" in outline and "'k3'" not in outline and "SHORT = {'a': 1}" in outline
+    assert "def f(x):\n    ...\n" in outline and "# g: shown in full below" in outline
+    assert pyast.opening(source, pyast.find(source, "f")) == 'def f(x):\n    """Doc of f.\n\n    More.\n    """\n'
+    assert pyast.opening("def h(): return 1\n", pyast.find("def h(): return 1\n", "h")) == ""
 
 
 @pytest.mark.model

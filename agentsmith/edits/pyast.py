@@ -96,6 +96,22 @@ def header(source: str, definition: Definition) -> str:
     return "\n".join(lines[: tree.body[0].body[0].lineno - 1]) + "\n"
 
 
+def opening(source: str, definition: Definition) -> str:
+    """A definition's decorators, signature and docstring as the file has them, dedented: where its
+    body's code starts. Begun with this, an answer holds the body alone. "" for a one-line def."""
+    lines = [line[len(definition.indent) :] for line in extract(source, definition).splitlines()]
+    tree = parse("\n".join(lines))
+    node = tree.body[0] if tree is not None and tree.body else None
+    if node is None or not getattr(node, "body", None) or node.body[0].lineno == node.lineno:
+        return ""
+    first = node.body[0]
+    if not (
+        isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+    ):
+        return header(source, definition)
+    return "\n".join(lines[: first.end_lineno]) + "\n"
+
+
 def module_names(source: str) -> set[str]:
     """What an edit must not silently drop: definitions (qualified) and module-level assigned names."""
     tree = parse(source)
@@ -145,6 +161,15 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
     def walk(body: list[ast.stmt], prefix: str) -> None:
         nonlocal cursor
         for node in body:
+            if not docstrings and isinstance(node, (ast.Assign, ast.AnnAssign)) and _long(node):
+                # A 60-line table says less than its name: `_IRR_S2P = ...` (boltons' strutils has several).
+                emit_until(node.lineno - 1)
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = " = ".join(ast.get_source_segment(source, t) or "_" for t in targets)
+                indent = re.match(r"\s*", lines[node.lineno - 1]).group(0)
+                out.append(f"{indent}{names} = ...  # {node.end_lineno - node.lineno + 1} lines")
+                cursor = node.end_lineno
+                continue
             if not isinstance(node, _DEFS):
                 continue
             qualname = f"{prefix}{node.name}"
@@ -174,11 +199,27 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
             out.append(f"{body_indent}...")
             cursor = end
 
+    if not docstrings and tree.body:
+        # Nor the module's: its docstring and the comment block above the code (a licence, often).
+        body = tree.body
+        skip = 1 if isinstance(body[0], ast.Expr) and isinstance(getattr(body[0].value, "value", None), str) else 0
+        if skip < len(body):
+            node = body[skip]
+            cursor = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+        else:
+            cursor = len(lines)
     walk(tree.body, "")
     emit_until(len(lines))
     text = "\n".join(out)
     # Runs of blank lines left by elision say nothing.
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+
+
+LONG_STATEMENT_LINES = 8
+
+
+def _long(node: ast.stmt) -> bool:
+    return (node.end_lineno or node.lineno) - node.lineno + 1 > LONG_STATEMENT_LINES
 
 
 def signatures(source: str, keep: set[str] = frozenset()) -> str:

@@ -159,6 +159,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
             temperature=decision.temperature,
             on_token=on_token if ctx.listener else None,
             reason=decision.reason,
+            prefill=prompt.prefill,
         )
     except (ModelUnavailable, UserError) as err:
         overflow = isinstance(err, ContextOverflow)

@@ -54,6 +54,15 @@ THINK_FIRST = (
     "code gets there. Then "
 )
 
+# A local model's function answer is begun for it (path, fence, signature, docstring): it writes the body
+# only. Asked for the whole def, the 1.5B model echoed the template's placeholder as the body (4 of 65
+# answers in the real-library bench) or wrote the path alone, and spent about half of each candidate's
+# time retyping the docstring. Begun inside the body, it can reason only in comments: ask for that.
+THINK_IN_COMMENTS = (
+    "Think about every test case first, as comments at the top of the body: for each test, its input, "
+    "its expected output and how the code gets there. Then "
+)
+
 SMALL_FILE_LINES = 150  # below this a file goes whole: easier for small models (measured)
 MAX_LOG_CHARS = 3_000
 MESSAGE_OVERHEAD = 8  # chat-template tokens around each message (Qwen: <|im_start|>role ... <|im_end|>)
@@ -70,6 +79,7 @@ class EditPrompt:
     function_level: list[str] = field(default_factory=list)  # big files answered by replaced functions
     targets: dict[str, list[str]] = field(default_factory=dict)
     shrunk: list[str] = field(default_factory=list)  # what was reduced to fit, in order
+    prefill: str = ""  # the answer's start, for a tier that continues a begun answer (one function to write)
 
     def summary(self) -> dict:
         return {
@@ -79,6 +89,7 @@ class EditPrompt:
             "shrunk": self.shrunk,
             "targets": self.targets,
             "function_level": self.function_level,
+            "begun": bool(self.prefill),
         }
 
 
@@ -220,11 +231,7 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
             skeleton_parts.append(
                 (
                     rel,
-                    [
-                        pyast.skeleton(source, keep),
-                        pyast.skeleton(source, keep, docstrings=False),
-                        pyast.signatures(source, keep),
-                    ],
+                    [pyast.skeleton(source, keep, docstrings=False), pyast.signatures(source, keep)],
                 )
             )
         else:
@@ -232,14 +239,12 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
     sections["code"] = _Section("code", ["File(s) to change:\n" + "".join(code_parts)])
     if skeleton_parts:
         variants = []
-        for level in range(3):
+        for level in range(2):
             variants.append(
                 "The rest of the file, as an outline (read-only context; bodies elided):\n"
                 + "".join(_block(rel, "outline", levels[level]) for rel, levels in skeleton_parts)
             )
-        sections["outline"] = _Section(
-            "outline", [*variants, ""], ["outline", "outline:no-docstrings", "outline:signatures", "outline:dropped"]
-        )
+        sections["outline"] = _Section("outline", [*variants, ""], ["outline", "outline:signatures", "outline:dropped"])
 
     names = [q for qs in targets.values() for q in qs]
     test_files = list(dict.fromkeys(list(context_files) + [t.split("::")[0] for t in tests if "::" in t]))
@@ -270,6 +275,7 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
             ["log:3000", "log:1500", "log:600"],
         )
 
+    prefill = ""
     if mode == "function":
         wanted = "; ".join(f"{rel}: {', '.join(targets[rel])}" for rel in function_level)
         # A template with the real signature: asked only in words, the 1.5B model answered with the path in
@@ -284,7 +290,12 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
             f"write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
             f"repeat the rest of the file. Reply in exactly this form:\n{template}"
         )
-        answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
+        if sum(len(v) for v in targets.values()) == 1 and first:
+            begun = pyast.opening(source, first)
+            prefill = f"{rel}\n```python\n{begun}" if begun else ""
+        answer = (
+            (THINK_IN_COMMENTS if prefill else THINK_FIRST) + answer if previous else answer[0].upper() + answer[1:]
+        )
         system = SYSTEM_FOCUSED
     else:
         answer = (
@@ -305,8 +316,9 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         body = [f"Task: {task}\n"] + [sections[n].text for n in layout if n in sections and sections[n].text]
         return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join([*body, answer])}]
 
+    begun_tokens = count(prefill) if prefill else 0  # the begun answer is part of the prompt evaluated
     messages = assemble()
-    tokens = _measure(messages, count)
+    tokens = _measure(messages, count) + begun_tokens
     shrunk: list[str] = []
     steps = iter(order)
     while budget is not None and tokens > budget:
@@ -317,7 +329,11 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         if label:
             shrunk.append(label)
             messages = assemble()
-            tokens = _measure(messages, count)
+            tokens = _measure(messages, count) + begun_tokens
+    if budget is not None and tokens > budget and prefill:
+        prefill, begun_tokens = "", 0  # the answer is asked for in words; the code shown is worth more
+        shrunk.append("begun:dropped")
+        tokens = _measure(messages, count)
     while budget is not None and tokens > budget:
         # Nothing left to drop: cut the code shown from its end (a SEARCH block can still match the start).
         code = sections["code"]
@@ -327,9 +343,9 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         code.variants[code.index] = text[:keep] + CUT_MARK
         shrunk.append(f"code:cut to {keep} chars")
         messages = assemble()
-        tokens = _measure(messages, count)
+        tokens = _measure(messages, count) + begun_tokens
         if keep == 0:
             break
     return EditPrompt(
-        messages, mode, tokens, budget, answer, function_level, {k: v for k, v in targets.items() if v}, shrunk
+        messages, mode, tokens, budget, answer, function_level, {k: v for k, v in targets.items() if v}, shrunk, prefill
     )

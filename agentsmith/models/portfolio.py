@@ -264,7 +264,10 @@ class Portfolio:
         max_tokens: int | None = None,
         on_token: Callable[[str], None] | None = None,
         reason: str = "",
+        prefill: str = "",
     ) -> Completion:
+        """`prefill`: the answer's start, for a tier that can continue a begun answer (a local model);
+        other tiers get the messages alone, which ask for the same form in words."""
         tier = self.tiers.get(tier_name)
         if tier is None:
             self._resolve_flag(tier_name)
@@ -300,7 +303,8 @@ class Portfolio:
             self.notify(f"-> external call: tier={tier_name} model={tier.model} redacted={redacted_count} items")
         start = time.monotonic()
         try:
-            answer = tier.chat(outgoing, temperature=temperature, max_tokens=max_tokens, on_token=sink)
+            begun = {"prefill": prefill} if prefill and getattr(tier, "continues_answers", False) else {}
+            answer = tier.chat(outgoing, temperature=temperature, max_tokens=max_tokens, on_token=sink, **begun)
         except TierFailure as err:
             self._add_model_seconds(time.monotonic() - start)
             self.ledger.settle(reservation, 0.0, 0)

@@ -97,6 +97,63 @@ def evaluated_prompt_tokens(llm, cached: list[int], prompt_tokens: int) -> int:
     return prompt_tokens - Llama.longest_token_prefix(cached, prompt[:-1])
 
 
+def chat_prompt(llm, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
+    """The model's own chat template applied to `messages`, ending where the assistant's turn starts
+    (exactly the text `create_chat_completion` would tokenize), and the template's stop strings."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise TierFailure("the model file has no chat template", "use an instruct model's GGUF", unhealthy=False)
+    eos, bos = llm.token_eos(), llm.token_bos()
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+    )
+    rendered = formatter(messages=messages)
+    stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+    return rendered.prompt, [s for s in stops if s]
+
+
+# A begun answer is one fenced block: the model's closing fence ends it (no explanation after it to pay for).
+FENCE_STOP = "\n```"
+
+
+def _continue(llm, cached, messages, prefill, temperature, max_tokens, seed, on_token) -> Answer:
+    """The answer begun with `prefill` and continued by the model, up to the block's closing fence."""
+    text, stops = chat_prompt(llm, messages)
+    tokens = llm.tokenize((text + prefill).encode("utf-8"), add_bos=False, special=True)
+    prompt_tokens = len(tokens)
+    if on_token is not None:
+        on_token(prefill)
+    pieces: list[str] = []
+    for chunk in llm.create_completion(
+        prompt=tokens,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        stop=[FENCE_STOP, *stops],
+        stream=True,
+    ):
+        piece = chunk["choices"][0].get("text") or ""
+        if piece:
+            pieces.append(piece)
+            if on_token is not None:
+                on_token(piece)
+    body = "".join(pieces)
+    completion_tokens = len(llm.tokenize(body.encode("utf-8"), add_bos=False)) if body else 0
+    closing = "\n```\n"
+    if on_token is not None:
+        on_token(closing)
+    return Answer(
+        prefill + body.rstrip("\n") + closing,
+        prompt_tokens,
+        completion_tokens,
+        evaluated_prompt_tokens(llm, cached, prompt_tokens),
+    )
+
+
 class LocalTier:
     kind = "gguf"
 
@@ -116,6 +173,8 @@ class LocalTier:
     def probe(self) -> None:
         self.check()  # in-process: a verified model file is an answering model
 
+    continues_answers = True  # the answer may be started for the model (see `chat`'s `prefill`)
+
     def chat(
         self,
         messages: list[dict[str, str]],
@@ -123,12 +182,17 @@ class LocalTier:
         temperature: float,
         max_tokens: int,
         on_token: Callable[[str], None] | None = None,
+        prefill: str = "",
     ) -> Answer:
+        """`prefill`: the start of the answer, written for the model, which continues it (the answer
+        returned begins with it). A local model is run token by token here, so its answer can be begun."""
         llm, lock = load_llama(self.check(), self.spec.context)
         seed = GREEDY_SEED if temperature <= 0 else random.randrange(1 << 30)
         with lock:  # a llama.cpp context is not thread-safe
             cached = kv_tokens(llm)
             try:
+                if prefill:
+                    return _continue(llm, cached, messages, prefill, temperature, max_tokens, seed, on_token)
                 if on_token is None:
                     result = llm.create_chat_completion(
                         messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed
