@@ -278,6 +278,22 @@ def test_a_method_keeps_its_class_indentation(tmp_path):
     assert "    def g(self):\n        return 3\n" in (tmp_path / "a.py").read_text()
 
 
+def test_a_method_whose_name_other_classes_share_goes_to_the_step_target(tmp_path):
+    # Two classes define __init__: the plain name is ambiguous, the step's target is not.
+    source = (
+        "class A:\n    def __init__(self):\n        self.a = 1\n\n"
+        "class B:\n    def __init__(self):\n        raise NotImplementedError\n" + "\n" * 160
+    )
+    (tmp_path / "a.py").write_text(source)
+    answer = "```python\ndef __init__(self):\n    self.b = 2\n```"
+    edits = parse_edits(answer, default_path="a.py")
+    result = apply_edits(tmp_path, edits, function_level={"a.py"}, targets={"a.py": ["B.__init__"]})
+    after = (tmp_path / "a.py").read_text()
+    assert result.applied == ["a.py"] and "NotImplementedError" not in after
+    assert "class A:\n    def __init__(self):\n        self.a = 1\n" in after
+    assert "class B:\n    def __init__(self):\n        self.b = 2\n" in after and after.count("def __init__") == 2
+
+
 def test_a_helper_the_answer_adds_is_kept_and_new_imports_go_on_top(tmp_path):
     module = "import os\n\n\n" + "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(60))
     (tmp_path / "big.py").write_text(module)

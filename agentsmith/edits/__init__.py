@@ -154,10 +154,12 @@ def apply_edits(
     read_only: set[str] = frozenset(),
     allowed_removals: set[str] = frozenset(),
     function_level: set[str] = frozenset(),
+    targets: dict[str, list[str]] | None = None,
 ) -> ApplyResult:
     """Apply `edits` inside `root`. `function_level`: files for which a code block holding only
     definitions replaces those definitions (big files); elsewhere it does so only when taking it as
-    the whole file would drop code. `allowed_removals`: names the step may delete."""
+    the whole file would drop code. `allowed_removals`: names the step may delete. `targets`: per
+    file, the qualified names the step asked for (where a replaced definition goes)."""
     result = ApplyResult()
     for edit in edits:
         try:
@@ -185,7 +187,7 @@ def apply_edits(
                 and (relative in function_level or pyast.removed_names(current, new_text, allowed_removals))
             ):
                 try:
-                    new_text, _ = pyast.splice(current, new_text)
+                    new_text, _ = pyast.splice(current, new_text, (targets or {}).get(relative, ()))
                 except ValueError as err:
                     result.failed.append(f"{relative}: the replaced function could not be placed ({err})")
                     continue

@@ -233,10 +233,12 @@ def signatures(source: str, keep: set[str] = frozenset()) -> str:
     return "\n".join(out) + "\n"
 
 
-def splice(source: str, new_text: str) -> tuple[str, list[str]]:
+def splice(source: str, new_text: str, targets: list[str] | tuple[str, ...] = ()) -> tuple[str, list[str]]:
     """Replace each top-level definition in `new_text` into `source` where a definition of that name
-    lives (a method keeps its class's indentation); new imports go after the last import.
-    Returns (new source, qualnames replaced). Raises ValueError when nothing matches."""
+    lives (a method keeps its class's indentation); new imports go after the last import. `targets`:
+    the qualified names the step asked for, which win over a plain-name lookup (an answer's `def
+    __init__` for `Parser.__init__` in a file with ten classes). Returns (new source, qualnames
+    replaced). Raises ValueError when nothing matches."""
     fragment = parse(_dedent(new_text))
     if fragment is None:
         raise ValueError("the code block does not parse: " + (syntax_error(_dedent(new_text)) or "?"))
@@ -251,7 +253,9 @@ def splice(source: str, new_text: str) -> tuple[str, list[str]]:
             continue
         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
         block = "".join(frag_lines[start - 1 : node.end_lineno])
-        target = find(result, node.name)
+        named = [q for q in targets if q.rsplit(".", 1)[-1] == node.name]
+        target = find(result, named[0]) if len(named) == 1 else None
+        target = target or find(result, node.name)
         if target is not None:
             block = _keep_docstring(block, node, start, docstring_lines(result, target))
         if target is None:

@@ -221,6 +221,7 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
         read_only=read_only,
         allowed_removals=removable(step.get("description") or state["task"], step.get("symbols") or []),
         function_level=set(prompt.get("function_level", [])),
+        targets=prompt.get("targets") or {},
     )
     if external:
         _refuse_altered_secrets(worktree, before, result, ctx.portfolio.mapping)
