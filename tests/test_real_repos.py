@@ -195,6 +195,25 @@ def test_a_test_id_with_a_class_picks_that_class_test_only(tmp_path):
     assert [p["qualname"] for p in picked] == ["LastTests.test_basic", "WindowedTests.test_basic", "test_empty"]
 
 
+def test_a_parametrized_test_brings_the_table_of_cases_it_reads(tmp_path):
+    # inflection's tests read their cases from tables at the top of the file: shown once, abridged.
+    rows = "".join(f"    ('Camel{i}', 'camel{i}'),\n" for i in range(40))
+    (tmp_path / "test_i.py").write_text(
+        "import pytest\n\nSMALL = (('HTMLTidy', 'html_tidy'),)\n"
+        f"BIG = (\n{rows})\nUNUSED = 1\n\n"
+        "@pytest.mark.parametrize(('camel', 'under'), SMALL + BIG)\n"
+        "def test_underscore(camel, under):\n    assert under == underscore(camel)\n\n"
+        "@pytest.mark.parametrize(('camel', 'under'), SMALL)\n"
+        "def test_camelize(camel, under):\n    assert camel == camelize(under)\n"
+    )
+    picked = pick_tests(tmp_path, ["test_i.py"], wanted=["test_underscore", "test_camelize"], symbols=[])
+    first, second = (p["text"] for p in picked)
+    assert first.startswith("SMALL = (('HTMLTidy', 'html_tidy'),)\n\nBIG = (\n    ('Camel0', 'camel0'),\n")
+    assert "# ... 19 more lines" in first and "('Camel39', 'camel39')" not in first and "UNUSED" not in first
+    assert first.endswith("assert under == underscore(camel)\n") and len(first.splitlines()) < 40
+    assert second.startswith("@pytest.mark.parametrize") and "SMALL =" not in second  # shown once
+
+
 def test_the_outline_leaves_out_docstrings_licences_and_long_tables():
     source = (
         "# Copyright (c) someone\n# All rights reserved.\n\n"

@@ -218,6 +218,32 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
 LONG_STATEMENT_LINES = 8
 
 
+def module_data(source: str) -> dict[str, str]:
+    """Module-level assignments by name, as written: the tables a parametrized test reads its cases
+    from (`CAMEL_TO_UNDERSCORE = (("HTMLTidy", "html_tidy"), ...)`)."""
+    tree = parse(source)
+    found: dict[str, str] = {}
+    for node in tree.body if tree else []:
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
+        text = ast.get_source_segment(source, node) if targets else None
+        for target in targets:
+            if isinstance(target, ast.Name) and text:
+                found[target.id] = text
+    return found
+
+
+def abridged(text: str, max_lines: int) -> str:
+    """`text` with its middle lines left out beyond `max_lines` (the first ones and the closing line kept)."""
+    lines = text.splitlines()
+    if len(lines) <= max_lines:
+        return text
+    cut = len(lines) - max_lines + 1
+    indent = re.match(r"\s*", lines[1]).group(0) if len(lines) > 1 else "    "
+    return "\n".join([*lines[: max_lines - 2], f"{indent}# ... {cut} more lines", lines[-1]])
+
+
 def _long(node: ast.stmt) -> bool:
     return (node.end_lineno or node.lineno) - node.lineno + 1 > LONG_STATEMENT_LINES
 

@@ -66,9 +66,15 @@ def trim_failure_log(log: str, max_chars: int = 3_000) -> str:
     return head.rsplit("\n", 1)[0] + "\n...\n" + tail.split("\n", 1)[-1]
 
 
+# A test's cases often live in a table at the top of its file (inflection's tests are all
+# `@pytest.mark.parametrize(..., CAMEL_TO_UNDERSCORE)`): without it the model sees no expected value.
+DATA_LINES = 24
+
+
 def test_functions(root: Path, test_files: list[str], *, wanted: list[str], symbols: list[str]) -> list[dict]:
     """The test functions to show: those `wanted` names or node ids pick, else those whose name or body
-    mentions one of `symbols`. Each: {"path", "qualname", "text"}, in file order."""
+    mentions one of `symbols`. Each: {"path", "qualname", "text"}, in file order; a test's text starts
+    with the module-level tables it reads (abridged, each shown once)."""
     # A node id names its file and class: `test_basic` of WindowedTests is not every class's test_basic
     # (more-itertools has 56; the 1.5B model was shown three of the wrong ones). Bare names match anywhere.
     wanted_names = {w.split("[")[0] for w in wanted if "::" not in w}
@@ -80,6 +86,8 @@ def test_functions(root: Path, test_files: list[str], *, wanted: list[str], symb
         if not path.is_file() or not rel.endswith(".py"):
             continue
         source = path.read_text(encoding="utf-8", errors="replace")
+        data = pyast.module_data(source)
+        shown: set[str] = set()
         for d in pyast.definitions(source):
             if d.kind == "class" or not d.name.startswith("test"):
                 continue
@@ -90,5 +98,10 @@ def test_functions(root: Path, test_files: list[str], *, wanted: list[str], symb
             else:
                 hit = any(w.search(d.name) or w.search(text) for w in words)
             if hit:
+                tables = [
+                    n for n in dict.fromkeys(re.findall(r"\b[A-Za-z_]\w*\b", text)) if n in data and n not in shown
+                ]
+                shown.update(tables)
+                text = "".join(pyast.abridged(data[n], DATA_LINES) + "\n\n" for n in tables) + text
                 picked.append({"path": rel, "qualname": d.qualname, "node_id": node_id, "text": text})
     return picked
