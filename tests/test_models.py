@@ -209,6 +209,30 @@ def test_a_begun_answer_is_continued_in_the_chat_template_and_shares_the_prompts
     assert answer.prompt_tokens_evaluated <= answer.prompt_tokens - plain.prompt_tokens + 1
 
 
+def test_a_begun_answer_after_reasoning_keeps_the_reasoning_out_of_the_code(small_local):
+    """On a retry the model reasons first, in prose; when it opens a code block (or runs out of room for
+    reasoning) the begun block takes over, so the answer always holds code under the path."""
+    from agentsmith.edits import parse_edits
+
+    p = make_portfolio("local")
+    ask = [
+        {
+            "role": "user",
+            "content": "calc.py has add(a, b) returning a - b; the test expects add(2, 3) == 5. Think about the "
+            "test case first: its input, expected output and how the code gets there. Then reply with the "
+            "complete new content of calc.py: the path on its own line, then one fenced code block.",
+        }
+    ]
+    begun = "calc.py\n```python\n"
+    pieces: list[str] = []
+    answer = p.complete("local", ask, max_tokens=160, prefill=begun, reason_first=True, on_token=pieces.append)
+    reasoning, _, code = answer.text.partition(begun)
+    assert code and "```" not in reasoning and "".join(pieces).endswith(code), answer.text
+    edits = parse_edits(answer.text)
+    assert [e.path for e in edits] == ["calc.py"] and "def add" in edits[0].replace, answer.text
+    assert answer.completion_tokens > len(code) // 8  # the reasoning is counted as written, not as prompt
+
+
 def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):
     monkeypatch.setenv("AGENTSMITH_LOCAL_MODEL", SMALL)
     with pytest.raises(ModelUnavailable, match="agentsmith models fetch"):

@@ -140,6 +140,11 @@ def test_small_files_keep_the_whole_file_prompt(tmp_path):
     )
     assert prompt.mode == "whole-file" and "whole file" in prompt.messages[1]["content"]
     assert "from m import f" in prompt.messages[1]["content"]
+    # Begun for a local model: the path and the opened block, counted in the prompt's tokens.
+    assert prompt.prefill == "m.py\n```python\n" and not prompt.reason_first
+    assert prompt.tokens == sum(estimate_tokens(m["content"]) + 8 for m in prompt.messages) + 8 + estimate_tokens(
+        prompt.prefill
+    )
 
 
 def test_a_single_function_answer_is_begun_for_the_model(humanize_sdist, tmp_path):
@@ -169,12 +174,13 @@ def test_a_single_function_answer_is_begun_for_the_model(humanize_sdist, tmp_pat
     after = (repo / NUMBER).read_text()
     assert result.applied == [NUMBER] and pyast.removed_names(source, after) == []
     assert pyast.docstring_lines(after, pyast.find(after, "intword")) == docstring
-    # A retry asks for the reasoning as comments (the model writes from inside the body).
+    # A retry's reasoning comes first, in prose; the begun block follows it.
     failing = Attempt(tier="local", passed=False, log="E   AssertionError: assert '1.0 million' == 'x'\n")
     retry = build_edit_prompt(
         task="Implement intword", root=repo, files=[NUMBER], context_files=[TESTS], previous=failing, budget=6000
     )
-    assert retry.prefill == prompt.prefill and "as comments at the top of the body" in retry.answer_format
+    assert retry.prefill == prompt.prefill and retry.reason_first and not prompt.reason_first
+    assert "Think about every test case first" in retry.answer_format
     # Too tight for it: asked in words instead, within the budget.
     tight = build_edit_prompt(
         task="Implement intword", root=repo, files=[NUMBER], context_files=[TESTS], previous=failing, budget=700

@@ -160,6 +160,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
             on_token=on_token if ctx.listener else None,
             reason=decision.reason,
             prefill=prompt.prefill,
+            reason_first=prompt.reason_first,
         )
     except (ModelUnavailable, UserError) as err:
         overflow = isinstance(err, ContextOverflow)

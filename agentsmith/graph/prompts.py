@@ -54,15 +54,12 @@ THINK_FIRST = (
     "code gets there. Then "
 )
 
-# A local model's function answer is begun for it (path, fence, signature, docstring): it writes the body
-# only. Asked for the whole def, the 1.5B model echoed the template's placeholder as the body (4 of 65
-# answers in the real-library bench) or wrote the path alone, and spent about half of each candidate's
-# time retyping the docstring. Begun inside the body, it can reason only in comments: ask for that.
-THINK_IN_COMMENTS = (
-    "Think about every test case first, as comments at the top of the body: for each test, its input, "
-    "its expected output and how the code gets there. Then "
-)
-
+# A local model's answer is begun for it: the path and the opened code block (whole-file), plus the
+# signature and docstring (one function to write), so it writes code and nothing else. Not begun, the
+# 1.5B model answered the path alone in an empty block (a quarter of the candidates in one Exercism
+# run), echoed a function template's placeholder as the body (4 of 65 real-library answers), and spent
+# half of each candidate's time retyping the docstring. A retry's reasoning comes first, in prose: the
+# block is begun only when the model opens one (see `LocalTier.chat`), so no reasoning is committed.
 SMALL_FILE_LINES = 150  # below this a file goes whole: easier for small models (measured)
 MAX_LOG_CHARS = 3_000
 MESSAGE_OVERHEAD = 8  # chat-template tokens around each message (Qwen: <|im_start|>role ... <|im_end|>)
@@ -79,7 +76,8 @@ class EditPrompt:
     function_level: list[str] = field(default_factory=list)  # big files answered by replaced functions
     targets: dict[str, list[str]] = field(default_factory=dict)
     shrunk: list[str] = field(default_factory=list)  # what was reduced to fit, in order
-    prefill: str = ""  # the answer's start, for a tier that continues a begun answer (one function to write)
+    prefill: str = ""  # the answer's code block begun, for a tier that continues a begun answer
+    reason_first: bool = False  # the model reasons before the block begins (a retry)
 
     def summary(self) -> dict:
         return {
@@ -208,7 +206,11 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
     tokens = _measure(messages, count)
     if budget is not None and tokens > budget:
         return None  # too big whole: the focused prompt shrinks to fit
-    return EditPrompt(messages, "whole-file", tokens, budget, answer)
+    prefill = f"{files[0]}\n```{'python' if files[0].endswith('.py') else ''}\n" if len(files) == 1 else ""
+    tokens += count(prefill) if prefill else 0
+    if budget is not None and tokens > budget:
+        return None
+    return EditPrompt(messages, "whole-file", tokens, budget, answer, prefill=prefill, reason_first=bool(previous))
 
 
 def _focused_prompt(task, root, files, context_files, previous, log, symbols, tests, budget, count) -> EditPrompt:
@@ -293,9 +295,7 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         if sum(len(v) for v in targets.values()) == 1 and first:
             begun = pyast.opening(source, first)
             prefill = f"{rel}\n```python\n{begun}" if begun else ""
-        answer = (
-            (THINK_IN_COMMENTS if prefill else THINK_FIRST) + answer if previous else answer[0].upper() + answer[1:]
-        )
+        answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
         system = SYSTEM_FOCUSED
     else:
         answer = (
@@ -347,5 +347,14 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         if keep == 0:
             break
     return EditPrompt(
-        messages, mode, tokens, budget, answer, function_level, {k: v for k, v in targets.items() if v}, shrunk, prefill
+        messages,
+        mode,
+        tokens,
+        budget,
+        answer,
+        function_level,
+        {k: v for k, v in targets.items() if v},
+        shrunk,
+        prefill,
+        bool(previous and prefill),
     )

@@ -265,9 +265,11 @@ class Portfolio:
         on_token: Callable[[str], None] | None = None,
         reason: str = "",
         prefill: str = "",
+        reason_first: bool = False,
     ) -> Completion:
-        """`prefill`: the answer's start, for a tier that can continue a begun answer (a local model);
-        other tiers get the messages alone, which ask for the same form in words."""
+        """`prefill`: the answer's code block begun, for a tier that can continue a begun answer (a local
+        model), after its reasoning when `reason_first`; other tiers get the messages alone, which ask for
+        the same in words."""
         tier = self.tiers.get(tier_name)
         if tier is None:
             self._resolve_flag(tier_name)
@@ -303,7 +305,11 @@ class Portfolio:
             self.notify(f"-> external call: tier={tier_name} model={tier.model} redacted={redacted_count} items")
         start = time.monotonic()
         try:
-            begun = {"prefill": prefill} if prefill and getattr(tier, "continues_answers", False) else {}
+            begun = (
+                {"prefill": prefill, "reason_first": reason_first}
+                if prefill and getattr(tier, "continues_answers", False)
+                else {}
+            )
             answer = tier.chat(outgoing, temperature=temperature, max_tokens=max_tokens, on_token=sink, **begun)
         except TierFailure as err:
             self._add_model_seconds(time.monotonic() - start)

@@ -118,39 +118,65 @@ def chat_prompt(llm, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
 
 # A begun answer is one fenced block: the model's closing fence ends it (no explanation after it to pay for).
 FENCE_STOP = "\n```"
+# Reasoning before a begun answer: what the retry asks for ("think about every test case first").
+REASONING_TOKENS = 384
 
 
-def _continue(llm, cached, messages, prefill, temperature, max_tokens, seed, on_token) -> Answer:
-    """The answer begun with `prefill` and continued by the model, up to the block's closing fence."""
-    text, stops = chat_prompt(llm, messages)
-    tokens = llm.tokenize((text + prefill).encode("utf-8"), add_bos=False, special=True)
-    prompt_tokens = len(tokens)
-    if on_token is not None:
-        on_token(prefill)
+def _generate(llm, prompt: list[int], temperature, max_tokens, seed, stop, on_token) -> str:
     pieces: list[str] = []
     for chunk in llm.create_completion(
-        prompt=tokens,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        stop=[FENCE_STOP, *stops],
-        stream=True,
+        prompt=prompt, temperature=temperature, max_tokens=max_tokens, seed=seed, stop=stop, stream=True
     ):
         piece = chunk["choices"][0].get("text") or ""
         if piece:
             pieces.append(piece)
             if on_token is not None:
                 on_token(piece)
-    body = "".join(pieces)
-    completion_tokens = len(llm.tokenize(body.encode("utf-8"), add_bos=False)) if body else 0
+    return "".join(pieces)
+
+
+def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token) -> Answer:
+    """The answer begun with `prefill` and continued by the model, up to the block's closing fence.
+    `reason_first`: the model first writes freely (its reasoning) until it opens a code block; the begun
+    answer then takes over, so reasoning cannot end in an empty block or a path with no code."""
+    text, stops = chat_prompt(llm, messages)
+
+    def tokens_of(value: str) -> list[int]:
+        return llm.tokenize(value.encode("utf-8"), add_bos=False, special=True)
+
+    prompt = tokens_of(text)
+    reasoning, evaluated, written = "", 0, 0
+    if reason_first:
+        room = min(max_tokens // 2, REASONING_TOKENS)
+        reasoning = _generate(llm, prompt, temperature, room, seed, ["```", *stops], on_token)
+        evaluated = evaluated_prompt_tokens(llm, cached, len(prompt))
+        written = len(tokens_of(reasoning)) if reasoning else 0
+        lines = reasoning.rstrip().splitlines()
+        if lines and lines[-1].strip().strip("`*:") == prefill.split("\n", 1)[0]:
+            lines.pop()  # the path it wrote before opening the block: the begun answer names it
+        reasoning = "\n".join(lines).rstrip() + "\n\n" if lines else ""
+        cached = kv_tokens(llm)
+    if on_token is not None:
+        on_token(prefill)
+    full = tokens_of(text + reasoning + prefill)
+    body = _generate(
+        llm,
+        full,
+        temperature,
+        max(16, max_tokens - written),
+        seed + 1 if reason_first else seed,
+        [FENCE_STOP, *stops],
+        on_token,
+    )
     closing = "\n```\n"
     if on_token is not None:
         on_token(closing)
+    completion_tokens = written + (len(llm.tokenize(body.encode("utf-8"), add_bos=False)) if body else 0)
     return Answer(
-        prefill + body.rstrip("\n") + closing,
-        prompt_tokens,
+        reasoning + prefill + body.rstrip("\n") + closing,
+        len(full) - written,
         completion_tokens,
-        evaluated_prompt_tokens(llm, cached, prompt_tokens),
+        evaluated + evaluated_prompt_tokens(llm, cached, len(full)),
     )
 
 
@@ -183,16 +209,20 @@ class LocalTier:
         max_tokens: int,
         on_token: Callable[[str], None] | None = None,
         prefill: str = "",
+        reason_first: bool = False,
     ) -> Answer:
-        """`prefill`: the start of the answer, written for the model, which continues it (the answer
-        returned begins with it). A local model is run token by token here, so its answer can be begun."""
+        """`prefill`: the start of the answer's code block, written for the model, which continues it (a
+        local model is run token by token here, so its answer can be begun). `reason_first`: the model
+        may write its reasoning before the block begins."""
         llm, lock = load_llama(self.check(), self.spec.context)
         seed = GREEDY_SEED if temperature <= 0 else random.randrange(1 << 30)
         with lock:  # a llama.cpp context is not thread-safe
             cached = kv_tokens(llm)
             try:
                 if prefill:
-                    return _continue(llm, cached, messages, prefill, temperature, max_tokens, seed, on_token)
+                    return _continue(
+                        llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token
+                    )
                 if on_token is None:
                     result = llm.create_chat_completion(
                         messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed
