@@ -163,13 +163,13 @@ def test_a_single_function_answer_is_begun_for_the_model(humanize_sdist, tmp_pat
     docstring = pyast.docstring_lines(source, pyast.find(source, "intword"))
     assert prompt.prefill.startswith(f"{NUMBER}\n```python\ndef intword(value: NumberOrString")
     assert prompt.prefill == f"{NUMBER}\n```python\n" + pyast.opening(source, pyast.find(source, "intword"))
-    assert "Converts a large integer" in prompt.prefill and prompt.prefill.endswith('    """\n')
+    assert "Converts a large integer" in prompt.prefill and prompt.prefill.endswith('    """\n    ')
     assert STUB not in prompt.prefill
     assert prompt.summary()["begun"] and prompt.tokens <= 6000
     plain_tokens = sum(estimate_tokens(m["content"]) + 8 for m in prompt.messages) + 8
     assert prompt.tokens == plain_tokens + estimate_tokens(prompt.prefill)
     # The begun answer plus a body is what the edit step splices in.
-    answer = prompt.prefill + "    return str(value)\n```\n"
+    answer = prompt.prefill + "return str(value)\n```\n"  # the model writes on at the body's indentation
     result = apply_edits(repo, parse_edits(answer, default_path=NUMBER), function_level={NUMBER})
     after = (repo / NUMBER).read_text()
     assert result.applied == [NUMBER] and pyast.removed_names(source, after) == []
@@ -234,7 +234,7 @@ def test_the_outline_leaves_out_docstrings_licences_and_long_tables():
     assert outline.startswith("import re\n")
     assert "TABLE = ...  # 22 lines" in outline and "'k3'" not in outline and "SHORT = {'a': 1}" in outline
     assert "def f(x):\n    ...\n" in outline and "# g: shown in full below" in outline
-    assert pyast.opening(source, pyast.find(source, "f")) == 'def f(x):\n    """Doc of f.\n\n    More.\n    """\n'
+    assert pyast.opening(source, pyast.find(source, "f")) == 'def f(x):\n    """Doc of f.\n\n    More.\n    """\n    '
     assert pyast.opening("def h(): return 1\n", pyast.find("def h(): return 1\n", "h")) == ""
 
 

@@ -97,19 +97,21 @@ def header(source: str, definition: Definition) -> str:
 
 
 def opening(source: str, definition: Definition) -> str:
-    """A definition's decorators, signature and docstring as the file has them, dedented: where its
-    body's code starts. Begun with this, an answer holds the body alone. "" for a one-line def."""
+    """A definition's decorators, signature and docstring as the file has them, dedented, then the
+    body's indentation: where its body's code starts. Begun with this, an answer holds the body alone
+    (begun at the margin, the 1.5B model closed the block at once: an empty body). "" for a one-line def."""
     lines = [line[len(definition.indent) :] for line in extract(source, definition).splitlines()]
     tree = parse("\n".join(lines))
     node = tree.body[0] if tree is not None and tree.body else None
     if node is None or not getattr(node, "body", None) or node.body[0].lineno == node.lineno:
         return ""
     first = node.body[0]
+    indent = " " * first.col_offset
     if not (
         isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
     ):
-        return header(source, definition)
-    return "\n".join(lines[: first.end_lineno]) + "\n"
+        return header(source, definition) + indent
+    return "\n".join(lines[: first.end_lineno]) + "\n" + indent
 
 
 def module_names(source: str) -> set[str]:

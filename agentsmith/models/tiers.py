@@ -168,6 +168,10 @@ def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tok
         [FENCE_STOP, *stops],
         on_token,
     )
+    if prefill.endswith((" ", "\t")) and body[:1] in (" ", "\t"):
+        # Begun at an indentation, the model's first token often brings its own space (" return"): the
+        # begun indentation is the line's, so the extra is dropped (five spaces would not parse).
+        body = body.lstrip(" \t")
     closing = "\n```\n"
     if on_token is not None:
         on_token(closing)
