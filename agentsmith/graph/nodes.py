@@ -135,6 +135,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         tests=step.get("tests"),
         budget=budget,
         count=ctx.portfolio.token_counter(tier),
+        begins=ctx.portfolio.continues_answers(tier),
     )
     messages = prompt.messages
     ctx.record(state["run_id"], "prompt", prompt.summary() | {"tier": tier, "overflows": overflows})

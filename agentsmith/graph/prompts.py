@@ -168,19 +168,24 @@ def build_edit_prompt(
     tests: list[str] | None = None,
     budget: int | None = None,
     count: TokenCounter = estimate_tokens,
+    begins: bool = True,
 ) -> EditPrompt:
+    """`begins`: the tier continues an answer begun for it (a local model): the prompt then carries the
+    answer's start (`prefill`) instead of a template to copy."""
     log = (previous.log or previous.error or "") if previous else ""
-    whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count)
+    whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count, begins)
     if whole is not None:
         return whole
-    return _focused_prompt(task, root, files, context_files, previous, log, symbols or [], tests or [], budget, count)
+    return _focused_prompt(
+        task, root, files, context_files, previous, log, symbols or [], tests or [], budget, count, begins
+    )
 
 
 def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
     return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
 
 
-def _whole_file_prompt(task, root, files, context_files, previous, log, budget, count) -> EditPrompt | None:
+def _whole_file_prompt(task, root, files, context_files, previous, log, budget, count, begins) -> EditPrompt | None:
     if not all(is_small(root, f) for f in files):
         return None
     parts = [f"Task: {task}\n"]
@@ -206,14 +211,16 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
     tokens = _measure(messages, count)
     if budget is not None and tokens > budget:
         return None  # too big whole: the focused prompt shrinks to fit
-    prefill = f"{files[0]}\n```{'python' if files[0].endswith('.py') else ''}\n" if len(files) == 1 else ""
+    prefill = f"{files[0]}\n```{'python' if files[0].endswith('.py') else ''}\n" if begins and len(files) == 1 else ""
     tokens += count(prefill) if prefill else 0
     if budget is not None and tokens > budget:
         return None
     return EditPrompt(messages, "whole-file", tokens, budget, answer, prefill=prefill, reason_first=bool(previous))
 
 
-def _focused_prompt(task, root, files, context_files, previous, log, symbols, tests, budget, count) -> EditPrompt:
+def _focused_prompt(
+    task, root, files, context_files, previous, log, symbols, tests, budget, count, begins
+) -> EditPrompt:
     targets = {rel: ([] if is_small(root, rel) else target_symbols(root, rel, task, symbols)) for rel in files}
     function_level = [rel for rel in files if not is_small(root, rel) and targets[rel]]
     mode = "function" if function_level else "search-replace"
@@ -288,13 +295,15 @@ def _focused_prompt(task, root, files, context_files, previous, log, symbols, te
         template = (
             (f"{rel}\n```python\n{pyast.header(source, first)}{' ' * 4}# the complete new body\n```") if first else ""
         )
-        answer = (
-            f"write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
-            f"repeat the rest of the file. Reply in exactly this form:\n{template}"
-        )
-        if sum(len(v) for v in targets.values()) == 1 and first:
+        if begins and sum(len(v) for v in targets.values()) == 1 and first:
             begun = pyast.opening(source, first)
             prefill = f"{rel}\n```python\n{begun}" if begun else ""
+        # Begun, the answer needs no template: shown one, the 1.5B model copied its placeholder as the body.
+        form = "" if prefill else f" Reply in exactly this form:\n{template}"
+        answer = (
+            f"write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
+            f"repeat the rest of the file.{form}"
+        )
         answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
         system = SYSTEM_FOCUSED
     else:

@@ -234,6 +234,11 @@ class Portfolio:
         margin = max(256, spec.context // 20)
         return max(256, spec.context - spec.max_output_tokens - margin)
 
+    def continues_answers(self, tier_name: str) -> bool:
+        """Whether the tier can continue an answer begun for it (a local model run token by token)."""
+        tier = self.tiers.get(tier_name)
+        return bool(tier is not None and getattr(tier, "continues_answers", False))
+
     def token_counter(self, tier_name: str) -> Callable[[str], int]:
         """The tier's real tokenizer when it is local; else a conservative estimate (no remote tokenizer API)."""
         tier = self.tiers[tier_name]

@@ -156,9 +156,12 @@ def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tok
             lines.pop()  # the path it wrote before opening the block: the begun answer names it
         reasoning = "\n".join(lines).rstrip() + "\n\n" if lines else ""
         cached = kv_tokens(llm)
+    # Begun at an indentation, the last space is left for the model: its code tokens carry one (" return"
+    # after three spaces), and begun with all four it wrote five, on every line.
+    healed = prefill[:-1] if prefill.endswith(" ") else prefill
     if on_token is not None:
-        on_token(prefill)
-    full = tokens_of(text + reasoning + prefill)
+        on_token(healed)
+    full = tokens_of(text + reasoning + healed)
     body = _generate(
         llm,
         full,
@@ -168,16 +171,14 @@ def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tok
         [FENCE_STOP, *stops],
         on_token,
     )
-    if prefill.endswith((" ", "\t")) and body[:1] in (" ", "\t"):
-        # Begun at an indentation, the model's first token often brings its own space (" return"): the
-        # begun indentation is the line's, so the extra is dropped (five spaces would not parse).
-        body = body.lstrip(" \t")
+    if healed != prefill and body[:1] not in (" ", "\t", "\n"):
+        body = " " + body  # it did not bring the space: the line still starts at the body's indentation
     closing = "\n```\n"
     if on_token is not None:
         on_token(closing)
     completion_tokens = written + (len(llm.tokenize(body.encode("utf-8"), add_bos=False)) if body else 0)
     return Answer(
-        reasoning + prefill + body.rstrip("\n") + closing,
+        reasoning + healed + body.rstrip("\n") + closing,
         len(full) - written,
         completion_tokens,
         evaluated + evaluated_prompt_tokens(llm, cached, len(full)),
