@@ -26,8 +26,17 @@ AGENTSMITH = str(Path(sys.executable).with_name("agentsmith"))
 
 
 async def wait_until(pilot, condition, timeout: float) -> None:
+    """Poll `condition`; a widget not mounted yet (a screen still composing) counts as not yet."""
+    from textual.css.query import NoMatches
+
+    def met() -> bool:
+        try:
+            return bool(condition())
+        except NoMatches:
+            return False
+
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not met():
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await pilot.pause(0.1)
