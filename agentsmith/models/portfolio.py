@@ -312,7 +312,7 @@ class Portfolio:
         try:
             begun = (
                 {"prefill": prefill, "reason_first": reason_first}
-                if prefill and getattr(tier, "continues_answers", False)
+                if prefill and self.continues_answers(tier_name)
                 else {}
             )
             answer = tier.chat(outgoing, temperature=temperature, max_tokens=max_tokens, on_token=sink, **begun)
