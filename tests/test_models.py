@@ -157,7 +157,11 @@ def test_sampled_candidates_for_one_prompt_reuse_its_evaluated_prefix(small_loca
     prompt = [{"role": "user", "content": "Write a Python function that adds two numbers. " * 8}]
     tier = p.tiers["local"]
     llm, _ = load_llama(tier.check(), tier.spec.context)
-    llm.reset()  # whatever an earlier test left in the cache
+    # llama.cpp reports max(1, n_p_eval): on a context that has evaluated nothing yet, a delta would be one
+    # short (this test failed run alone). Evaluate something else first, then empty the cache.
+    p.complete("local", [{"role": "user", "content": "Say hello."}], max_tokens=1)
+    llm.reset()  # whatever this or an earlier test left in the cache
+    p.calls.clear()
 
     def engine_prompt_evals() -> int:
         return llama_cpp.llama_perf_context(llm.ctx).n_p_eval

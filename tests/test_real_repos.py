@@ -243,10 +243,26 @@ def test_the_outline_leaves_out_docstrings_licences_and_long_tables():
     outline = pyast.skeleton(source, {"g"}, docstrings=False)
     assert "Copyright" not in outline and "The module" not in outline and "Doc of f" not in outline
     assert outline.startswith("import re\n")
-    assert "TABLE = ...  # 22 lines" in outline and "'k3'" not in outline and "SHORT = {'a': 1}" in outline
+    assert "TABLE = {...}  # 22 lines" in outline and "'k3'" not in outline and "SHORT = {'a': 1}" in outline
     assert "def f(x):\n    ...\n" in outline and "# g: shown in full below" in outline
     assert pyast.opening(source, pyast.find(source, "f")) == 'def f(x):\n    """Doc of f.\n\n    More.\n    """\n    '
     assert pyast.opening("def h(): return 1\n", pyast.find("def h(): return 1\n", "h")) == ""
+
+
+def test_the_outline_keeps_a_long_value_whole_when_its_name_shares_a_word_with_the_target():
+    """boltons' `strip_ansi` uses `ANSI_SEQUENCES`, a 15-line regex: shown `= ...`, the 1.5B model wrote its
+    own (broken) one. A related value is shown whole; an unrelated one says what it is."""
+    regex = 're.compile(r"""\n' + "".join(f"    part{i}\n" for i in range(10)) + '""", re.VERBOSE)\n'
+    source = (
+        "import re\n\n"
+        f"ANSI_SEQUENCES = {regex}"
+        f"HTML_TAGS = {regex}"
+        "WORDS = [\n" + "".join(f"    'w{i}',\n" for i in range(10)) + "]\n\n"
+        "def strip_ansi(text):\n    raise NotImplementedError\n"
+    )
+    outline = pyast.skeleton(source, {"strip_ansi"}, docstrings=False)
+    assert 'ANSI_SEQUENCES = re.compile(r"""\n    part0\n' in outline and "part9" in outline
+    assert "HTML_TAGS = re.compile(...)  # 12 lines" in outline and "WORDS = [...]  # 12 lines" in outline
 
 
 @pytest.mark.model

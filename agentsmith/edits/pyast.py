@@ -154,6 +154,7 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
     lines = source.splitlines()
     out: list[str] = []
     cursor = 0  # 0-based index of the next line to copy
+    related = _subwords(" ".join(keep))
 
     def emit_until(stop: int) -> None:
         nonlocal cursor
@@ -164,12 +165,15 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
         nonlocal cursor
         for node in body:
             if not docstrings and isinstance(node, (ast.Assign, ast.AnnAssign)) and _long(node):
-                # A 60-line table says less than its name: `_IRR_S2P = ...` (boltons' strutils has several).
-                emit_until(node.lineno - 1)
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names = " = ".join(ast.get_source_segment(source, t) or "_" for t in targets)
+                size = node.end_lineno - node.lineno + 1
+                if size <= RELATED_LINES and related & _subwords(names):
+                    continue  # `ANSI_SEQUENCES` for `strip_ansi`: likely what the body uses, shown whole
+                # A 60-line table says less than its name: `_IRR_S2P = {...}` (boltons' strutils has several).
+                emit_until(node.lineno - 1)
                 indent = re.match(r"\s*", lines[node.lineno - 1]).group(0)
-                out.append(f"{indent}{names} = ...  # {node.end_lineno - node.lineno + 1} lines")
+                out.append(f"{indent}{names} = {_shape(source, node.value)}  # {size} lines")
                 cursor = node.end_lineno
                 continue
             if not isinstance(node, _DEFS):
@@ -218,6 +222,25 @@ def skeleton(source: str, keep: set[str] = frozenset(), *, docstrings: bool = Tr
 
 
 LONG_STATEMENT_LINES = 8
+# A long module-level value whose name shares a word with a definition being changed is kept whole up
+# to this size: the 1.5B model, shown `ANSI_SEQUENCES = ...`, wrote its own broken regex for `strip_ansi`.
+RELATED_LINES = 30
+_SUBWORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+_GENERIC = {"get", "set", "the", "and", "for", "default", "defaults", "all", "str", "int", "list", "dict"}
+
+
+def _subwords(names: str) -> set[str]:
+    found = {w.lower() for w in _SUBWORD.findall(names)}
+    return {w for w in found if len(w) >= 3 and w not in _GENERIC}
+
+
+def _shape(source: str, value: ast.expr | None) -> str:
+    """What an elided value is, in one token: `re.compile(...)`, `{...}`, `[...]`, `(...)`."""
+    if isinstance(value, ast.Call):
+        return f"{ast.get_source_segment(source, value.func) or '_'}(...)"
+    brackets = {ast.Dict: "{...}", ast.Set: "{...}", ast.DictComp: "{...}", ast.SetComp: "{...}"}
+    brackets |= {ast.List: "[...]", ast.ListComp: "[...]", ast.Tuple: "(...)", ast.GeneratorExp: "(...)"}
+    return brackets.get(type(value), "...")
 
 
 def module_data(source: str) -> dict[str, str]:
