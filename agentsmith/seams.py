@@ -32,6 +32,7 @@ class Completion:
     reason: str = ""  # why this tier was chosen for this call
     prompt_tokens_evaluated: int | None = None  # computed by the model; the rest was reused from its cache
     compute_usd: float = 0.0  # wall seconds at the tier's price_per_hour (its hardware)
+    seed: int | None = None  # the sampling seed of an in-process model: with it the call can be drawn again
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +103,7 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     prompt_tokens_evaluated: int | None = None  # prompt tokens the model computed; the rest came from a cache
+    seed: int | None = None  # the sampling seed, where the tier chose it (in-process models)
 
 
 @runtime_checkable

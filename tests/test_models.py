@@ -189,6 +189,35 @@ def test_sampled_candidates_for_one_prompt_reuse_its_evaluated_prefix(small_loca
     ]
 
 
+def test_with_a_fixed_seed_sampled_candidates_are_drawn_again_the_same(small_local, monkeypatch):
+    """AGENTSMITH_SEED makes sampling reproducible: a second run draws the same candidates for the same
+    prompt (each candidate its own seed, so they still differ from one another), the seed of every call is
+    reported, and a value that is not a number is one clear error."""
+    from agentsmith.errors import UserError
+
+    ask = [{"role": "user", "content": "Name a colour, then a fruit, then an animal, in one line."}]
+
+    def candidates() -> list[tuple[str, int | None]]:
+        p = make_portfolio("local")
+        drawn = [p.complete("local", ask, temperature=1.2, max_tokens=12) for _ in range(3)]
+        assert [c.to_dict()["seed"] for c in p.calls] == [c.seed for c in drawn]
+        return [(c.text, c.seed) for c in drawn]
+
+    monkeypatch.setenv("AGENTSMITH_SEED", "7")
+    first = candidates()
+    assert candidates() == first
+    assert len({seed for _, seed in first}) == 3 and all(seed for _, seed in first)
+    greedy = make_portfolio("local").complete("local", ask, temperature=0.0, max_tokens=4)
+    assert greedy.seed == 0
+
+    monkeypatch.setenv("AGENTSMITH_SEED", "8")
+    assert [seed for _, seed in candidates()] != [seed for _, seed in first]
+
+    monkeypatch.setenv("AGENTSMITH_SEED", "seven")
+    with pytest.raises(UserError, match="AGENTSMITH_SEED='seven' is not an integer"):
+        make_portfolio("local")
+
+
 def test_a_begun_answer_is_continued_in_the_chat_template_and_shares_the_prompts_cache(small_local):
     """The local tier continues an answer begun for it (a function's signature and docstring): the answer
     starts with it, the model writes on from inside the block and stops at its closing fence, and the

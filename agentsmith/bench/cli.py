@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -39,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--tasks", default=None, help="comma-separated task slugs")
     bench.add_argument("--jobs", type=int, default=1, help="tasks run concurrently (default 1)")
     bench.add_argument("--out", default=None, help="results folder; several strategies can share one")
+    bench.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="sampling seed (sets AGENTSMITH_SEED): the run draws the same candidates when run again",
+    )
     bench.add_argument(
         "--policy",
         default=None,
@@ -124,6 +131,8 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
 
     if not args.out:
         raise UserError("no --out folder given", "add --out DIR (results.json, results.md and plot.png go there)")
+    if getattr(args, "seed", None) is not None:
+        os.environ["AGENTSMITH_SEED"] = str(args.seed)  # the runs (in this process) read it per call
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs} runs nothing", "use --jobs 1 or more")
     suite_dir = Path(args.suite).expanduser().resolve()
@@ -196,5 +205,7 @@ def bench_command(args: argparse.Namespace, suite_dir: Path, strategy: str, poli
     parts += ["--policy", str(policy)]
     if args.serve_frontier:
         parts += ["--serve-frontier", args.serve_frontier]
+    if os.environ.get("AGENTSMITH_SEED"):
+        parts += ["--seed", os.environ["AGENTSMITH_SEED"]]
     parts += ["--out", str(out_dir)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -392,6 +392,7 @@ def describe_setup(strategy: Strategy, command: str) -> dict[str, Any]:
         "tier": strategy.tier,
         "models": models,
         "routing": policy.routing.model_dump(),
+        "seed": os.environ.get("AGENTSMITH_SEED") or None,  # sampling seed: None means random draws
         "agentsmith_revision": _revision(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

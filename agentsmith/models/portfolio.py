@@ -13,7 +13,7 @@ from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.models.breaker import CircuitBreaker
 from agentsmith.models.budget import BudgetLedger
 from agentsmith.models.router import RoutingFacts, route_step
-from agentsmith.models.tiers import LocalTier, OpenAITier, TierFailure
+from agentsmith.models.tiers import LocalTier, OpenAITier, TierFailure, fixed_seed
 from agentsmith.policy.schema import Policy, Tier
 from agentsmith.records import Attempt, RouteDecision
 from agentsmith.redact import redact, restore
@@ -87,6 +87,7 @@ class Portfolio:
     ) -> None:
         if not policy.tiers:
             raise UserError("the policy defines no model tiers", "add a `tiers:` list (see policies/default.yaml)")
+        fixed_seed()  # a malformed AGENTSMITH_SEED stops the run before any call, in one line
         self.policy = policy
         self.notify = notify
         self.tiers: dict[str, ModelTier] = {t.name: self._build(t) for t in policy.tiers}
@@ -355,6 +356,7 @@ class Portfolio:
             redactions=redacted_count,
             reason=reason,
             prompt_tokens_evaluated=answer.prompt_tokens_evaluated,
+            seed=answer.seed,
         )
         with self._lock:
             self.calls.append(completion)

@@ -7,6 +7,8 @@ circuit breaker around them. Heavy libraries are imported on first use.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import random
 import sys
@@ -14,12 +16,43 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from agentsmith.errors import ModelUnavailable
+from agentsmith.errors import ModelUnavailable, UserError
 from agentsmith.models.weights import ensure_model
 from agentsmith.policy.schema import Tier
 from agentsmith.seams import Answer
 
 GREEDY_SEED = 0
+SEED_ENV = "AGENTSMITH_SEED"
+
+
+def fixed_seed() -> str | None:
+    """AGENTSMITH_SEED, checked: None when unset."""
+    fixed = os.environ.get(SEED_ENV, "").strip()
+    if fixed and not fixed.lstrip("-").isdigit():
+        raise UserError(f"{SEED_ENV}={fixed!r} is not an integer", f"unset {SEED_ENV} or set it to a number")
+    return fixed or None
+
+
+class SamplingSeeds:
+    """Seeds for sampled calls. Random by default. With AGENTSMITH_SEED set, the n-th draw for one prompt
+    gets a seed derived from that number, the prompt and n: a bench or a test run again draws the same
+    candidates (llama.cpp on the same build and threads), and a logged call can be drawn again."""
+
+    def __init__(self) -> None:
+        self._draws: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def next(self, temperature: float, *parts: object) -> int:
+        if temperature <= 0:
+            return GREEDY_SEED
+        fixed = fixed_seed()
+        if fixed is None:
+            return random.randrange(1 << 30)
+        key = hashlib.sha256(json.dumps([fixed, *parts], default=str).encode()).hexdigest()
+        with self._lock:
+            n = self._draws.get(key, 0)
+            self._draws[key] = n + 1
+        return int(hashlib.sha256(f"{key}:{n}".encode()).hexdigest()[:8], 16) & ((1 << 30) - 1)
 
 
 class TierFailure(ModelUnavailable):
@@ -182,6 +215,7 @@ def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tok
         len(full) - written,
         completion_tokens,
         evaluated + evaluated_prompt_tokens(llm, cached, len(full)),
+        seed,
     )
 
 
@@ -194,6 +228,7 @@ class LocalTier:
         self.model_ref = model_ref
         self.model = Path(model_ref).name if "/" in model_ref else model_ref
         self.external = spec.external
+        self.seeds = SamplingSeeds()
 
     def configured(self) -> str | None:
         return None
@@ -220,7 +255,7 @@ class LocalTier:
         local model is run token by token here, so its answer can be begun). `reason_first`: the model
         may write its reasoning before the block begins."""
         llm, lock = load_llama(self.check(), self.spec.context)
-        seed = GREEDY_SEED if temperature <= 0 else random.randrange(1 << 30)
+        seed = self.seeds.next(temperature, messages, prefill, reason_first)
         with lock:  # a llama.cpp context is not thread-safe
             cached = kv_tokens(llm)
             try:
@@ -239,6 +274,7 @@ class LocalTier:
                         prompt_tokens,
                         int(usage.get("completion_tokens", 0)),
                         evaluated_prompt_tokens(llm, cached, prompt_tokens),
+                        seed,
                     )
                 pieces: list[str] = []
                 for chunk in llm.create_chat_completion(
@@ -252,7 +288,11 @@ class LocalTier:
                 completion_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
                 prompt_tokens = max(0, llm.n_tokens - completion_tokens)
                 return Answer(
-                    text, prompt_tokens, completion_tokens, evaluated_prompt_tokens(llm, cached, prompt_tokens)
+                    text,
+                    prompt_tokens,
+                    completion_tokens,
+                    evaluated_prompt_tokens(llm, cached, prompt_tokens),
+                    seed,
                 )
             except ValueError as err:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
                 if "context" in str(err):
