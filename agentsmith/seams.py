@@ -33,6 +33,7 @@ class Completion:
     prompt_tokens_evaluated: int | None = None  # computed by the model; the rest was reused from its cache
     compute_usd: float = 0.0  # wall seconds at the tier's price_per_hour (its hardware)
     seed: int | None = None  # the sampling seed of an in-process model: with it the call can be drawn again
+    cut: str | None = None  # "loop": the answer was stopped because the model was repeating itself
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +105,7 @@ class Answer:
     completion_tokens: int
     prompt_tokens_evaluated: int | None = None  # prompt tokens the model computed; the rest came from a cache
     seed: int | None = None  # the sampling seed, where the tier chose it (in-process models)
+    cut: str | None = None  # why the tier stopped the answer early ("loop": it was repeating itself)
 
 
 @runtime_checkable

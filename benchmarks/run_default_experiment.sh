@@ -34,11 +34,15 @@ done
 echo
 cat "$OUT/results.md"
 if [[ " $STRATEGIES " == *" frontier "* && " $STRATEGIES " == *" cascade "* ]]; then
-    echo
-    # The product's target: cascade success >= frontier-only success at <= 35% of its cost per success.
-    "$AGENTSMITH" bench compare "$OUT/results.json:frontier" "$OUT/results.json:cascade" \
-        --max-success-drop 0 --max-cost-increase -0.65 --max-latency-increase 100 \
-        && echo "target met: cascade succeeds as often as frontier-only at <= 35% of its cost per success" \
-        || echo "target not met (see the gate lines above)"
+    # Two bars: cascade success >= frontier-only success at <= 0.8x its cost per success (the step asked
+    # of these tiers), and at <= 0.35x (the product's goal, with a strong hosted frontier).
+    for ratio in 0.8 0.35; do
+        echo
+        increase=$(python3 -c "print(round($ratio - 1, 4))")
+        "$AGENTSMITH" bench compare "$OUT/results.json:frontier" "$OUT/results.json:cascade" \
+            --max-success-drop 0 --max-cost-increase "$increase" --max-latency-increase 100 \
+            && echo "met: cascade succeeds as often as frontier-only at <= ${ratio}x its cost per success" \
+            || echo "not met: cascade at <= ${ratio}x frontier-only's cost per success (see the gate lines above)"
+    done
 fi
 echo "results: $OUT/results.json $OUT/results.md $OUT/plot.png"

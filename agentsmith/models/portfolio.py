@@ -357,6 +357,7 @@ class Portfolio:
             reason=reason,
             prompt_tokens_evaluated=answer.prompt_tokens_evaluated,
             seed=answer.seed,
+            cut=answer.cut,
         )
         with self._lock:
             self.calls.append(completion)
