@@ -192,13 +192,18 @@ def test_sampled_candidates_for_one_prompt_reuse_its_evaluated_prefix(small_loca
 def test_with_a_fixed_seed_sampled_candidates_are_drawn_again_the_same(small_local, monkeypatch):
     """AGENTSMITH_SEED makes sampling reproducible: a second run draws the same candidates for the same
     prompt (each candidate its own seed, so they still differ from one another), the seed of every call is
-    reported, and a value that is not a number is one clear error."""
+    reported, and a value that is not a number is one clear error. A run starts with the model's cache
+    empty, as a new process does: a prompt evaluated in one batch and one found in the cache give logits
+    that differ in the last bits, and a sample at 1.2 can tell."""
     from agentsmith.errors import UserError
+    from agentsmith.models.tiers import load_llama
 
     ask = [{"role": "user", "content": "Name a colour, then a fruit, then an animal, in one line."}]
 
     def candidates() -> list[tuple[str, int | None]]:
         p = make_portfolio("local")
+        tier = p.tiers["local"]
+        load_llama(tier.check(), tier.spec.context)[0].reset()
         drawn = [p.complete("local", ask, temperature=1.2, max_tokens=12) for _ in range(3)]
         assert [c.to_dict()["seed"] for c in p.calls] == [c.seed for c in drawn]
         return [(c.text, c.seed) for c in drawn]
