@@ -216,6 +216,29 @@ def test_a_failing_answer_is_retried_with_the_failure_and_the_retry_passes(harne
     ]
 
 
+def test_an_answer_cut_at_the_output_cap_is_retried_with_that_reason(harness, repo_factory):
+    """An answer that ran to the tier's output cap before any code closed holds no edit; the retry is told
+    it hit the cap and to write less, not just that no edit applied (the 1.5B's capped answers got that,
+    and their retries had nothing to go on)."""
+    repo = repo_factory(CLAMP_REPO)
+    policy = harness.policy()
+    settings = yaml.safe_load(policy.read_text())
+    settings["tiers"][0]["max_output_tokens"] = 64
+    policy.write_text(yaml.safe_dump(settings))
+    harness.local.script = [
+        {"match": RETRY, "answer": whole_file("mathutil.py", CLAMP_DONE)},
+        {"answer": "Let me think about every case of the clamp first. " * 12},
+    ]
+
+    result = harness.run(TASK, repo, policy)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    _, retry = harness.local.prompts()
+    assert "reached the 64-token output limit before its code was complete: write less" in retry
+    verifies = audit(result["run_id"], "verify")
+    assert verifies[0].data["error"] == "no edit applied"
+
+
 def test_sampled_candidates_on_the_retry_go_back_to_edit_until_one_passes(harness, repo_factory):
     repo = repo_factory(CLAMP_REPO)
     harness.local.script = [

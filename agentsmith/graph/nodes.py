@@ -201,6 +201,24 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------- apply
 
 
+def _cut_short(state: RunState, ctx) -> str | None:
+    """Why the last answer ended before its code did: a loop the tier stopped, or the output cap."""
+    calls = state.get("calls") or []
+    if not calls:
+        return None
+    call = calls[-1]
+    if call.get("cut") == "loop":
+        return "the answer repeated the same lines over and over and was stopped"
+    tier = ctx.portfolio.tiers.get(call.get("tier") or "")
+    cap = tier.spec.max_output_tokens if tier is not None else 0
+    if cap and int(call.get("completion_tokens") or 0) >= cap:
+        return (
+            f"the answer reached the {cap}-token output limit before its code was complete: write less "
+            "(the code only: no tests, no usage examples, no long comments)"
+        )
+    return None
+
+
 def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     step = _step(state)
@@ -238,6 +256,11 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     update: dict[str, Any] = {"applied": result.applied, "incidents": incidents}
     if not result.applied:
         problems = result.failed + [i["detail"] for i in incidents] or ["the answer held no edit I could apply"]
+        cut = _cut_short(state, ctx)
+        if cut:
+            # What the model can act on comes first: "held no edit" says nothing of why (the 1.5B's answers
+            # that ran to the output cap got that, and its retry had nothing to go on).
+            problems = [cut, *problems]
         update["verify"] = VerifyOutcome(
             passed=False,
             error="no edit applied",
