@@ -216,6 +216,34 @@ def test_a_failing_answer_is_retried_with_the_failure_and_the_retry_passes(harne
     ]
 
 
+def test_a_tier_that_charges_for_input_gets_the_failure_as_a_summary(harness, repo_factory):
+    """Escalated, the paid tier's first prompt carries the failing assertion with its values and the
+    summary's tail (<= 800 characters), not the 3,000-character log a free local retry gets: the log made
+    an escalated call cost 1.1-1.8x what frontier-only paid for the same task."""
+    cases = "".join(
+        f"\n\ndef test_case_{i + 20}():\n    assert clamp({i}, 0, 10) == {min(max(i, 0), 10)}\n" for i in range(-20, 40)
+    )
+    repo = repo_factory(CLAMP_REPO | {"test_mathutil.py": "from mathutil import clamp\n" + cases})
+    policy = harness.policy()
+    settings = yaml.safe_load(policy.read_text())
+    settings["tiers"][0] |= {"price_in_per_mtok": 0.0, "price_out_per_mtok": 0.0}
+    policy.write_text(yaml.safe_dump(settings))
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_WRONG)}]
+    harness.frontier.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+
+    result = harness.run(TASK, repo, policy)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+
+    def what_went_wrong(prompt: str) -> str:
+        return prompt.split(RETRY)[1].split("```\n", 1)[1].split("\n```", 1)[0]
+
+    free = what_went_wrong(harness.local.prompts()[1])
+    [paid] = [what_went_wrong(p) for p in harness.frontier.prompts()]
+    assert 2_000 < len(free) <= 3_000 and len(paid) <= 800
+    assert "E       assert -20 == 0" in paid and "failed" in paid.splitlines()[-1]
+
+
 def test_an_answer_cut_at_the_output_cap_is_retried_with_that_reason(harness, repo_factory):
     """An answer that ran to the tier's output cap before any code closed holds no edit; the retry is told
     it hit the cap and to write less, not just that no edit applied (the 1.5B's capped answers got that,

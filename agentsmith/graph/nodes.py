@@ -24,7 +24,7 @@ from agentsmith.graph.finish import commit as commit
 from agentsmith.graph.finish import gate as gate
 from agentsmith.graph.finish import report as report
 from agentsmith.graph.finish import review as review
-from agentsmith.graph.prompts import build_edit_prompt, retry_budget
+from agentsmith.graph.prompts import COMPACT_LOG_CHARS, MAX_LOG_CHARS, build_edit_prompt, retry_budget
 from agentsmith.graph.state import RunContext, RunState
 from agentsmith.graph.testing import run_tests
 from agentsmith.models.tiers import ContextOverflow
@@ -136,6 +136,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         budget=budget,
         count=ctx.portfolio.token_counter(tier),
         begins=ctx.portfolio.continues_answers(tier),
+        log_chars=COMPACT_LOG_CHARS if ctx.portfolio.tiers[tier].spec.price_in_per_mtok > 0 else MAX_LOG_CHARS,
     )
     messages = prompt.messages
     ctx.record(state["run_id"], "prompt", prompt.summary() | {"tier": tier, "overflows": overflows})

@@ -62,6 +62,10 @@ THINK_FIRST = (
 # block is begun only when the model opens one (see `LocalTier.chat`), so no reasoning is committed.
 SMALL_FILE_LINES = 150  # below this a file goes whole: easier for small models (measured)
 MAX_LOG_CHARS = 3_000
+# A tier that charges for input tokens gets the failure as a summary: the first failing assertion with its
+# values and the tail of pytest's short summary. The full 3,000 characters made an escalated call cost
+# 1.1-1.8x what frontier-only paid for the same task (the default experiment, measured here).
+COMPACT_LOG_CHARS = 800
 MESSAGE_OVERHEAD = 8  # chat-template tokens around each message (Qwen: <|im_start|>role ... <|im_end|>)
 CUT_MARK = "\n# ... (cut to fit the model's context)\n"
 
@@ -169,15 +173,16 @@ def build_edit_prompt(
     budget: int | None = None,
     count: TokenCounter = estimate_tokens,
     begins: bool = True,
+    log_chars: int = MAX_LOG_CHARS,
 ) -> EditPrompt:
     """`begins`: the tier continues an answer begun for it (a local model): the prompt then carries the
     answer's start (`prefill`) instead of a template to copy."""
     log = (previous.log or previous.error or "") if previous else ""
-    whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count, begins)
+    whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count, begins, log_chars)
     if whole is not None:
         return whole
     return _focused_prompt(
-        task, root, files, context_files, previous, log, symbols or [], tests or [], budget, count, begins
+        task, root, files, context_files, previous, log, symbols or [], tests or [], budget, count, begins, log_chars
     )
 
 
@@ -185,7 +190,9 @@ def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
     return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
 
 
-def _whole_file_prompt(task, root, files, context_files, previous, log, budget, count, begins) -> EditPrompt | None:
+def _whole_file_prompt(
+    task, root, files, context_files, previous, log, budget, count, begins, log_chars
+) -> EditPrompt | None:
     if not all(is_small(root, f) for f in files):
         return None
     parts = [f"Task: {task}\n"]
@@ -196,8 +203,7 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
     parts.extend(_block(rel, "current content", _read(root, rel)) for rel in files)
     if previous:
         parts.append(
-            "A previous attempt at this task failed. What went wrong:\n"
-            f"```\n{trim_failure_log(log, MAX_LOG_CHARS)}\n```\n"
+            f"A previous attempt at this task failed. What went wrong:\n```\n{trim_failure_log(log, log_chars)}\n```\n"
         )
     # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
@@ -219,7 +225,7 @@ def _whole_file_prompt(task, root, files, context_files, previous, log, budget, 
 
 
 def _focused_prompt(
-    task, root, files, context_files, previous, log, symbols, tests, budget, count, begins
+    task, root, files, context_files, previous, log, symbols, tests, budget, count, begins, log_chars
 ) -> EditPrompt:
     targets = {rel: ([] if is_small(root, rel) else target_symbols(root, rel, task, symbols)) for rel in files}
     function_level = [rel for rel in files if not is_small(root, rel) and targets[rel]]
@@ -275,13 +281,15 @@ def _focused_prompt(
         whole = header + "".join(_block(rel, "read-only", _read(root, rel)) for rel in context_files)
         sections["tests"] = _Section("tests", [whole, ""], ["tests:whole", "tests:dropped"])
     if previous:
+        sizes = [n for n in (log_chars, 1_500, 600) if n <= log_chars]
+        sizes = list(dict.fromkeys(sizes))
         sections["log"] = _Section(
             "log",
             [
                 f"A previous attempt at this task failed. What went wrong:\n```\n{trim_failure_log(log, n)}\n```\n"
-                for n in (MAX_LOG_CHARS, 1_500, 600)
+                for n in sizes
             ],
-            ["log:3000", "log:1500", "log:600"],
+            [f"log:{n}" for n in sizes],
         )
 
     prefill = ""
