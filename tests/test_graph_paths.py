@@ -219,7 +219,7 @@ def test_a_failing_answer_is_retried_with_the_failure_and_the_retry_passes(harne
 def test_a_tier_that_charges_for_input_gets_the_failure_as_a_summary(harness, repo_factory):
     """Escalated, the paid tier's first prompt carries the failing assertion with its values and the
     summary's tail (<= 800 characters), not the 3,000-character log a free local retry gets: the log made
-    an escalated call cost 1.1-1.8x what frontier-only paid for the same task."""
+    an escalated call cost 1.07-1.37x what frontier-only paid for the same task."""
     cases = "".join(
         f"\n\ndef test_case_{i + 20}():\n    assert clamp({i}, 0, 10) == {min(max(i, 0), 10)}\n" for i in range(-20, 40)
     )
