@@ -147,19 +147,25 @@ def test_small_files_keep_the_whole_file_prompt(tmp_path):
     )
 
 
+def intword_prompt(repo: Path, **changes):
+    """The prompt for humanize's intword task, as the edit node builds it; `changes` vary one argument."""
+    arguments = {
+        "task": "Implement intword in number.py so the tests pass",
+        "root": repo,
+        "files": [NUMBER],
+        "context_files": [TESTS],
+        "previous": None,
+        "budget": 6000,
+    }
+    return build_edit_prompt(**(arguments | changes))
+
+
 def test_a_single_function_answer_is_begun_for_the_model(humanize_sdist, tmp_path):
     """One function to write: the prompt carries the answer's start (path, fence, signature, docstring as
     the file has them), counted in its tokens, so a local model writes the body alone."""
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="intword")
     source = (repo / NUMBER).read_text()
-    prompt = build_edit_prompt(
-        task="Implement intword in number.py so the tests pass",
-        root=repo,
-        files=[NUMBER],
-        context_files=[TESTS],
-        previous=None,
-        budget=6000,
-    )
+    prompt = intword_prompt(repo)
     docstring = pyast.docstring_lines(source, pyast.find(source, "intword"))
     assert prompt.prefill.startswith(f"{NUMBER}\n```python\ndef intword(value: NumberOrString")
     assert prompt.prefill == f"{NUMBER}\n```python\n" + pyast.opening(source, pyast.find(source, "intword"))
@@ -167,15 +173,7 @@ def test_a_single_function_answer_is_begun_for_the_model(humanize_sdist, tmp_pat
     assert STUB not in prompt.prefill
     assert prompt.summary()["begun"] and prompt.tokens <= 6000
     assert "# the complete new body" not in prompt.messages[1]["content"]  # begun: no template to copy
-    asked = build_edit_prompt(
-        task="Implement intword in number.py so the tests pass",
-        root=repo,
-        files=[NUMBER],
-        context_files=[TESTS],
-        previous=None,
-        budget=6000,
-        begins=False,  # a hosted tier: asked in words, with the template
-    )
+    asked = intword_prompt(repo, begins=False)  # a hosted tier: asked in words, with the template
     assert not asked.prefill and "# the complete new body" in asked.messages[1]["content"]
     plain_tokens = sum(estimate_tokens(m["content"]) + 8 for m in prompt.messages) + 8
     assert prompt.tokens == plain_tokens + estimate_tokens(prompt.prefill)
@@ -187,15 +185,11 @@ def test_a_single_function_answer_is_begun_for_the_model(humanize_sdist, tmp_pat
     assert pyast.docstring_lines(after, pyast.find(after, "intword")) == docstring
     # A retry's reasoning comes first, in prose; the begun block follows it.
     failing = Attempt(tier="local", passed=False, log="E   AssertionError: assert '1.0 million' == 'x'\n")
-    retry = build_edit_prompt(
-        task="Implement intword", root=repo, files=[NUMBER], context_files=[TESTS], previous=failing, budget=6000
-    )
+    retry = intword_prompt(repo, previous=failing)
     assert retry.prefill == prompt.prefill and retry.reason_first and not prompt.reason_first
     assert "Think about every test case first" in retry.answer_format
     # Too tight for it: asked in words instead, within the budget.
-    tight = build_edit_prompt(
-        task="Implement intword", root=repo, files=[NUMBER], context_files=[TESTS], previous=failing, budget=700
-    )
+    tight = intword_prompt(repo, previous=failing, budget=700)
     assert not tight.prefill and "begun:dropped" in tight.shrunk and tight.tokens <= 700
 
 
@@ -270,15 +264,7 @@ def test_prompt_counted_with_the_local_models_own_tokenizer(humanize_sdist, tmp_
     repo = humanize_repo(humanize_sdist, tmp_path / "repo", stub="intword")
     portfolio, budget = local_budget()
     count = portfolio.token_counter("local")
-    prompt = build_edit_prompt(
-        task="Implement intword in number.py so the tests pass",
-        root=repo,
-        files=[NUMBER],
-        context_files=[TESTS],
-        previous=None,
-        budget=budget,
-        count=count,
-    )
+    prompt = intword_prompt(repo, budget=budget, count=count)
     real = sum(count(m["content"]) for m in prompt.messages)
     assert real <= prompt.tokens <= budget
     # Today's whole-file prompt of the same task did not leave the answer its room.

@@ -131,7 +131,7 @@ def cmd_run_bench(args: argparse.Namespace) -> int:
 
     if not args.out:
         raise UserError("no --out folder given", "add --out DIR (results.json, results.md and plot.png go there)")
-    if getattr(args, "seed", None) is not None:
+    if args.seed is not None:
         os.environ["AGENTSMITH_SEED"] = str(args.seed)  # the runs (in this process) read it per call
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs} runs nothing", "use --jobs 1 or more")
