@@ -239,6 +239,24 @@ def test_memory_bomb_is_stopped_by_the_memory_limit(sandbox):
     still_works(sandbox)
 
 
+def test_a_container_removed_from_outside_is_not_reported_as_a_memory_limit(image, repo):
+    # (a CI run's cleanup removed a bench's container mid-test; the candidate was logged as "limit: memory")
+    import threading
+
+    with open_sandbox(TIGHT, run_id="test-removed-outside", worktree=repo) as box:
+        doomed = box.container.id
+        remover = threading.Timer(1.5, lambda: docker_client().api.remove_container(doomed, force=True))
+        remover.start()
+        try:
+            result = box.exec(["sleep", "15"], timeout=15)
+        finally:
+            remover.join()
+        assert (result.exit_code, result.limit) == (137, None)
+        assert "stopped from outside" in result.output
+        assert box.container.id != doomed and box.replaced == 1
+        assert box.exec(["python3", "calc.py"], timeout=10).ok  # the workspace came back with the new one
+
+
 def test_gigabytes_of_output_are_cut_at_the_output_limit(sandbox):
     started = time.monotonic()
     result = sandbox.exec(["sh", "-c", "yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"], timeout=60)

@@ -82,6 +82,7 @@ class DockerSandbox:
         self._keeper = None  # attached stdin: when this process dies, the container goes
         self._worktree: Path | None = None
         self._counters = (0, 0)  # cgroup pids-limit hits, OOM kills, as last seen
+        self._started_at = 0.0
         self._supervisor: _Channel | None = None
         self.replaced = 0  # how many times a dead or wedged container was replaced
         self._lock = threading.RLock()  # one command at a time: graph nodes may run in threads
@@ -129,6 +130,7 @@ class DockerSandbox:
         self.container = self.client.containers.prepare_model({"Id": created["Id"]})
         self._keeper = self.client.api.attach_socket(self.container.id, params={"stdin": 1, "stream": 1})
         self.container.start()
+        self._started_at = time.time()
         self._counters = (0, 0)  # a fresh container has a fresh cgroup
         return self
 
@@ -267,26 +269,53 @@ class DockerSandbox:
             self._supervisor = None
 
     def _after_supervisor_died(self) -> dict:
-        """The command killed the supervisor (kill -1), or the OOM killer took it: say which."""
+        """The command killed the supervisor (kill -1), the OOM killer took it, or the container itself is
+        gone: say which."""
         self._close_supervisor()
-        if not self._alive():
+        counters = self._read_counters(strict=True) if self._alive() else None
+        if counters is None:  # (a container being removed can still read "running": its exec fails)
+            oom = self._oom_killed()
             self._replace()
-            return {"exit_code": 137, "output": "sandbox container died; replaced\n", "limit": "memory"}
-        before = self._counters
-        after = self._read_counters()
-        self._counters = after
-        if after[1] > before[1]:
+            if oom:
+                return {
+                    "exit_code": 137,
+                    "output": "sandbox container killed at its memory limit; replaced\n",
+                    "limit": "memory",
+                }
+            # `docker rm -f`, an engine restart, a cleanup script: not this command's doing, and not a
+            # memory limit (a bench beside CI reported one for a candidate whose container CI removed)
+            return {"exit_code": 137, "output": "sandbox container was stopped from outside; replaced\n", "limit": None}
+        before, self._counters = self._counters, counters
+        if counters[1] > before[1]:
             return {"exit_code": 137, "output": "", "limit": "memory"}
-        if after[0] > before[0]:
+        if counters[0] > before[0]:
             return {"exit_code": 137, "output": "", "limit": "pids"}
         return {"exit_code": 137, "output": "the command killed the sandbox's supervisor\n", "limit": None}
 
-    def _read_counters(self) -> tuple[int, int]:
+    def _oom_killed(self) -> bool:
+        """Did the engine log an out-of-memory kill for this container? (auto_remove has taken the container,
+        and its state with it, by the time we look: the engine's event log keeps the `oom` event.)"""
+        container = self.container
+        if container is None:
+            return False
+        try:
+            events = self.client.api.events(
+                since=int(self._started_at) - 1,
+                until=int(time.time()) + 1,
+                filters={"container": container.id, "event": "oom"},
+                decode=True,
+            )
+            return any(True for _ in events)
+        except Exception:
+            return True  # no event log to read: the old answer, the limit most likely to be hit
+
+    def _read_counters(self, *, strict: bool = False) -> tuple[int, int] | None:
+        """strict: None when the container cannot run the reading (it is gone), not the last counters."""
         try:
             _, _, err = self._raw_exec(["sh", "-c", COUNTERS], timeout=30)
         except _ExecFailed:
-            return self._counters
-        return _parse_trailer(err.encode()) or self._counters
+            return None if strict else self._counters
+        return _parse_trailer(err.encode()) or (None if strict else self._counters)
 
     def _kill_all(self) -> None:
         """Kill every sandbox-user process, the supervisor included (it is restarted on demand)."""
