@@ -43,6 +43,8 @@ class Attempt(Record):
     overflow: bool = False  # the tier refused the prompt as too big: its next prompt is smaller
     prompt_tokens: int = 0
     log: str = ""  # the tail of the failure, for the next prompt (not in the verify event)
+    # the step's files as this attempt's applied answer left them (tests failed): what a repair shows
+    code: dict[str, str] = {}
 
 
 class VerifyOutcome(Record):

@@ -292,6 +292,71 @@ def test_sampled_candidates_on_the_retry_go_back_to_edit_until_one_passes(harnes
     assert "raise NotImplementedError" in shown_file(second_candidate, "mathutil.py")
 
 
+REPAIR = "The code shown above is a previous attempt at this task. It failed."
+
+
+def policy_with_tiers(harness: Harness, **tiers: dict[str, Any]) -> Path:
+    path = harness.policy()
+    settings = yaml.safe_load(path.read_text())
+    for tier in settings["tiers"]:
+        tier |= tiers.get(tier["name"], {})
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def draft_shown(prompt: str, path: str) -> str:
+    found = re.search(
+        rf"^{re.escape(path)} \(a previous attempt's content, to fix[^)]*\)\n```python\n(.*?)^```", prompt, re.S | re.M
+    )
+    assert found, f"no draft of {path} in the prompt:\n{prompt}"
+    return found.group(1)
+
+
+def test_repair_candidates_fix_the_tiers_own_draft_and_the_others_start_over(harness, repo_factory):
+    """tiers[].retry_repair: the first N candidates of a retry see the tier's failed draft, to fix, with its
+    failure; the rest start from the original file with the failure (both kinds are verified alike)."""
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [
+        {"match": REPAIR, "answer": whole_file("mathutil.py", CLAMP_WRONG_2)},
+        {"match": RETRY, "answer": whole_file("mathutil.py", CLAMP_DONE)},
+        {"answer": whole_file("mathutil.py", CLAMP_WRONG)},
+    ]
+    policy = policy_with_tiers(harness, local={"retry_samples": 2, "retry_temperature": 0.8, "retry_repair": 1})
+
+    result = harness.run(TASK, repo, policy)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    _, repair, fresh = harness.local.prompts()
+    assert draft_shown(repair, "mathutil.py") == CLAMP_WRONG and "fix the code shown" in repair
+    assert "test_below" in repair.split(REPAIR)[1]  # the draft's own failure comes with it
+    assert RETRY in fresh and REPAIR not in fresh
+    assert "raise NotImplementedError" in shown_file(fresh, "mathutil.py")
+    assert [c.data["repair"] for c in audit(result["run_id"], "call")] == [False, True, False]
+
+
+def test_a_paid_tier_retries_by_fixing_its_own_draft_never_a_weaker_tiers(harness, repo_factory):
+    """Greedy and told only the failure, the frontier stand-in answered its failed first answer again in 4 of
+    13 tasks (paid twice for the same code). With retry_repair it is shown that answer to fix; escalated,
+    it still starts from the original file (a weaker tier's draft made a stronger one do worse)."""
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_WRONG)}]
+    harness.frontier.script = [
+        {"match": REPAIR, "answer": whole_file("mathutil.py", CLAMP_DONE)},
+        {"answer": whole_file("mathutil.py", CLAMP_WRONG_2)},
+    ]
+    policy = policy_with_tiers(harness, frontier={"retry_repair": 1})
+
+    result = harness.run(TASK, repo, policy)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert [r["tier"] for r in result["routes"]] == ["local", "local", "frontier", "frontier"]
+    escalated, retry = harness.frontier.prompts()
+    assert REPAIR not in escalated and "wrong draft" not in escalated
+    assert "raise NotImplementedError" in shown_file(escalated, "mathutil.py")
+    assert draft_shown(retry, "mathutil.py") == CLAMP_WRONG_2
+    assert [r["temperature"] for r in harness.frontier.requests()] == [0.0, 0.0]
+
+
 def test_local_failures_escalate_to_the_frontier_which_starts_from_the_original_files(harness, repo_factory):
     repo = repo_factory(CLAMP_REPO)
     harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_WRONG)}]

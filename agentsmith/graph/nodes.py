@@ -114,13 +114,18 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     step, decision = _step(state), state["decision"]
     history = state.get("history", [])
     previous = history[-1] if history else None
+    tier = decision.tier
+    repair = _repairs(previous, tier, decision.drawn + 1, ctx)
     if previous:
         # Every retry, sampled candidate and escalation starts from the original files with the failure
         # log: a failed draft anchors small models (they repeat it) and a stronger tier did worse given
         # a weaker tier's broken draft than starting clean (both seen here).
         # (a later step's start is its own base: the earlier steps' passing work stays)
         vcs.restore_files(Path(state["worktree"]), state.get("step_base") or state["base_rev"], step["files"])
-    tier = decision.tier
+    if repair:
+        # ... except the tier's repair candidates (tiers[].retry_repair): they fix the tier's own draft.
+        for rel, text in previous.code.items():
+            (Path(state["worktree"]) / rel).write_text(text, encoding="utf-8")
     # A request the tier refused as too big is never resent unchanged (see retry_budget).
     budget = retry_budget(ctx.portfolio.prompt_budget(tier), history, tier)
     overflows = sum(1 for h in history if h.overflow and h.tier == tier)
@@ -137,6 +142,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         count=ctx.portfolio.token_counter(tier),
         begins=ctx.portfolio.continues_answers(tier),
         log_chars=COMPACT_LOG_CHARS if ctx.portfolio.tiers[tier].spec.price_in_per_mtok > 0 else MAX_LOG_CHARS,
+        repair=repair,
     )
     messages = prompt.messages
     ctx.record(state["run_id"], "prompt", prompt.summary() | {"tier": tier, "overflows": overflows})
@@ -188,7 +194,8 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx.record(
         state["run_id"],
         "call",
-        {k: v for k, v in call.items() if k != "text"} | {"candidate": drawn, "answer": completion.text[-4000:]},
+        {k: v for k, v in call.items() if k != "text"}
+        | {"candidate": drawn, "repair": repair, "answer": completion.text[-4000:]},
     )
     return {
         "answer": completion.text,
@@ -197,6 +204,13 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         "decision": decision.model_copy(update={"drawn": drawn}),
         "prompt": prompt.summary() | {"answer_format": prompt.answer_format},
     }
+
+
+def _repairs(previous, tier: str, candidate: int, ctx) -> bool:
+    """Whether this candidate fixes the tier's own last failed draft instead of starting over."""
+    if previous is None or previous.tier != tier or not previous.code:
+        return False
+    return candidate <= ctx.portfolio.tiers[tier].spec.retry_repair
 
 
 # -------------------------------------------------------------------------------------- apply
@@ -346,6 +360,7 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
         overflow=outcome.overflow,
         prompt_tokens=outcome.prompt_tokens,
         log=outcome.log[-TAIL:],
+        code={} if outcome.passed else _drafted(state),
     )
     update: dict[str, Any] = {}
     if outcome.baseline is not None:  # measured once per run: the state keeps it, not each outcome
@@ -377,10 +392,20 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx.record(
         state["run_id"],
         "verify",
-        attempt.model_dump(mode="json", exclude={"log"})
+        attempt.model_dump(mode="json", exclude={"log", "code"})
         | {"seconds": outcome.seconds, "backend": outcome.backend, "next": after_verify(state | update)},
     )
     return update
+
+
+def _drafted(state: RunState) -> dict[str, str]:
+    """The step's files as the applied answer left them (a repair shows them)."""
+    root = Path(state["worktree"])
+    drafted = {}
+    for rel in state.get("applied") or []:
+        if rel in _step(state)["files"] and (root / rel).is_file():
+            drafted[rel] = (root / rel).read_text(encoding="utf-8", errors="replace")
+    return drafted
 
 
 def _more_candidates(state: RunState) -> bool:

@@ -82,6 +82,7 @@ class EditPrompt:
     shrunk: list[str] = field(default_factory=list)  # what was reduced to fit, in order
     prefill: str = ""  # the answer's code block begun, for a tier that continues a begun answer
     reason_first: bool = False  # the model reasons before the block begins (a retry)
+    repair: bool = False  # the code shown is the previous attempt's, to fix
 
     def summary(self) -> dict:
         return {
@@ -92,6 +93,7 @@ class EditPrompt:
             "targets": self.targets,
             "function_level": self.function_level,
             "begun": bool(self.prefill),
+            "repair": self.repair,
         }
 
 
@@ -174,16 +176,47 @@ def build_edit_prompt(
     count: TokenCounter = estimate_tokens,
     begins: bool = True,
     log_chars: int = MAX_LOG_CHARS,
+    repair: bool = False,
 ) -> EditPrompt:
     """`begins`: the tier continues an answer begun for it (a local model): the prompt then carries the
-    answer's start (`prefill`) instead of a template to copy."""
+    answer's start (`prefill`) instead of a template to copy. `repair`: the files under `root` hold the
+    previous attempt's code (not the original), and the model is asked to fix it."""
     log = (previous.log or previous.error or "") if previous else ""
-    whole = _whole_file_prompt(task, root, files, context_files, previous, log, budget, count, begins, log_chars)
+    repair = bool(repair and previous)
+    whole = _whole_file_prompt(
+        task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair
+    )
     if whole is not None:
         return whole
     return _focused_prompt(
-        task, root, files, context_files, previous, log, symbols or [], tests or [], budget, count, begins, log_chars
+        task,
+        root,
+        files,
+        context_files,
+        previous,
+        log,
+        symbols or [],
+        tests or [],
+        budget,
+        count,
+        begins,
+        log_chars,
+        repair,
     )
+
+
+def _failure_heading(repair: bool) -> str:
+    if repair:
+        return "The code shown above is a previous attempt at this task. It failed. What went wrong:"
+    return "A previous attempt at this task failed. What went wrong:"
+
+
+def _fix_it(answer: str, repair: bool) -> str:
+    """A retry reasons first; a repair is told to keep what works: rewritten from nothing, a paid tier's
+    retry came back identical to its failed first answer (4 of 13 frontier-only tasks, here)."""
+    if repair:
+        return THINK_FIRST + "fix the code shown (keep what already works, change what the failure shows): " + answer
+    return THINK_FIRST + answer
 
 
 def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
@@ -191,7 +224,7 @@ def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
 
 
 def _whole_file_prompt(
-    task, root, files, context_files, previous, log, budget, count, begins, log_chars
+    task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair=False
 ) -> EditPrompt | None:
     if not all(is_small(root, f) for f in files):
         return None
@@ -200,18 +233,17 @@ def _whole_file_prompt(
         parts.append("Tests that must pass (read-only: do not change or repeat them):\n")
         parts.extend(_block(rel, "read-only", _read(root, rel)) for rel in context_files)
     parts.append("File(s) to change:\n")
-    parts.extend(_block(rel, "current content", _read(root, rel)) for rel in files)
+    label = "a previous attempt's content, to fix" if repair else "current content"
+    parts.extend(_block(rel, label, _read(root, rel)) for rel in files)
     if previous:
-        parts.append(
-            f"A previous attempt at this task failed. What went wrong:\n```\n{trim_failure_log(log, log_chars)}\n```\n"
-        )
+        parts.append(f"{_failure_heading(repair)}\n```\n{trim_failure_log(log, log_chars)}\n```\n")
     # Small models copy the last code block they saw: end with what to write, plainly.
     wanted = ", ".join(files) if files else "the files you change"
     answer = (
         f"reply with the complete new content of {wanted}: the path on its own line, "
         "then one fenced code block with the whole file."
     )
-    answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
+    answer = _fix_it(answer, repair) if previous else answer[0].upper() + answer[1:]
     parts.append(answer)
     messages = [{"role": "system", "content": SYSTEM_WHOLE}, {"role": "user", "content": "\n".join(parts)}]
     tokens = _measure(messages, count)
@@ -221,11 +253,13 @@ def _whole_file_prompt(
     tokens += count(prefill) if prefill else 0
     if budget is not None and tokens > budget:
         return None
-    return EditPrompt(messages, "whole-file", tokens, budget, answer, prefill=prefill, reason_first=bool(previous))
+    return EditPrompt(
+        messages, "whole-file", tokens, budget, answer, prefill=prefill, reason_first=bool(previous), repair=repair
+    )
 
 
 def _focused_prompt(
-    task, root, files, context_files, previous, log, symbols, tests, budget, count, begins, log_chars
+    task, root, files, context_files, previous, log, symbols, tests, budget, count, begins, log_chars, repair=False
 ) -> EditPrompt:
     targets = {rel: ([] if is_small(root, rel) else target_symbols(root, rel, task, symbols)) for rel in files}
     function_level = [rel for rel in files if not is_small(root, rel) and targets[rel]]
@@ -238,10 +272,12 @@ def _focused_prompt(
         if not (root / rel).is_file():
             code_parts.append(_block(rel, "new file: it does not exist yet", ""))
         elif is_small(root, rel):
-            code_parts.append(_block(rel, "current content, small: give it whole if you change it", source))
+            label = "a previous attempt's content, to fix" if repair else "current content"
+            code_parts.append(_block(rel, f"{label}, small: give it whole if you change it", source))
         elif targets[rel]:
             shown = "".join(pyast.extract(source, d) + "\n" for q in targets[rel] for d in [pyast.find(source, q)] if d)
-            code_parts.append(_block(rel, f"the definition(s) to change: {', '.join(targets[rel])}", shown))
+            label = "a previous attempt at the definition(s), to fix" if repair else "the definition(s) to change"
+            code_parts.append(_block(rel, f"{label}: {', '.join(targets[rel])}", shown))
             keep = set(targets[rel])
             skeleton_parts.append(
                 (
@@ -285,10 +321,7 @@ def _focused_prompt(
         sizes = list(dict.fromkeys(sizes))
         sections["log"] = _Section(
             "log",
-            [
-                f"A previous attempt at this task failed. What went wrong:\n```\n{trim_failure_log(log, n)}\n```\n"
-                for n in sizes
-            ],
+            [f"{_failure_heading(repair)}\n```\n{trim_failure_log(log, n)}\n```\n" for n in sizes],
             [f"log:{n}" for n in sizes],
         )
 
@@ -312,7 +345,7 @@ def _focused_prompt(
             f"write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
             f"repeat the rest of the file.{form}"
         )
-        answer = THINK_FIRST + answer if previous else answer[0].upper() + answer[1:]
+        answer = _fix_it(answer, repair) if previous else answer[0].upper() + answer[1:]
         system = SYSTEM_FOCUSED
     else:
         answer = (
@@ -374,4 +407,5 @@ def _focused_prompt(
         shrunk,
         prefill,
         bool(previous and prefill),
+        repair,
     )

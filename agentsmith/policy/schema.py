@@ -60,6 +60,10 @@ class Tier(Strict):
     # extra candidate there is paid for).
     retry_samples: int | None = Field(None, ge=1, le=16)
     retry_temperature: float | None = Field(None, ge=0, le=2)
+    # Of a retry's candidates, how many (the first ones) start from this tier's own last failed draft,
+    # shown as the code to fix with its failure, instead of from the original code. Only a draft of the
+    # same tier is shown: a stronger tier did worse handed a weaker tier's broken draft (measured here).
+    retry_repair: int = Field(0, ge=0, le=16)
 
 
 class Routing(Strict):
