@@ -9,7 +9,7 @@
 #
 # Usage: benchmarks/run_default_experiment.sh [OUT_DIR]
 #   LIMIT=30 (first N tasks by slug)  TASKS=slug,slug (instead of LIMIT)  JOBS=1
-#   STRATEGIES="local frontier cascade"  SUITE=../shared/bench/exercism-python
+#   STRATEGIES="local frontier cascade"  SUITE=../shared/bench/exercism-python  POLICY=policies/bench.yaml
 # Re-running with the same OUT_DIR resumes: finished tasks are not run again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,6 +20,7 @@ LIMIT="${LIMIT:-30}"
 JOBS="${JOBS:-1}"
 STRATEGIES="${STRATEGIES:-local frontier cascade}"
 AGENTSMITH="${AGENTSMITH:-$ROOT/.venv/bin/agentsmith}"
+POLICY="${POLICY:-$ROOT/policies/bench.yaml}"
 
 if [[ -n "${TASKS:-}" ]]; then selection=(--tasks "$TASKS"); else selection=(--limit "$LIMIT"); fi
 
@@ -28,7 +29,7 @@ for strategy in $STRATEGIES; do
     [[ "$strategy" != local ]] && frontier=(--serve-frontier qwen2.5-coder-1.5b)
     echo "== $strategy ==" >&2
     "$AGENTSMITH" bench "$SUITE" --strategy "$strategy" "${selection[@]}" --jobs "$JOBS" \
-        --policy "$ROOT/policies/bench.yaml" "${frontier[@]}" --out "$OUT"
+        --policy "$POLICY" "${frontier[@]}" --out "$OUT"
 done
 
 echo
