@@ -34,10 +34,21 @@ def failed_tests(output: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+_DURATION = re.compile(r" in \d+(?:\.\d+)?s(?: \(\d+:\d\d:\d\d\))?")
+_ADDRESS = re.compile(r"\b0x[0-9a-f]{6,}\b")
+
+
+def steady(text: str) -> str:
+    """The log without what changes from run to run and tells the model nothing: pytest's durations
+    ("in 1.23s") and object addresses. The same failure then makes the same prompt: llama.cpp reuses it,
+    and a seeded run draws the same candidates again (a seeded test drew new ones when only the time did)."""
+    return _ADDRESS.sub("0x...", _DURATION.sub("", text))
+
+
 def trim_failure_log(log: str, max_chars: int = 3_000) -> str:
     """What a model needs from a failed test run: per failure its header, the `>` line, the `E` lines and
     the location line; then the short summary. Anything else (not pytest output): the tail."""
-    text = strip_ansi(log or "").rstrip()
+    text = steady(strip_ansi(log or "").rstrip())
     lines = text.splitlines()
     if not any(line.startswith("E ") for line in lines) and "short test summary" not in text:
         return text[-max_chars:]

@@ -311,9 +311,11 @@ class DockerSandbox:
 
     def _read_counters(self, *, strict: bool = False) -> tuple[int, int] | None:
         """strict: None when the container cannot run the reading (it is gone), not the last counters."""
+        from docker.errors import DockerException
+
         try:
             _, _, err = self._raw_exec(["sh", "-c", COUNTERS], timeout=30)
-        except _ExecFailed:
+        except (_ExecFailed, DockerException):  # e.g. 500 "is not running: Removal In Progress"
             return None if strict else self._counters
         return _parse_trailer(err.encode()) or (None if strict else self._counters)
 
