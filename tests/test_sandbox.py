@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -241,8 +242,6 @@ def test_memory_bomb_is_stopped_by_the_memory_limit(sandbox):
 
 def test_a_container_removed_from_outside_is_not_reported_as_a_memory_limit(image, repo):
     # (a CI run's cleanup removed a bench's container mid-test; the candidate was logged as "limit: memory")
-    import threading
-
     with open_sandbox(TIGHT, run_id="test-removed-outside", worktree=repo) as box:
         doomed = box.container.id
         remover = threading.Timer(1.5, lambda: docker_client().api.remove_container(doomed, force=True))

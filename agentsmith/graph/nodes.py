@@ -206,7 +206,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     }
 
 
-def _repairs(previous, tier: str, candidate: int, ctx) -> bool:
+def _repairs(previous: Attempt | None, tier: str, candidate: int, ctx: RunContext) -> bool:
     """Whether this candidate fixes the tier's own last failed draft instead of starting over."""
     if previous is None or previous.tier != tier or not previous.code:
         return False
@@ -351,8 +351,9 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
     if outcome is None or not outcome.error:  # (with an error set, there was nothing to test)
         outcome = run_tests(state, ctx)
     last_call = (state.get("calls") or [{}])[-1] if state.get("answer") else {}
+    tier = state["decision"].tier
     attempt = Attempt(
-        tier=state["decision"].tier,
+        tier=tier,
         passed=outcome.passed,
         tokens=last_call.get("prompt_tokens", 0) + last_call.get("completion_tokens", 0),
         cost_usd=last_call.get("cost_usd", 0.0),
@@ -360,7 +361,8 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
         overflow=outcome.overflow,
         prompt_tokens=outcome.prompt_tokens,
         log=outcome.log[-TAIL:],
-        code={} if outcome.passed else _drafted(state),
+        # kept only where a repair may show it: whole files would otherwise ride in every checkpoint
+        code={} if outcome.passed or not ctx.portfolio.tiers[tier].spec.retry_repair else _drafted(state),
     )
     update: dict[str, Any] = {}
     if outcome.baseline is not None:  # measured once per run: the state keeps it, not each outcome

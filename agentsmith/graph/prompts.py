@@ -205,6 +205,9 @@ def build_edit_prompt(
     )
 
 
+DRAFT_LABEL = "a previous attempt's content, to fix"  # a repair's file, where the original's is "current content"
+
+
 def _failure_heading(repair: bool) -> str:
     if repair:
         return "The code shown above is a previous attempt at this task. It failed. What went wrong:"
@@ -233,7 +236,7 @@ def _whole_file_prompt(
         parts.append("Tests that must pass (read-only: do not change or repeat them):\n")
         parts.extend(_block(rel, "read-only", _read(root, rel)) for rel in context_files)
     parts.append("File(s) to change:\n")
-    label = "a previous attempt's content, to fix" if repair else "current content"
+    label = DRAFT_LABEL if repair else "current content"
     parts.extend(_block(rel, label, _read(root, rel)) for rel in files)
     if previous:
         parts.append(f"{_failure_heading(repair)}\n```\n{trim_failure_log(log, log_chars)}\n```\n")
@@ -272,7 +275,7 @@ def _focused_prompt(
         if not (root / rel).is_file():
             code_parts.append(_block(rel, "new file: it does not exist yet", ""))
         elif is_small(root, rel):
-            label = "a previous attempt's content, to fix" if repair else "current content"
+            label = DRAFT_LABEL if repair else "current content"
             code_parts.append(_block(rel, f"{label}, small: give it whole if you change it", source))
         elif targets[rel]:
             shown = "".join(pyast.extract(source, d) + "\n" for q in targets[rel] for d in [pyast.find(source, q)] if d)
