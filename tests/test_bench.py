@@ -519,3 +519,57 @@ def test_short_bench_runs_end_to_end_then_resumes_without_redoing_tasks(tmp_path
     assert "resuming: 2 task(s) already recorded" in again.stderr
     assert "ran 0, skipped 2" in again.stdout
     assert json.loads((out / "results.json").read_text())["strategies"]["local"]["tasks"] == records
+
+
+def test_a_frontier_only_task_that_degraded_to_local_is_flagged_refused_by_compare_and_run_again(tmp_path):
+    """The frontier times out mid-bench and the policy lets a local tier stand in: that task's figures are
+    a local model's, not frontier-only's (seen here when another job loaded the machine). The bench
+    marks it, the table says so, `bench compare` refuses to gate on it, and a resumed bench runs it
+    again instead of keeping it."""
+    import yaml
+
+    from agentsmith.config import POLICIES_DIR
+    from tests import scripted_model
+    from tests.frontier_standin import free_port
+
+    solution = "reverse_string.py\n```python\ndef reverse(text):\n    return text[::-1]\n```\n"
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"answer": solution}]))
+    local_port, frontier_port = free_port(), free_port()
+    servers = [
+        scripted_model.start(local_port, script),
+        scripted_model.start(frontier_port, script, delay=5.0),  # past the frontier's 1 s timeout
+    ]
+    try:
+        policy = yaml.safe_load((POLICIES_DIR / "bench.yaml").read_text())
+        rules = [str((POLICIES_DIR / rule).resolve()) for rule in policy["gates"]["semgrep"]["rules"]]
+        policy["gates"]["semgrep"]["rules"] = rules
+        policy["tiers"] = [
+            {"name": "local", "kind": "openai", "model": "scripted-local", "external": False, "context": 8192}
+            | {"base_url": f"http://127.0.0.1:{local_port}/v1"},
+            {"name": "frontier", "kind": "openai", "model": "scripted-frontier", "external": True, "context": 8192}
+            | {"base_url": f"http://127.0.0.1:{frontier_port}/v1", "timeout_s": 1, "price_in_per_mtok": 3.0},
+        ]
+        policy["routing"] |= {"frontier_unavailable": "degrade"}
+        path = tmp_path / "policy.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        out = tmp_path / "bench"
+        argv = ["bench", str(SUITE), "--strategy", "frontier", "--tasks", "reverse-string", "--policy", str(path)]
+        first = agentsmith(*argv, "--out", str(out), timeout=300)
+        assert first.returncode == 0, first.stderr[-3000:]
+        record = json.loads((out / "results.json").read_text())["strategies"]["frontier"]["tasks"]["reverse-string"]
+        assert record["degraded"] >= 1 and "local" in record["tiers_used"], record
+        assert "DEGRADED: the external tier was unavailable" in first.stderr
+        table = (out / "results.md").read_text()
+        assert "**frontier: 1 task(s) ran degraded**" in table and "DEGRADED" in table
+
+        gate = agentsmith("bench", "compare", f"{out}:frontier", f"{out}:frontier")
+        assert gate.returncode == 1 and "has 1 degraded task(s)" in gate.stdout, gate.stdout + gate.stderr
+
+        again = agentsmith(*argv, "--out", str(out), timeout=300)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "[bench frontier] 1 task(s) to run" in again.stderr and "resuming" not in again.stderr
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()

@@ -151,7 +151,12 @@ def cost_keys(basis: str) -> tuple[str, str]:
 
 
 def gate_failures(old: dict[str, Any], new: dict[str, Any], limits: Thresholds, cost_basis: str = "api") -> list[str]:
-    failures = []
+    failures = [
+        f"{side} has {summary['tasks_degraded']} degraded task(s): a local tier stood in for the unavailable "
+        "external one, so it does not measure its strategy (re-run the bench with the same --out)"
+        for side, summary in (("OLD", old), ("NEW", new))
+        if summary.get("tasks_degraded")
+    ]
     per_success, _ = cost_keys(cost_basis)
     label = "all-in cost per success" if cost_basis == "all-in" else "cost per success"
     drop = (old["success_rate"] or 0) - (new["success_rate"] or 0)

@@ -237,6 +237,9 @@ def run_task(task: BenchTask, strategy: Strategy, *, work_root: Path, artifacts_
         "seconds": round(seconds, 2),
         "attempts": result.get("attempts", 0),
         "escalations": totals.escalations,
+        # Steps the policy sent to a local tier because the wanted external one was unavailable: such a
+        # task's figures are not its strategy's (a frontier-only task answered by the local model).
+        "degraded": sum(1 for r in result.get("routes") or [] if r.get("degraded")),
         "tiers_used": result.get("tiers_used", []),
         "first_tier": next((r.get("tier") for r in result.get("routes") or [] if r.get("tier")), None),
         "tokens_by_tier": {tier: asdict(t) for tier, t in totals.by_tier.items()},
@@ -284,6 +287,8 @@ class BenchOutcome:
 def progress_line(strategy: str, done: int, total: int, record: dict[str, Any], summary: dict[str, Any]) -> str:
     verdict = "pass" if record["success"] else (record.get("status") or "fail")
     escalated = f", {record['escalations']} escalation(s)" if record.get("escalations") else ""
+    if record.get("degraded"):
+        escalated += ", DEGRADED: the external tier was unavailable and a local tier stood in"
     return (
         f"[bench {strategy} {done}/{total}] {record['slug']}: {verdict} ({record.get('attempts', 0)} attempt(s)"
         f"{escalated}, ${record.get('cost_usd', 0.0):.4f}{_all_in_note(record)}, {record.get('seconds', 0.0):.1f}s); "
@@ -314,8 +319,8 @@ def run_bench(
     pending = []
     for task in tasks:
         earlier = done_before.get(task.slug)
-        if earlier is not None and earlier.get("status") != "error":
-            outcome.skipped.append(task.slug)
+        if earlier is not None and earlier.get("status") != "error" and not earlier.get("degraded"):
+            outcome.skipped.append(task.slug)  # (an error or a degraded task is run again)
         else:
             pending.append(task)
     if outcome.skipped:

@@ -75,6 +75,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "attempts": sum(r.get("attempts", 0) for r in records),
         "escalations": sum(r.get("escalations", 0) for r in records),
         "tasks_escalated": sum(1 for r in records if r.get("escalations", 0)),
+        "tasks_degraded": sum(1 for r in records if r.get("degraded", 0)),
         "incidents": sum(len(r.get("incidents") or []) for r in records),
         "tokens_by_tier": tokens,
         "localised_file_rate": _rate([loc.get("file_hit") for loc in located]),
@@ -358,6 +359,14 @@ def render_markdown(data: dict[str, Any]) -> str:
         "removed (real-repo tasks).",
         "",
     ]
+    for name in strategies:
+        degraded = (data["strategies"][name]["summary"] or {}).get("tasks_degraded")
+        if degraded:
+            lines.append(
+                f"- **{name}: {degraded} task(s) ran degraded**: the external tier was unavailable and the "
+                f"policy let a local tier stand in, so these figures are not {name}'s. Re-running the bench "
+                "with the same --out runs those tasks again."
+            )
     goals = goal_lines(data)
     if goals:
         lines += [f"- {line}" for line in goals] + [""]
@@ -390,6 +399,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                     continue
                 mark = "pass" if record["success"] else record.get("status", "fail")
                 escalated = f", {record['escalations']} esc" if record.get("escalations") else ""
+                escalated += ", DEGRADED" if record.get("degraded") else ""
                 compute = record.get("compute_usd") or 0.0
                 all_in = f" API, {_money(all_in_usd(record))} all-in" if compute else ""
                 cells.append(
