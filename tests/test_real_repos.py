@@ -388,6 +388,45 @@ def test_failure_log_trimming_keeps_the_assertion(tmp_path):
     assert trimmed.splitlines()[-1].strip("= ") == "1 failed, 60 passed"
 
 
+def test_poetry_dependencies_and_groups_become_pep_508_requirements(tmp_path):
+    """iso8601 declares its test tools only as a Poetry dev group: read as nothing, its suite could not
+    import hypothesis. Poetry's ^ and ~ ranges keep their meaning; path, git and optional entries and
+    python itself are left out."""
+    from agentsmith.sandbox.deps import declared_requirements
+
+    repo = make_repo(
+        tmp_path / "lib",
+        {
+            "pyproject.toml": (
+                '[tool.poetry]\nname = "lib"\nversion = "1.0"\n\n'
+                '[tool.poetry.dependencies]\npython = ">=3.8"\nattrs = "^23.1"\n'
+                'rich = { version = "~13.3.1", extras = ["jupyter"] }\nyaml-extra = { version = "*", optional = true }\n\n'
+                '[tool.poetry.group.dev.dependencies]\npytest = "*"\nhypothesis = "^0.6.2"\nlocal = { path = "../local" }\n'
+                'pinned = "1.2.3"\n\n[build-system]\nrequires = ["poetry-core>=1.0.0"]\n'
+                'build-backend = "poetry.core.masonry.api"\n'
+            ),
+            "lib/__init__.py": "",
+        },
+    )
+    assert declared_requirements(repo) == ["attrs>=23.1,<24", "rich[jupyter]>=13.3.1,<13.4"]
+    setup = project.discover(repo)
+    assert setup.test_requirements == ["pytest", "hypothesis>=0.6.2,<0.7", "pinned==1.2.3"]
+    assert setup.build_requires == ["poetry-core>=1.0.0"]
+
+
+def test_coverage_options_in_the_repos_addopts_are_left_out_and_the_rest_kept(tmp_path):
+    repo = make_repo(
+        tmp_path / "lib",
+        {
+            "setup.cfg": "[tool:pytest]\naddopts = --cov lib --cov-report=html --no-cov-on-fail --doctest-modules -p no:warnings\n",
+            "lib/__init__.py": "",
+        },
+    )
+    assert project.discover(repo).options == ["-o", "addopts=--doctest-modules -p no:warnings"]
+    plain = make_repo(tmp_path / "plain", {"pytest.ini": "[pytest]\naddopts = -ra --strict-markers\n"})
+    assert project.discover(plain).options == []  # nothing to leave out: the repo's config as it is
+
+
 def test_test_discovery_in_a_src_layout_with_pyproject_testpaths(tmp_path):
     repo = make_repo(
         tmp_path / "lib",

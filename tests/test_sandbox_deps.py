@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import time
 import uuid
 import zipfile
@@ -84,3 +85,85 @@ def test_index_needed_but_forbidden_by_policy_is_a_clear_error(base_image, tmp_p
     )
     with pytest.raises(UserError, match="allow_dependency_network"):
         prepare_dependencies(SandboxPolicy(), tmp_path, find_links=[tmp_path])
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def test_offline_the_image_builds_the_repo_and_a_test_tool_it_cannot_have_is_left_out(base_image, tmp_path):
+    """Offline (the schema's default), a setuptools repo whose test extra names pytest (in the image), its
+    coverage plugin (not to be had) and whose config adds coverage options: the image's own setuptools
+    builds it (no wheel fetched), the plugin is left out with a note, the coverage options are left out of
+    the test command, and the library is installed: its metadata reads, its tests pass. Before, pytest
+    itself had to come from a wheelhouse, the plugin's absence left the library uninstalled, and every
+    run stopped on the unknown --cov option (cachetools, wcwidth)."""
+    from agentsmith.sandbox import project
+
+    repo = _write_tree(
+        tmp_path / "repo",
+        {
+            "pyproject.toml": (
+                '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+                f'[project]\nname = "clampy"\nversion = "1.4.{uuid.uuid4().int % 10_000}"\n\n'
+                '[project.optional-dependencies]\ntests = ["pytest", "pytest-cov-surely-not-here"]\n'
+            ),
+            "tox.ini": "[pytest]\naddopts = --cov=clampy --cov-report term-missing -ra\n",
+            "src/clampy/__init__.py": "def clamp(v, lo, hi):\n    return max(lo, min(v, hi))\n",
+            "tests/test_clamp.py": (
+                "import importlib.metadata\nfrom clampy import clamp\n\n"
+                "def test_clamp():\n    assert clamp(5, 0, 3) == 3\n\n"
+                "def test_installed():\n    assert importlib.metadata.version('clampy').startswith('1.4.')\n"
+            ),
+        },
+    )
+    setup = project.discover(repo)
+    assert setup.options == ["-o", "addopts=-ra"]
+    log = io.StringIO()
+    tag = prepare_dependencies(SandboxPolicy(), repo, log=log)
+    try:
+        assert "left out 1 test requirement(s) of repo that could not be had offline: pytest-cov-surely-not-here" in (
+            log.getvalue()
+        )
+        assert "installing 0 dependencies and repo itself" in log.getvalue()
+        with open_sandbox(SandboxPolicy(), run_id="test-deps-offline", worktree=repo, image=tag) as box:
+            result = box.exec(setup.command(), timeout=120)
+            assert result.ok and "2 passed" in result.output, result.output
+    finally:
+        docker_client().images.remove(tag, force=True)
+
+
+def test_a_backend_that_cannot_be_had_offline_leaves_the_tests_importing_the_workspace(base_image, tmp_path):
+    """A hatchling repo offline: its backend is not in the image and no wheel is at hand, so the repo is not
+    built; the layer points the interpreter at /workspace/src instead, and the agent's edits, synced in,
+    are what the tests import."""
+    from agentsmith.sandbox import project
+
+    repo = _write_tree(
+        tmp_path / "repo",
+        {
+            "pyproject.toml": (
+                '[build-system]\nrequires = ["hatchling-surely-not-here"]\nbuild-backend = "hatchling.build"\n\n'
+                f'[project]\nname = "halve"\nversion = "0.{uuid.uuid4().int % 10_000}"\n'
+            ),
+            "src/halve/__init__.py": "def halve(n):\n    return n // 2\n",
+            "tests/test_halve.py": "from halve import halve\n\ndef test_halve():\n    assert halve(9) == 4.5\n",
+        },
+    )
+    log = io.StringIO()
+    tag = prepare_dependencies(SandboxPolicy(), repo, log=log)
+    try:
+        assert "repo is not installed, its tests import it from /workspace/src" in log.getvalue()
+        setup = project.discover(repo)
+        with open_sandbox(SandboxPolicy(), run_id="test-deps-path", worktree=repo, image=tag) as box:
+            before = box.exec(setup.command(), timeout=120)
+            assert before.exit_code == 1 and "1 failed" in before.output, before.output
+            (repo / "src/halve/__init__.py").write_text("def halve(n):\n    return n / 2\n")
+            box.sync_in(repo)
+            after = box.exec(setup.command(), timeout=120)
+            assert after.ok and "1 passed" in after.output, after.output
+    finally:
+        docker_client().images.remove(tag, force=True)

@@ -290,6 +290,15 @@ def explain(loaded) -> list[str]:
             else "Without a Docker engine nothing runs (no weaker backend)."
         )
     )
+    out.append(
+        "  - The repo's declared dependencies: "
+        + (
+            "downloaded on the host as wheels from the package index (no sdist builds, so no dependency "
+            "code runs on the host), installed into an offline per-repo layer."
+            if sb.allow_dependency_network
+            else "from local wheelhouses only; the package index is never contacted."
+        )
+    )
     out += ["", "WHAT BLOCKS A CHANGE"]
     out.append(
         f"  - Any finding the change introduces at severity {g.block_at} or above "

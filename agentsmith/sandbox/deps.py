@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import shlex
 import subprocess
 import sys
@@ -79,10 +80,12 @@ def declared_requirements(repo: Path) -> list[str]:
     project_file = repo / "pyproject.toml"
     if project_file.is_file():
         try:
-            project = tomllib.loads(project_file.read_text(encoding="utf-8")).get("project", {})
+            pyproject = tomllib.loads(project_file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
             raise UserError(f"{project_file} is not valid TOML ({err})", "fix the file") from None
-        requirements += [str(item) for item in project.get("dependencies", [])]
+        requirements += [str(item) for item in pyproject.get("project", {}).get("dependencies", [])]
+        poetry = pyproject.get("tool", {}).get("poetry", {})
+        requirements += project.poetry_requirements(poetry.get("dependencies", {}))
     return requirements
 
 
@@ -101,36 +104,170 @@ def prepare_dependencies(
     """The image tag for running `repo`'s tests: policy.image when it declares nothing to install."""
     repo = Path(repo).resolve()
     setup = project.discover(repo)
-    requirements = declared_requirements(repo) + setup.test_requirements
+    runtime = declared_requirements(repo)
     build = setup.build_requires if install_repo else []
-    if not requirements and not build:
+    if not runtime and not setup.test_requirements and not build:
         return policy.image
     client = docker_client()
     require_image(client, policy.image)
     base = client.images.get(policy.image)
     version = project.version_hint(repo) if build else ""
-    tag = f"{DEPS_REPOSITORY}:{dependency_hash(repo, base.id, version + str(install_repo))}"
+    # (whether the index may be used is in the key: a layer built without it may lack test tools)
+    key = f"{version}{install_repo}{policy.allow_dependency_network}"
+    tag = f"{DEPS_REPOSITORY}:{dependency_hash(repo, base.id, key)}"
     if _image_exists(client, tag):
         return tag
+    # What the sandbox image already has (pytest, setuptools, wheel, ...) is not fetched: offline, a repo
+    # whose tox deps named pytest could not be set up at all.
+    installed = image_packages(client, policy.image, base.id)
+    runtime = unsatisfied(runtime, installed)
+    testing = [r for r in unsatisfied(setup.test_requirements, installed) if r not in runtime]
+    isolated = bool(unsatisfied(build, installed))  # else the image's own backend builds the repo
+    if not runtime and not testing and not build:
+        return policy.image
     with tempfile.TemporaryDirectory(prefix="agentsmith-wheels-") as folder:
         wheelhouse = Path(folder)
         arch = _architecture(client)
-        (wheelhouse / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        if requirements:
-            _download_wheels(policy, wheelhouse, find_links, arch, "requirements.txt")
-        if build:
-            (wheelhouse / "build-requirements.txt").write_text("\n".join(build) + "\n", encoding="utf-8")
-            _download_wheels(policy, wheelhouse, find_links, arch, "build-requirements.txt")
-            (wheelhouse / "editable-extras.txt").write_text("\n".join(EDITABLE_EXTRAS) + "\n", encoding="utf-8")
+        _write(wheelhouse / "runtime.txt", runtime)
+        if runtime:  # the library cannot import without them: all or a clear error
+            _download_wheels(policy, wheelhouse, find_links, arch, "runtime.txt")
+        missing = _collect_some(policy, wheelhouse, find_links, arch, testing)
+        if missing:
+            print(
+                f"left out {len(missing)} test requirement(s) of {repo.name} that could not be had "
+                f"{'from the index' if policy.allow_dependency_network else 'offline'}: {', '.join(missing)}",
+                file=log,
+            )
+        requirements = runtime + [r for r in testing if r not in missing]
+        if not requirements and not build:
+            return policy.image
+        _write(wheelhouse / "requirements.txt", requirements)
+        import_path = None
+        if isolated:
+            _write(wheelhouse / "build-requirements.txt", build)
+            try:
+                _download_wheels(policy, wheelhouse, find_links, arch, "build-requirements.txt")
+            except UserError as err:
+                # Not buildable here (offline, its backend not in the image): the tests import the repo from
+                # the workspace instead, as an editable install would, and its installed metadata is missing.
+                import_path = f"{REPO_IN_IMAGE}/src" if setup.src_layout else REPO_IN_IMAGE
+                print(f"{repo.name} is not installed, its tests import it from {import_path}: {err}", file=log)
+            _write(wheelhouse / "editable-extras.txt", list(EDITABLE_EXTRAS))
             # Most backends need none of them; a build that does fails below, with pip's reason.
             with contextlib.suppress(UserError):
                 _download_wheels(policy, wheelhouse, find_links, arch, "editable-extras.txt")
-        what = f"{len(requirements)} dependencies" + (f" and {repo.name} itself" if build else "")
+        built = bool(build) and import_path is None
+        what = f"{len(requirements)} dependencies" + (f" and {repo.name} itself" if built else "")
         print(f"installing {what} of {repo.name} into {tag}", file=log)
         _install_and_commit(
-            client, policy.image, wheelhouse, tag, repo=repo if build else None, version=version, log=log
+            client,
+            policy.image,
+            wheelhouse,
+            tag,
+            repo=repo if built else None,
+            version=version,
+            log=log,
+            isolated=isolated,
+            requirements=bool(requirements),
+            import_path=import_path,
         )
     return tag
+
+
+def _write(path: Path, requirements: list[str]) -> None:
+    path.write_text("".join(f"{line}\n" for line in requirements), encoding="utf-8")
+
+
+def _collect_some(policy: SandboxPolicy, wheelhouse: Path, find_links, arch: str, requirements: list[str]) -> list[str]:
+    """Downloads the test requirements' wheels; returns those that could not be had. They are best effort:
+    test extras list coverage and lint tools the tests do not import (cachetools' tox deps: pytest-cov),
+    and one of them missing offline left the library itself uninstalled and every test erroring."""
+    if not requirements:
+        return []
+    _write(wheelhouse / "testing.txt", requirements)
+    try:
+        _download_wheels(policy, wheelhouse, find_links, arch, "testing.txt")
+        return []
+    except UserError:
+        pass
+    missing = []
+    for requirement in requirements:
+        _write(wheelhouse / "one.txt", [requirement])
+        try:
+            _download_wheels(policy, wheelhouse, find_links, arch, "one.txt")
+        except UserError:
+            missing.append(requirement)
+    return missing
+
+
+# Markers are judged for the sandbox's interpreter, not the host's.
+IMAGE_MARKERS = {
+    "python_version": IMAGE_PYTHON,
+    "python_full_version": f"{IMAGE_PYTHON}.2",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "extra": "",
+}
+_LIST_DISTRIBUTIONS = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions() if d.metadata['Name']}))"
+)
+
+
+def image_packages(client, image: str, image_id: str) -> dict[str, str]:
+    """The distributions installed in `image` (canonical name -> version), read once per image id."""
+    from agentsmith.config import home
+
+    cache = home() / "sandbox" / f"packages-{image_id.replace(':', '-')[:80]}.json"
+    if cache.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads(cache.read_text(encoding="utf-8"))
+    from docker.errors import DockerException
+    from packaging.utils import canonicalize_name
+
+    try:
+        output = client.containers.run(
+            image,
+            ["python3", "-I", "-c", _LIST_DISTRIBUTIONS],
+            network_mode="none",
+            user=f"{SANDBOX_UID}:{SANDBOX_UID}",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            labels={LABEL: "1"},
+            remove=True,
+        )
+        found = {canonicalize_name(name): version for name, version in json.loads(output).items()}
+    except (DockerException, ValueError) as err:
+        print(f"could not list {image}'s packages ({str(err)[:200]}); fetching every requirement", file=sys.stderr)
+        return {}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(found, sort_keys=True), encoding="utf-8")
+    return found
+
+
+def unsatisfied(requirements: list[str], installed: dict[str, str]) -> list[str]:
+    """The requirements `installed` does not meet (name, version range; extras always fetched); those
+    whose environment marker excludes the sandbox's Python are dropped."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion
+
+    needed = []
+    for line in requirements:
+        try:
+            requirement = Requirement(line)
+            if requirement.marker is not None and not requirement.marker.evaluate(IMAGE_MARKERS):
+                continue
+            have = installed.get(canonicalize_name(requirement.name))
+            if have and not requirement.extras and requirement.specifier.contains(have, prereleases=True):
+                continue
+        except (InvalidRequirement, InvalidVersion):
+            pass  # pip reports it, with its own words
+        needed.append(line)
+    return list(dict.fromkeys(needed))
 
 
 def _download_wheels(
@@ -175,7 +312,17 @@ def _download_wheels(
 
 
 def _install_and_commit(
-    client, base_image: str, wheelhouse: Path, tag: str, *, repo: Path | None = None, version: str = "", log=sys.stderr
+    client,
+    base_image: str,
+    wheelhouse: Path,
+    tag: str,
+    *,
+    repo: Path | None = None,
+    version: str = "",
+    log=sys.stderr,
+    isolated: bool = True,
+    requirements: bool = True,
+    import_path: str | None = None,
 ) -> None:
     from docker.errors import APIError
 
@@ -186,14 +333,19 @@ def _install_and_commit(
         f"python3 -I -m pip install --disable-pip-version-check --no-index --no-compile "
         f"--break-system-packages --find-links {WHEELS_IN_IMAGE}"
     )
-    steps = [f"{pip} -r {WHEELS_IN_IMAGE}/requirements.txt"]
+    steps = [f"{pip} -r {WHEELS_IN_IMAGE}/requirements.txt"] if requirements else []
     if repo is not None:
         # Editable, pointing at /workspace: the run's tmpfs copy of the worktree lands there, edits included.
         # The copy used to build stays in the layer (without CAP_DAC_OVERRIDE root cannot empty the
         # sandbox user's /workspace), hidden at run time under that tmpfs.
         # No .git in the sandbox: VCS-versioned builds (setuptools-scm, hatch-vcs) get the version from here.
         pretend = f"SETUPTOOLS_SCM_PRETEND_VERSION={shlex.quote(version)} " if version else ""
-        steps.append(f"{pretend}{pip} --no-deps -e {REPO_IN_IMAGE}")
+        # Its build requirements all in the image already: built with them, no wheels needed.
+        isolation = "" if isolated else " --no-build-isolation"
+        steps.append(f"{pretend}{pip} --no-deps{isolation} -e {REPO_IN_IMAGE}")
+    if import_path is not None:  # a .pth file: the interpreter finds the workspace's code as if installed
+        pth = f"import site; open(site.getsitepackages()[0] + '/agentsmith-workspace.pth', 'w').write('{import_path}')"
+        steps.append(f"python3 -I -c {shlex.quote(pth)}")
     install = " && ".join(steps) + f" && rm -rf {WHEELS_IN_IMAGE}"
     api = client.api
     created = api.create_container(

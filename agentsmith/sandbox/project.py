@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,12 +40,13 @@ class TestSetup:
     build_requires: list[str] = field(default_factory=list)
     installable: bool = False  # has a build system: install it, do not path-hack
     src_layout: bool = False
+    options: list[str] = field(default_factory=list)  # pytest options that override the repo's config
 
     def command(self, selection: list[str] = ()) -> list[str]:
         """pytest over `selection` (node ids or files), else as the repo configures it. A src layout that
         cannot be installed still imports, from src/."""
         prefix = ["env", "PYTHONPATH=src"] if self.src_layout and not self.installable else []
-        return prefix + PYTEST + list(selection)
+        return prefix + PYTEST + self.options + list(selection)
 
 
 def _toml(repo: Path) -> dict:
@@ -92,12 +94,55 @@ def _pyproject_group(pyproject: dict, names: tuple[str, ...]) -> list[str]:
     found: list[str] = []
     extras = pyproject.get("project", {}).get("optional-dependencies", {})
     groups = pyproject.get("dependency-groups", {})  # PEP 735
+    poetry = pyproject.get("tool", {}).get("poetry", {})
     for name in names:
         found += [str(r) for r in extras.get(name, [])]
         found += [str(r) for r in groups.get(name, []) if isinstance(r, str)]
+        found += poetry_requirements(poetry.get("group", {}).get(name, {}).get("dependencies", {}))
+        if name == "dev":  # Poetry before 1.2
+            found += poetry_requirements(poetry.get("dev-dependencies", {}))
     project_name = str(pyproject.get("project", {}).get("name", "")).lower()
     # `tests = ["mypkg[extra]"]`: the repo itself, installed anyway.
     return [r for r in found if not (project_name and re.match(rf"^{re.escape(project_name)}\b", r.lower()))]
+
+
+def poetry_requirements(table: dict) -> list[str]:
+    """A Poetry dependency table as PEP 508 requirements (`^1.2` -> `>=1.2,<2.0`, `~1.2` -> `>=1.2,<1.3`);
+    the `python` entry and path, git and url dependencies are left out."""
+    found = []
+    for name, spec in table.items() if isinstance(table, dict) else ():
+        if name.lower() == "python":
+            continue
+        extras = ""
+        if isinstance(spec, dict):
+            if spec.get("optional") or any(key in spec for key in ("path", "git", "url")):
+                continue  # (optional: only for an extra)
+            extras = f"[{','.join(spec['extras'])}]" if spec.get("extras") else ""
+            spec = spec.get("version", "*")
+        if not isinstance(spec, str) or "||" in spec:
+            spec = "*"  # several alternative constraints: pip chooses
+        found.append(
+            f"{name}{extras}{','.join(_poetry_constraint(piece.strip()) for piece in spec.split(',') if piece.strip() not in ('', '*'))}"
+        )
+    return found
+
+
+def _poetry_constraint(piece: str) -> str:
+    if piece.startswith("^") or (piece.startswith("~") and not piece.startswith("~=")):
+        version = piece.lstrip("^~").strip()
+        numbers = [int(n) for n in re.findall(r"\d+", version.split("-")[0].split("+")[0])[:3]]
+        if not numbers:
+            return f">={version}"
+        if piece.startswith("^"):
+            # the leftmost non-zero part may not change
+            keep = next((i for i, n in enumerate(numbers) if n), len(numbers) - 1)
+        else:
+            keep = min(1, len(numbers) - 1) if len(numbers) > 1 else 0
+        upper = numbers[:keep] + [numbers[keep] + 1]
+        return f">={version},<{'.'.join(map(str, upper))}"
+    if piece[0].isdigit():
+        return f"=={piece}"
+    return piece
 
 
 def test_requirements(repo: Path) -> list[str]:
@@ -157,10 +202,50 @@ def pytest_config(repo: Path) -> tuple[str | None, list[str]]:
     return None, []
 
 
+def addopts(repo: Path, config: str | None) -> list[str]:
+    """The options the repo's pytest configuration adds to every run (`addopts`)."""
+    value: object = ""
+    if config == "pyproject.toml":
+        value = _toml(repo).get("tool", {}).get("pytest", {}).get("ini_options", {}).get("addopts", "")
+    elif config is not None:
+        parsed = _ini(repo / config)
+        section = "tool:pytest" if config == "setup.cfg" else "pytest"
+        value = parsed.get(section, "addopts", fallback="") if parsed is not None else ""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    try:
+        return shlex.split(str(value))
+    except ValueError:
+        return []
+
+
+# Coverage options are left out of the agent's test runs: coverage does not judge a change, it slows every
+# run, and without pytest-cov installed pytest refuses them (wcwidth's tox.ini: every run exit 4).
+_COVERAGE_SWITCHES = ("--no-cov", "--no-cov-on-fail", "--cov-append", "--cov-branch")  # (take no value)
+
+
+def without_coverage(options: list[str]) -> list[str]:
+    kept, value_next = [], False
+    for option in options:
+        if value_next:
+            value_next = False
+            if not option.startswith("-"):
+                continue  # the value of the coverage option before it
+        name = option.split("=", 1)[0]
+        if name in _COVERAGE_SWITCHES or name == "--cov" or name.startswith("--cov-"):
+            value_next = "=" not in option and name not in _COVERAGE_SWITCHES
+            continue
+        kept.append(option)
+    return kept
+
+
 def discover(repo: Path) -> TestSetup:
     config, testpaths = pytest_config(repo)
     build = build_requirements(repo)
+    added = addopts(repo, config)
+    kept = without_coverage(added)
     return TestSetup(
+        options=["-o", f"addopts={shlex.join(kept)}"] if kept != added else [],
         testpaths=testpaths,
         config=config,
         test_requirements=test_requirements(repo),
