@@ -7,6 +7,7 @@ to the suite's, and the suite's own tests pass in a fresh sandbox against the co
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -114,7 +115,9 @@ def verify_solution(
                 if (checkout / name).is_file():
                     shutil.copyfile(checkout / name, artifacts / Path(name).name)
         sandbox_policy = load_policy(policy_path).policy.sandbox
-        sandbox = open_sandbox(sandbox_policy, run_id=f"{run_id}-verify", worktree=checkout)
+        sandbox = open_sandbox(
+            sandbox_policy, run_id=f"{run_id}-verify", worktree=checkout, image=_task_image(task, sandbox_policy)
+        )
         try:
             result = sandbox.exec(task_test_command(task), timeout=sandbox_policy.timeout_s)
         finally:
@@ -134,6 +137,17 @@ def verify_solution(
         "seconds": round(result.seconds, 2),
         "output_tail": output[-OUTPUT_TAIL:],
     }
+
+
+def _task_image(task: BenchTask, policy) -> str | None:
+    """The image the run's own tests used: a real library's dependency layer, built from the task's
+    released files (the agent's edits do not choose what is installed)."""
+    from agentsmith.sandbox import prepare_dependencies
+
+    try:
+        return prepare_dependencies(policy, task.source, log=io.StringIO())
+    except UserError:
+        return None  # the run met the same error; its tests failed the same way
 
 
 def task_test_command(task: BenchTask) -> list[str]:

@@ -57,15 +57,16 @@ def _sandbox(state: dict[str, Any], ctx, worktree: Path, notes: list[str]):
     if ctx.sandbox is None:
         policy = ctx.policy.policy.sandbox
         image = None
-        if not state.get("test_command"):
-            try:
-                image = prepare_dependencies(policy, worktree)
-            except UserError as err:
-                # Tests still run (and fail on the missing import, visibly); the reason goes in the log.
-                notes.append(f"the repo's dependencies could not be installed: {err}")
-                ctx.record(state["run_id"], "deps-error", {"error": str(err)})
-            if image:
-                ctx.record(state["run_id"], "deps", {"image": image})
+        # Also under a given test command (a bench's real-library task): its library may need its test
+        # dependencies as much as any repo. (A repo that declares none costs nothing here.)
+        try:
+            image = prepare_dependencies(policy, worktree)
+        except UserError as err:
+            # Tests still run (and fail on the missing import, visibly); the reason goes in the log.
+            notes.append(f"the repo's dependencies could not be installed: {err}")
+            ctx.record(state["run_id"], "deps-error", {"error": str(err)})
+        if image:
+            ctx.record(state["run_id"], "deps", {"image": image})
         ctx.sandbox = ctx.open_sandbox(policy, run_id=state["run_id"], worktree=worktree, image=image)
     return ctx.sandbox
 
