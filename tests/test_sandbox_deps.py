@@ -167,3 +167,33 @@ def test_a_backend_that_cannot_be_had_offline_leaves_the_tests_importing_the_wor
             assert after.ok and "1 passed" in after.output, after.output
     finally:
         docker_client().images.remove(tag, force=True)
+
+
+def test_a_setup_py_project_is_installed_although_its_build_writes_beside_the_code(base_image, tmp_path):
+    """No pyproject: pip runs `setup.py develop`, which creates <name>.egg-info in /workspace. The build
+    container's root has no capabilities, and /workspace was the sandbox user's: "Permission denied",
+    nothing installed (boltons, in the real-library bench)."""
+    repo = _write_tree(
+        tmp_path / "repo",
+        {
+            "setup.py": (
+                "from setuptools import setup\n\n"
+                f"setup(name='legacy', version='2.{uuid.uuid4().int % 10_000}', packages=['legacy'])\n"
+            ),
+            "legacy/__init__.py": "ANSWER = 42\n",
+            "tests/test_legacy.py": (
+                "import importlib.metadata\nimport legacy\n\n"
+                "def test_installed():\n    assert legacy.ANSWER == 42\n"
+                "    assert importlib.metadata.version('legacy').startswith('2.')\n"
+            ),
+        },
+    )
+    log = io.StringIO()
+    tag = prepare_dependencies(SandboxPolicy(), repo, log=log)
+    try:
+        assert tag.startswith("agentsmith-deps:"), log.getvalue()
+        with open_sandbox(SandboxPolicy(), run_id="test-deps-legacy", worktree=repo, image=tag) as box:
+            result = box.exec(["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"], timeout=120)
+            assert result.ok and "1 passed" in result.output, result.output
+    finally:
+        docker_client().images.remove(tag, force=True)

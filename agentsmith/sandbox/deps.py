@@ -47,6 +47,7 @@ DEPS_REPOSITORY = "agentsmith-deps"
 IMAGE_PYTHON = "3.11"  # Debian bookworm's python3
 WHEELS_IN_IMAGE = "/opt/agentsmith-wheels"
 LABEL_DEPS = "agentsmith.deps"
+LAYER_FORMAT = "2"  # part of a layer's key: a change to how layers are built does not reuse older ones
 
 
 def declared_requirements(repo: Path) -> list[str]:
@@ -113,7 +114,7 @@ def prepare_dependencies(
     base = client.images.get(policy.image)
     version = project.version_hint(repo) if build else ""
     # (whether the index may be used is in the key: a layer built without it may lack test tools)
-    key = f"{version}{install_repo}{policy.allow_dependency_network}"
+    key = f"{LAYER_FORMAT}{version}{install_repo}{policy.allow_dependency_network}"
     tag = f"{DEPS_REPOSITORY}:{dependency_hash(repo, base.id, key)}"
     if _image_exists(client, tag):
         return tag
@@ -342,7 +343,9 @@ def _install_and_commit(
         pretend = f"SETUPTOOLS_SCM_PRETEND_VERSION={shlex.quote(version)} " if version else ""
         # Its build requirements all in the image already: built with them, no wheels needed.
         isolation = "" if isolated else " --no-build-isolation"
-        steps.append(f"{pretend}{pip} --no-deps{isolation} -e {REPO_IN_IMAGE}")
+        # --use-pep517: a setup.py-only project is built as an editable wheel too, its metadata installed
+        # beside it; `setup.py develop` left it in /workspace, which each run replaces with its own copy.
+        steps.append(f"{pretend}{pip} --no-deps --use-pep517{isolation} -e {REPO_IN_IMAGE}")
     if import_path is not None:  # a .pth file: the interpreter finds the workspace's code as if installed
         pth = f"import site; open(site.getsitepackages()[0] + '/agentsmith-workspace.pth', 'w').write('{import_path}')"
         steps.append(f"python3 -I -c {shlex.quote(pth)}")
@@ -366,6 +369,9 @@ def _install_and_commit(
     try:
         container.put_archive("/", buffer.getvalue())
         if repo is not None:
+            # /workspace itself made root's: a build that writes beside the code (setup.py develop creates
+            # <name>.egg-info there) failed with "Permission denied" (boltons). Runs mount their own tmpfs.
+            container.put_archive("/", _root_owned_dir(REPO_IN_IMAGE.strip("/")))
             container.put_archive(REPO_IN_IMAGE, worktree_tar(repo, uid=0))
         container.start()
         status = container.wait(timeout=900)
@@ -391,6 +397,15 @@ def _install_and_commit(
         raise UserError(f"building the dependency layer {tag} failed: {str(err)[:300]}", "retry with --debug") from None
     finally:
         container.remove(force=True, v=True)
+
+
+def _root_owned_dir(name: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo(name)
+        info.type, info.uid, info.gid, info.mode = tarfile.DIRTYPE, 0, 0, 0o755
+        archive.addfile(info)
+    return buffer.getvalue()
 
 
 def _image_exists(client, tag: str) -> bool:
