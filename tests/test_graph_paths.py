@@ -244,30 +244,6 @@ def test_a_tier_that_charges_for_input_gets_the_failure_as_a_summary(harness, re
     assert "E       assert -20 == 0" in paid and "failed" in paid.splitlines()[-1]
 
 
-def test_a_paid_tier_is_asked_to_reason_only_after_a_failure_of_its_own(harness, repo_factory):
-    """Escalated, the paid tier's first call shows the local tier's failure but does not ask for reasoning
-    (billed output: it was the cascade's whole escalation overhead); its own retry does, as does the free
-    tier's. The prompt event records which."""
-    repo = repo_factory(CLAMP_REPO)
-    policy = policy_with_tiers(harness, local={"price_in_per_mtok": 0.0, "price_out_per_mtok": 0.0})
-    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_WRONG)}]
-    harness.frontier.script = [
-        {"times": 1, "answer": whole_file("mathutil.py", CLAMP_WRONG_2)},
-        {"answer": whole_file("mathutil.py", CLAMP_DONE)},
-    ]
-
-    result = harness.run(TASK, repo, policy)
-
-    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
-    think = "Think about every test case first"
-    local_prompts, frontier_prompts = harness.local.prompts(), harness.frontier.prompts()
-    assert [think in p for p in local_prompts] == [False, True]
-    assert [RETRY in p for p in frontier_prompts] == [True, True]
-    assert [think in p for p in frontier_prompts] == [False, True]
-    recorded = [(e.data["tier"], e.data["think"]) for e in audit(result["run_id"], "prompt")]
-    assert recorded == [("local", False), ("local", True), ("frontier", False), ("frontier", True)]
-
-
 def test_an_answer_cut_at_the_output_cap_is_retried_with_that_reason(harness, repo_factory):
     """An answer that ran to the tier's output cap before any code closed holds no edit; the retry is told
     it hit the cap and to write less, not just that no edit applied (the 1.5B's capped answers got that,

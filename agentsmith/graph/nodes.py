@@ -143,7 +143,6 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         begins=ctx.portfolio.continues_answers(tier),
         log_chars=COMPACT_LOG_CHARS if ctx.portfolio.tiers[tier].spec.price_in_per_mtok > 0 else MAX_LOG_CHARS,
         repair=repair,
-        think=_thinks(history, tier, ctx),
     )
     messages = prompt.messages
     ctx.record(state["run_id"], "prompt", prompt.summary() | {"tier": tier, "overflows": overflows})
@@ -212,19 +211,6 @@ def _repairs(previous: Attempt | None, tier: str, candidate: int, ctx: RunContex
     if previous is None or previous.tier != tier or not previous.code:
         return False
     return candidate <= ctx.portfolio.tiers[tier].spec.retry_repair
-
-
-def _thinks(history: list[Attempt], tier: str, ctx: RunContext) -> bool:
-    """Whether a retry asks the tier to reason about the failing tests before it writes. A tier that
-    charges for output does so only after a failure of its own: handed another tier's failure, its first
-    call is its first attempt, as frontier-only's is. Asked to reason there, the cascade's escalated
-    calls wrote 2,487 more output tokens over 30 tasks than frontier-only's, the whole of its 1.10x
-    escalation overhead (the default experiment, measured here). A free tier always reasons."""
-    if not history:
-        return False
-    if ctx.portfolio.tiers[tier].spec.price_out_per_mtok <= 0:
-        return True
-    return any(h.tier == tier for h in history)
 
 
 # -------------------------------------------------------------------------------------- apply

@@ -83,7 +83,6 @@ class EditPrompt:
     prefill: str = ""  # the answer's code block begun, for a tier that continues a begun answer
     reason_first: bool = False  # the model reasons before the block begins (a retry)
     repair: bool = False  # the code shown is the previous attempt's, to fix
-    think: bool = False  # the model is asked to reason about the failing tests before it writes
 
     def summary(self) -> dict:
         return {
@@ -95,7 +94,6 @@ class EditPrompt:
             "function_level": self.function_level,
             "begun": bool(self.prefill),
             "repair": self.repair,
-            "think": self.think,
         }
 
 
@@ -179,18 +177,14 @@ def build_edit_prompt(
     begins: bool = True,
     log_chars: int = MAX_LOG_CHARS,
     repair: bool = False,
-    think: bool | None = None,
 ) -> EditPrompt:
     """`begins`: the tier continues an answer begun for it (a local model): the prompt then carries the
     answer's start (`prefill`) instead of a template to copy. `repair`: the files under `root` hold the
-    previous attempt's code (not the original), and the model is asked to fix it. `think`: a retry asks
-    the model to reason about the failing tests before it writes (the default for any retry); False
-    shows the failure without asking (see `nodes._thinks`)."""
+    previous attempt's code (not the original), and the model is asked to fix it."""
     log = (previous.log or previous.error or "") if previous else ""
     repair = bool(repair and previous)
-    think = bool(previous) if think is None else bool(think and previous)
     whole = _whole_file_prompt(
-        task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair, think
+        task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair
     )
     if whole is not None:
         return whole
@@ -208,7 +202,6 @@ def build_edit_prompt(
         begins,
         log_chars,
         repair,
-        think,
     )
 
 
@@ -221,11 +214,9 @@ def _failure_heading(repair: bool) -> str:
     return "A previous attempt at this task failed. What went wrong:"
 
 
-def _closing(answer: str, repair: bool, think: bool) -> str:
+def _fix_it(answer: str, repair: bool) -> str:
     """A retry reasons first; a repair is told to keep what works: rewritten from nothing, a paid tier's
     retry came back identical to its failed first answer (4 of 13 frontier-only tasks, here)."""
-    if not think:
-        return answer[0].upper() + answer[1:]
     if repair:
         return THINK_FIRST + "fix the code shown (keep what already works, change what the failure shows): " + answer
     return THINK_FIRST + answer
@@ -236,7 +227,7 @@ def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
 
 
 def _whole_file_prompt(
-    task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair=False, think=False
+    task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair=False
 ) -> EditPrompt | None:
     if not all(is_small(root, f) for f in files):
         return None
@@ -255,7 +246,7 @@ def _whole_file_prompt(
         f"reply with the complete new content of {wanted}: the path on its own line, "
         "then one fenced code block with the whole file."
     )
-    answer = _closing(answer, repair, think)
+    answer = _fix_it(answer, repair) if previous else answer[0].upper() + answer[1:]
     parts.append(answer)
     messages = [{"role": "system", "content": SYSTEM_WHOLE}, {"role": "user", "content": "\n".join(parts)}]
     tokens = _measure(messages, count)
@@ -266,25 +257,12 @@ def _whole_file_prompt(
     if budget is not None and tokens > budget:
         return None
     return EditPrompt(
-        messages, "whole-file", tokens, budget, answer, prefill=prefill, reason_first=think, repair=repair, think=think
+        messages, "whole-file", tokens, budget, answer, prefill=prefill, reason_first=bool(previous), repair=repair
     )
 
 
 def _focused_prompt(
-    task,
-    root,
-    files,
-    context_files,
-    previous,
-    log,
-    symbols,
-    tests,
-    budget,
-    count,
-    begins,
-    log_chars,
-    repair=False,
-    think=False,
+    task, root, files, context_files, previous, log, symbols, tests, budget, count, begins, log_chars, repair=False
 ) -> EditPrompt:
     targets = {rel: ([] if is_small(root, rel) else target_symbols(root, rel, task, symbols)) for rel in files}
     function_level = [rel for rel in files if not is_small(root, rel) and targets[rel]]
@@ -370,7 +348,7 @@ def _focused_prompt(
             f"write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
             f"repeat the rest of the file.{form}"
         )
-        answer = _closing(answer, repair, think)
+        answer = _fix_it(answer, repair) if previous else answer[0].upper() + answer[1:]
         system = SYSTEM_FOCUSED
     else:
         answer = (
@@ -431,7 +409,6 @@ def _focused_prompt(
         {k: v for k, v in targets.items() if v},
         shrunk,
         prefill,
-        bool(think and prefill),
+        bool(previous and prefill),
         repair,
-        think,
     )
