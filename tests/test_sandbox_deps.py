@@ -125,10 +125,10 @@ def test_offline_the_image_builds_the_repo_and_a_test_tool_it_cannot_have_is_lef
     log = io.StringIO()
     tag = prepare_dependencies(SandboxPolicy(), repo, log=log)
     try:
-        assert "left out 1 test requirement(s) of repo that could not be had offline: pytest-cov-surely-not-here" in (
+        assert "left out 1 test requirement(s) of clampy that could not be had offline: pytest-cov-surely-not-here" in (
             log.getvalue()
         )
-        assert "installing 0 dependencies and repo itself" in log.getvalue()
+        assert "installing 0 dependencies and clampy itself" in log.getvalue()
         with open_sandbox(SandboxPolicy(), run_id="test-deps-offline", worktree=repo, image=tag) as box:
             result = box.exec(setup.command(), timeout=120)
             assert result.ok and "2 passed" in result.output, result.output
@@ -156,7 +156,7 @@ def test_a_backend_that_cannot_be_had_offline_leaves_the_tests_importing_the_wor
     log = io.StringIO()
     tag = prepare_dependencies(SandboxPolicy(), repo, log=log)
     try:
-        assert "repo is not installed, its tests import it from /workspace/src" in log.getvalue()
+        assert "halve is not installed, its tests import it from /workspace/src" in log.getvalue()
         setup = project.discover(repo)
         with open_sandbox(SandboxPolicy(), run_id="test-deps-path", worktree=repo, image=tag) as box:
             before = box.exec(setup.command(), timeout=120)

@@ -121,6 +121,7 @@ def prepare_dependencies(
     # What the sandbox image already has (pytest, setuptools, wheel, ...) is not fetched: offline, a repo
     # whose tox deps named pytest could not be set up at all.
     installed = image_packages(client, policy.image, base.id)
+    name = project.project_name(repo) or repo.name  # (a run's worktree folder is named after the run)
     runtime = unsatisfied(runtime, installed)
     testing = [r for r in unsatisfied(setup.test_requirements, installed) if r not in runtime]
     isolated = bool(unsatisfied(build, installed))  # else the image's own backend builds the repo
@@ -135,7 +136,7 @@ def prepare_dependencies(
         missing = _collect_some(policy, wheelhouse, find_links, arch, testing)
         if missing:
             print(
-                f"left out {len(missing)} test requirement(s) of {repo.name} that could not be had "
+                f"left out {len(missing)} test requirement(s) of {name} that could not be had "
                 f"{'from the index' if policy.allow_dependency_network else 'offline'}: {', '.join(missing)}",
                 file=log,
             )
@@ -152,14 +153,14 @@ def prepare_dependencies(
                 # Not buildable here (offline, its backend not in the image): the tests import the repo from
                 # the workspace instead, as an editable install would, and its installed metadata is missing.
                 import_path = f"{REPO_IN_IMAGE}/src" if setup.src_layout else REPO_IN_IMAGE
-                print(f"{repo.name} is not installed, its tests import it from {import_path}: {err}", file=log)
+                print(f"{name} is not installed, its tests import it from {import_path}: {err}", file=log)
             _write(wheelhouse / "editable-extras.txt", list(EDITABLE_EXTRAS))
             # Most backends need none of them; a build that does fails below, with pip's reason.
             with contextlib.suppress(UserError):
                 _download_wheels(policy, wheelhouse, find_links, arch, "editable-extras.txt")
         built = bool(build) and import_path is None
-        what = f"{len(requirements)} dependencies" + (f" and {repo.name} itself" if built else "")
-        print(f"installing {what} of {repo.name} into {tag}", file=log)
+        what = f"{len(requirements)} dependencies" + (f" and {name} itself" if built else "")
+        print(f"installing {what} of {name} into {tag}", file=log)
         _install_and_commit(
             client,
             policy.image,

@@ -202,6 +202,16 @@ def pytest_config(repo: Path) -> tuple[str | None, list[str]]:
     return None, []
 
 
+def project_name(repo: Path) -> str | None:
+    """The name the repo's packaging metadata gives it (pyproject, Poetry, setup.cfg), if any."""
+    pyproject = _toml(repo)
+    name = pyproject.get("project", {}).get("name") or pyproject.get("tool", {}).get("poetry", {}).get("name")
+    if not name:
+        setup_cfg = _ini(repo / "setup.cfg")
+        name = setup_cfg.get("metadata", "name", fallback=None) if setup_cfg is not None else None
+    return str(name) if name else None
+
+
 def addopts(repo: Path, config: str | None) -> list[str]:
     """The options the repo's pytest configuration adds to every run (`addopts`)."""
     value: object = ""
