@@ -605,3 +605,27 @@ def test_without_a_docker_engine_a_policy_allowing_the_weaker_backend_runs_in_bu
 
     assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
     assert [v.data["backend"] for v in audit(result["run_id"], "verify")] == ["bubblewrap"]
+
+
+def test_the_steps_own_tests_fail_it_even_when_they_also_failed_on_the_base(harness, repo_factory):
+    """The stub fails the step's tests on the base revision too. When pytest cannot select them by the id
+    the planner made (a mixin's test runs under the class using it), the suite decides, and its baseline
+    must not forgive them: cachetools' typedkey was committed unimplemented that way."""
+    tests = (
+        "from mathutil import clamp\n\n\nclass ClampCases:\n    def test_clamp(self):\n"
+        "        assert clamp(5, 0, 3) == 3\n        assert clamp(-1, 0, 3) == 0\n\n\n"
+        "class TestClamp(ClampCases):\n    pass\n\n\ndef test_unrelated():\n    assert True\n"
+    )
+    repo = repo_factory(CLAMP_REPO | {"test_mathutil.py": tests})
+    harness.local.script = [
+        {"match": RETRY, "answer": whole_file("mathutil.py", CLAMP_DONE)},
+        {"answer": whole_file("mathutil.py", CLAMP_WRONG)},
+    ]
+
+    result = harness.run(TASK, repo, harness.policy())
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    first, *_ = audit(result["run_id"], "verify")
+    assert not first.data["passed"]
+    suite = [e.data for e in audit(result["run_id"], "tests") if e.data.get("scope") == "suite"]
+    assert suite[0]["new"] == ["test_mathutil.py::TestClamp::test_clamp"], suite

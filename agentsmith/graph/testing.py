@@ -144,7 +144,10 @@ def run_tests(state: dict[str, Any], ctx) -> VerifyOutcome:
         baseline = base_failures(state, ctx, sandbox, setup.command(), timeout)
         sandbox.sync_in(worktree)
         outcome.baseline = baseline
-    new = [f for f in failures if f not in set(baseline)]
+    # The step's own tests must pass whatever the base did: its stub failed them there too. (Reached when
+    # pytest could not select them by id above: a mixin's test runs under the class using it. cachetools'
+    # typedkey was committed unimplemented, its failing tests taken for pre-existing ones.)
+    new = [f for f in failures if f not in set(baseline) or _is_related(f, related)]
     ctx.record(
         state["run_id"],
         "tests",
@@ -171,6 +174,18 @@ def run_tests(state: dict[str, Any], ctx) -> VerifyOutcome:
         )[: TAIL // 2]
         outcome.log = head + trim_failure_log(result.output, TAIL - len(head))
     return outcome
+
+
+def _is_related(failure: str, related: list[str]) -> bool:
+    """Whether a failing node id is one of the step's tests: the same file and test name (the class may
+    differ), or any test of a file the step selected whole."""
+    path, _, rest = failure.partition("::")
+    name = rest.rsplit("::", 1)[-1].split("[", 1)[0]
+    for selection in related:
+        selected_path, _, selected = selection.partition("::")
+        if selected_path == path and (not selected or selected.rsplit("::", 1)[-1].split("[", 1)[0] == name):
+            return True
+    return False
 
 
 def base_failures(state: dict[str, Any], ctx, sandbox, command: list[str], timeout: float) -> list[str]:
