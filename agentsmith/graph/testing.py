@@ -179,13 +179,16 @@ def run_tests(state: dict[str, Any], ctx) -> VerifyOutcome:
 def _is_related(failure: str, related: list[str]) -> bool:
     """Whether a failing node id is one of the step's tests: the same file and test name (the class may
     differ), or any test of a file the step selected whole."""
-    path, _, rest = failure.partition("::")
-    name = rest.rsplit("::", 1)[-1].split("[", 1)[0]
-    for selection in related:
-        selected_path, _, selected = selection.partition("::")
-        if selected_path == path and (not selected or selected.rsplit("::", 1)[-1].split("[", 1)[0] == name):
-            return True
-    return False
+
+    def file_and_name(node_id: str) -> tuple[str, str]:
+        path, _, rest = node_id.partition("::")
+        return path, rest.rsplit("::", 1)[-1].split("[", 1)[0]  # (class and parameters dropped)
+
+    path, name = file_and_name(failure)
+    return any(
+        selected_path == path and selected_name in ("", name)
+        for selected_path, selected_name in map(file_and_name, related)
+    )
 
 
 def base_failures(state: dict[str, Any], ctx, sandbox, command: list[str], timeout: float) -> list[str]:

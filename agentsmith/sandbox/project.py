@@ -121,9 +121,8 @@ def poetry_requirements(table: dict) -> list[str]:
             spec = spec.get("version", "*")
         if not isinstance(spec, str) or "||" in spec:
             spec = "*"  # several alternative constraints: pip chooses
-        found.append(
-            f"{name}{extras}{','.join(_poetry_constraint(piece.strip()) for piece in spec.split(',') if piece.strip() not in ('', '*'))}"
-        )
+        pieces = [piece.strip() for piece in spec.split(",") if piece.strip() not in ("", "*")]
+        found.append(f"{name}{extras}{','.join(_poetry_constraint(piece) for piece in pieces)}")
     return found
 
 
