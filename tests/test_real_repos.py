@@ -147,6 +147,61 @@ def test_small_files_keep_the_whole_file_prompt(tmp_path):
     )
 
 
+HUMANIZE_4_11_SHA256 = "e66f36020a2d5a974c504bd2555cf770621dbdbb6d82f94a6857c0b1ea2608be"
+ISO8601 = ("iso8601", "2.1.0", "6b1d3829ee8921c4301998c909f7829fa9ed3cbdac0d3b16af2d743aed1ba8df")
+
+
+def test_a_small_module_that_is_mostly_other_code_is_answered_by_function(tmp_path):
+    """iso8601's module is small (125 lines once parse_date is stubbed) but parse_date is a sixth of it:
+    the prompt asks for parse_date alone (begun), not the whole module retyped (a real run: 245 s of the
+    1.5B model's time, its 40-line regex included)."""
+    tree = extract_sdist(fetch_sdist(*ISO8601, REAL_HOME / "bench" / "sdists"), tmp_path / "unpacked")
+    module = tree / "iso8601" / "iso8601.py"
+    module.write_text(remove_body(module.read_text(), "parse_date"))
+    prompt = build_edit_prompt(
+        task="Implement iso8601's `parse_date(datestring, default_timezone=UTC)`: parse ISO 8601 dates.",
+        root=tree,
+        files=["iso8601/iso8601.py"],
+        context_files=["iso8601/test_iso8601.py"],
+        previous=None,
+        symbols=[{"path": "iso8601/iso8601.py", "qualname": "parse_date"}],
+        tests=["iso8601/test_iso8601.py::test_parse_valid_date"],
+        budget=local_budget()[1],
+    )
+    assert prompt.mode == "function" and prompt.targets == {"iso8601/iso8601.py": ["parse_date"]}
+    assert prompt.prefill.startswith("iso8601/iso8601.py\n```python\ndef parse_date(")
+    assert "SEARCH" not in prompt.messages[1]["content"] and "ISO8601_REGEX = " not in prompt.prefill
+
+
+def test_a_small_file_whose_whole_file_retry_does_not_fit_is_answered_by_function(tmp_path):
+    """humanize's lists.py is natural_list and little else: whole, it fits the first prompt; with the failure
+    log the retry does not. The retry asks for natural_list alone, not SEARCH/REPLACE over the file shown
+    again (what a real run did, on iso8601, to the 1.5B model)."""
+    sdist = fetch_sdist("humanize", "4.11.0", HUMANIZE_4_11_SHA256, REAL_HOME / "bench" / "sdists")  # has lists.py
+    repo = humanize_repo(sdist, tmp_path / "repo", stub="natural_list", stub_in="src/humanize/lists.py")
+    arguments = {
+        "task": "Implement humanize's `natural_list(items)`: join items into natural English.",
+        "root": repo,
+        "files": ["src/humanize/lists.py"],
+        "context_files": ["tests/test_lists.py"],
+        "previous": None,
+        "symbols": [{"path": "src/humanize/lists.py", "qualname": "natural_list"}],
+        "tests": ["tests/test_lists.py::test_natural_list"],
+        "budget": None,
+    }
+    first = build_edit_prompt(**arguments)
+    assert first.mode == "whole-file"
+    budget = first.tokens + 300  # a tier that holds the first prompt, not the first prompt plus a failure log
+    log = "\n".join(f"E   AssertionError: assert 'a, b, and {n}' == 'a, b and {n}'" for n in range(120))
+    retry = build_edit_prompt(
+        **(arguments | {"budget": budget, "previous": Attempt(tier="local", passed=False, log=log)})
+    )
+    assert retry.mode == "function" and retry.targets == {"src/humanize/lists.py": ["natural_list"]}
+    assert retry.function_level == ["src/humanize/lists.py"] and retry.tokens <= budget
+    assert retry.prefill.startswith("src/humanize/lists.py\n```python\ndef natural_list(")
+    assert "SEARCH" not in retry.messages[1]["content"]
+
+
 def intword_prompt(repo: Path, **changes):
     """The prompt for humanize's intword task, as the edit node builds it; `changes` vary one argument."""
     arguments = {

@@ -82,6 +82,23 @@ class K:
     symbols = {s.qualname: s for s in parse_file("k.py", source).symbols}
     assert {q for q, s in symbols.items() if s.stub} == {"a", "b", "c", "d", "K", "K.m"}
     assert symbols["K.m"].kind == "method" and symbols["c"].signature == "def c(x)"
+    by_design = b'''
+import abc, typing
+class Base(abc.ABC):
+    @abc.abstractmethod
+    def run(self):
+        """Subclasses run."""
+    @property
+    @abc.abstractmethod
+    def name(self):
+        ...
+@typing.overload
+def f(x: int) -> int: ...
+def f(x):
+    raise NotImplementedError
+'''
+    stubs = [(s.qualname, s.lineno) for s in parse_file("b.py", by_design).symbols if s.stub]
+    assert stubs == [("f", 13)]  # the abstract methods and the @overload are empty by design
     assert parse_file("bad.py", b"def broken(:\n").error.startswith("SyntaxError")
 
 
@@ -136,6 +153,26 @@ def test_a_task_naming_two_unwritten_functions_becomes_two_steps(humanize_tree, 
         ("step-2", ["src/humanize/lists.py"], "natural_list"),
     ]
     assert "tests/test_lists.py::test_natural_list" in steps[1]["tests"]
+
+
+PACKAGING = ("packaging", "24.1", "026ed72c8ed3fcce5bf8950572258698927fd1dbda10a5e981cdf0ac37f4f002")
+
+
+def test_a_quoted_signature_names_one_method_not_its_parameters_or_the_abstract_base(tmp_path):
+    """Drawn from packaging's own code: the task quotes `Specifier.filter`'s signature. Its parameter
+    `prereleases` is also a property, and BaseSpecifier.filter is abstract (a docstring only); the plan
+    used to make them four steps."""
+    tree = extract_sdist(fetch_sdist(*PACKAGING, SDISTS), tmp_path / "packaging")
+    repo = humanize_repo(tree, tmp_path / "repo", {"src/packaging/specifiers.py": ["Specifier.filter"]})
+    task = (
+        "Implement packaging's `Specifier.filter(self, iterable: Iterable[UnparsedVersionVar], "
+        "prereleases: bool | None = None)`: filter items in the given iterable, that match the specifier. "
+        "It currently raises NotImplementedError."
+    )
+    steps = plan_steps(task, repo, read_only=[])
+    assert [(s["files"], [x["qualname"] for x in s["symbols"]]) for s in steps] == [
+        (["src/packaging/specifiers.py"], ["Specifier.filter"])
+    ]
 
 
 def test_a_file_the_task_names_still_wins(repo_factory):

@@ -61,6 +61,8 @@ THINK_FIRST = (
 # half of each candidate's time retyping the docstring. A retry's reasoning comes first, in prose: the
 # block is begun only when the model opens one (see `LocalTier.chat`), so no reasoning is committed.
 SMALL_FILE_LINES = 150  # below this a file goes whole: easier for small models (measured)
+WHOLE_FILE_ALWAYS_LINES = 80  # ... and below this always; above it, only if the step's definitions
+TARGET_SHARE_FOR_WHOLE = 0.4  # make up this share of it (else the definitions alone are asked for)
 MAX_LOG_CHARS = 3_000
 # A tier that charges for input tokens gets the failure as a summary: the first failing assertion with its
 # values and the tail of pytest's short summary. The full 3,000 characters made an escalated call cost
@@ -184,7 +186,7 @@ def build_edit_prompt(
     log = (previous.log or previous.error or "") if previous else ""
     repair = bool(repair and previous)
     whole = _whole_file_prompt(
-        task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair
+        task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair, symbols
     )
     if whole is not None:
         return whole
@@ -226,10 +228,26 @@ def _measure(messages: list[dict[str, str]], count: TokenCounter) -> int:
     return sum(count(m["content"]) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
 
 
+def mostly_other_code(root: Path, relative: str, task: str, symbols: list[dict] | None) -> bool:
+    """A small file the step changes only a little of: answered by definition, like a big one. Whole,
+    iso8601's 125-line module took the 1.5B model 245 s to retype (its 40-line regex included) for a
+    20-line function; the Exercism stubs (at most 77 lines, mostly stubs) stay whole."""
+    if not relative.endswith(".py") or not (root / relative).is_file():
+        return False
+    source = _read(root, relative)
+    lines = len(source.splitlines())
+    if lines < WHOLE_FILE_ALWAYS_LINES:
+        return False
+    spans = [
+        d.end - d.start + 1 for q in target_symbols(root, relative, task, symbols) for d in [pyast.find(source, q)] if d
+    ]
+    return bool(spans) and sum(spans) < lines * TARGET_SHARE_FOR_WHOLE
+
+
 def _whole_file_prompt(
-    task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair=False
+    task, root, files, context_files, previous, log, budget, count, begins, log_chars, repair=False, symbols=None
 ) -> EditPrompt | None:
-    if not all(is_small(root, f) for f in files):
+    if not all(is_small(root, f) for f in files) or any(mostly_other_code(root, f, task, symbols) for f in files):
         return None
     parts = [f"Task: {task}\n"]
     if context_files:
@@ -264,8 +282,20 @@ def _whole_file_prompt(
 def _focused_prompt(
     task, root, files, context_files, previous, log, symbols, tests, budget, count, begins, log_chars, repair=False
 ) -> EditPrompt:
-    targets = {rel: ([] if is_small(root, rel) else target_symbols(root, rel, task, symbols)) for rel in files}
-    function_level = [rel for rel in files if not is_small(root, rel) and targets[rel]]
+    # Small files come here only when their whole-file prompt did not fit (iso8601's module with its failure
+    # log), or when the step changes little of them: they are then answered by definition too, not by
+    # SEARCH/REPLACE over the whole file shown.
+    crowded = all(is_small(root, rel) for rel in files)
+    targets = {
+        rel: (
+            target_symbols(root, rel, task, symbols)
+            if rel.endswith(".py") and (root / rel).is_file() and (crowded or not is_small(root, rel))
+            else []
+        )
+        for rel in files
+    }
+    whole = {rel for rel in files if is_small(root, rel) and not targets[rel]}
+    function_level = [rel for rel in files if targets[rel]]
     mode = "function" if function_level else "search-replace"
     sections: dict[str, _Section] = {}
 
@@ -274,7 +304,7 @@ def _focused_prompt(
         source = _read(root, rel)
         if not (root / rel).is_file():
             code_parts.append(_block(rel, "new file: it does not exist yet", ""))
-        elif is_small(root, rel):
+        elif rel in whole:
             label = DRAFT_LABEL if repair else "current content"
             code_parts.append(_block(rel, f"{label}, small: give it whole if you change it", source))
         elif targets[rel]:

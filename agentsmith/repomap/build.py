@@ -21,7 +21,7 @@ from agentsmith.repomap.model import FileMap, Symbol
 from agentsmith.repomap.parse import content_sha, parse_file
 
 # Bump when FileMap's shape or the parser's output changes: old rows are then ignored.
-FORMAT = f"1-py{sys.version_info.major}.{sys.version_info.minor}"
+FORMAT = f"2-py{sys.version_info.major}.{sys.version_info.minor}"
 SKIPPED_DIRS = {
     ".git",
     ".hg",

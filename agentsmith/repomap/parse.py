@@ -59,9 +59,24 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, in_clas
         decorators=[ast.unparse(d) for d in node.decorator_list],
         doc=doc.split("\n", 1)[0],
         docstring=doc[:DOCSTRING_KEPT],
-        stub=is_stub(node.body),
+        stub=is_stub(node.body) and not _empty_by_design(node),
         refs=sorted(_names(node)),
     )
+
+
+# Decorators that make an empty body the definition, not a gap: an abstract method is implemented by its
+# subclasses, an @overload by the function after it. Counted as stubs, packaging's BaseSpecifier.filter
+# became a second step of "implement Specifier.filter" (seen drawing tasks from 17 libraries).
+_EMPTY_BY_DESIGN = {"abstractmethod", "abstractproperty", "abstractclassmethod", "abstractstaticmethod", "overload"}
+
+
+def _empty_by_design(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if name in _EMPTY_BY_DESIGN:
+            return True
+    return False
 
 
 def _parameters(args: ast.arguments) -> str:
@@ -102,7 +117,7 @@ def _class(node: ast.ClassDef, prefix: str) -> Symbol:
         decorators=[ast.unparse(d) for d in node.decorator_list],
         doc=doc.split("\n", 1)[0],
         docstring=doc[:DOCSTRING_KEPT],
-        stub=bool(methods) and all(is_stub(m.body) for m in methods),
+        stub=bool(methods) and all(is_stub(m.body) and not _empty_by_design(m) for m in methods),
         refs=sorted({n for base in node.bases for n in _names(base)}),
     )
 

@@ -169,6 +169,29 @@ def mentioned(task: str, name: str) -> bool:
     return bool(re.search(rf"(`[^`]*\b{re.escape(name)}\b[^`]*`|\b{re.escape(name)}\()", task))
 
 
+def without_parameters(task: str) -> str:
+    """`task` with the parameter lists of the signatures it quotes emptied: in "implement
+    `Specifier.filter(self, iterable, prereleases=None)`", `prereleases` is a parameter, not a second
+    thing to implement (it was: the property of that name became a step of its own)."""
+    out, depth, index = [], 0, 0
+    while index < len(task):
+        char = task[index]
+        if depth == 0 and char == "(" and index and (task[index - 1].isalnum() or task[index - 1] == "_"):
+            depth = 1
+            out.append("(")
+        elif depth:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0:
+                out.append(")")
+            elif char == "\n" and task[index - 1] == "\n":
+                depth = 0  # an unclosed parenthesis: stop at the paragraph's end, keep the rest
+                out.append("\n\n")
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
+
+
 def rank(
     repo_map: RepoMap, task: str, *, exclude: set[str] = frozenset(), named_files: set[str] = frozenset()
 ) -> list[Candidate]:
@@ -183,6 +206,7 @@ def rank(
     frequency: Counter[str] = Counter(term for d in docs for term in d)
     query = set(words(task))
     tests = {p for p in repo_map.files if is_test_file(p)}
+    naming = without_parameters(task)
     for candidate, doc in zip(pool, docs, strict=True):
         length = sum(doc.values())
         for term in query & doc.keys():
@@ -191,7 +215,7 @@ def rank(
             candidate.score += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
         if candidate.score:
             candidate.reasons.append(f"bm25 {candidate.score:.2f}")
-        _boost(candidate, task, repo_map, tests, named_files)
+        _boost(candidate, naming, repo_map, tests, named_files)
     return sorted(pool, key=lambda c: (-c.score, c.path, c.symbol.lineno))
 
 
