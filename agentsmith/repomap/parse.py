@@ -59,7 +59,7 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, in_clas
         decorators=[ast.unparse(d) for d in node.decorator_list],
         doc=doc.split("\n", 1)[0],
         docstring=doc[:DOCSTRING_KEPT],
-        stub=is_stub(node.body) and not _empty_by_design(node),
+        stub=_unwritten(node),
         refs=sorted(_names(node)),
     )
 
@@ -68,6 +68,11 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, in_clas
 # subclasses, an @overload by the function after it. Counted as stubs, packaging's BaseSpecifier.filter
 # became a second step of "implement Specifier.filter" (seen drawing tasks from 17 libraries).
 _EMPTY_BY_DESIGN = {"abstractmethod", "abstractproperty", "abstractclassmethod", "abstractstaticmethod", "overload"}
+
+
+def _unwritten(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A function waiting to be implemented: a stub body not empty by design."""
+    return is_stub(node.body) and not _empty_by_design(node)
 
 
 def _empty_by_design(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -117,7 +122,7 @@ def _class(node: ast.ClassDef, prefix: str) -> Symbol:
         decorators=[ast.unparse(d) for d in node.decorator_list],
         doc=doc.split("\n", 1)[0],
         docstring=doc[:DOCSTRING_KEPT],
-        stub=bool(methods) and all(is_stub(m.body) and not _empty_by_design(m) for m in methods),
+        stub=bool(methods) and all(_unwritten(m) for m in methods),
         refs=sorted({n for base in node.bases for n in _names(base)}),
     )
 

@@ -14,7 +14,6 @@ import argparse
 import ast
 import hashlib
 import json
-import random
 import re
 import sys
 import tempfile
@@ -22,10 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from localise_wide import candidates, is_test, task_text  # noqa: E402
+from localise_wide import draw, task_text  # noqa: E402
 from probe_setups import download  # noqa: E402
-
-from agentsmith.bench.realrepo import extract_sdist  # noqa: E402
 
 
 def test_ids(tree: Path, tests: list[str], name: str) -> list[str]:
@@ -67,13 +64,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="draw-suite-") as tmp:
         for spec in args.libraries:
             name, version = spec.split("==")
-            sdist = download(spec, args.cache)
-            tree = extract_sdist(sdist, Path(tmp) / name)
-            files = [p.relative_to(tree).as_posix() for p in tree.rglob("*.py")]
-            tests = sorted(f for f in files if is_test(f))
-            text = "\n".join((tree / f).read_text(encoding="utf-8", errors="replace") for f in tests)
-            pool = candidates(tree, text)
-            random.Random(spec).shuffle(pool)
+            tree, tests, pool = draw(spec, args.cache, Path(tmp))
+            sdist = download(spec, args.cache)  # cached by draw()
             library = {"version": version, "sha256": hashlib.sha256(sdist.read_bytes()).hexdigest()}
             if (tree / "src").is_dir():
                 library["pythonpath"] = "src"

@@ -17,6 +17,7 @@ import ast
 import json
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -111,6 +112,18 @@ def candidates(repo: Path, tests_text: str) -> list[dict]:
     return found
 
 
+def draw(spec: str, cache: Path, work: Path) -> tuple[Path, list[str], list[dict]]:
+    """The library's sdist unpacked under `work`, its test files, and its candidates in the draw's order."""
+    sdist = download(spec, cache)
+    tree = extract_sdist(sdist, work / spec.replace("==", "-"))
+    tests = sorted(
+        p.relative_to(tree).as_posix() for p in tree.rglob("*.py") if is_test(p.relative_to(tree).as_posix())
+    )
+    pool = candidates(tree, "\n".join((tree / f).read_text(encoding="utf-8", errors="replace") for f in tests))
+    random.Random(spec).shuffle(pool)
+    return tree, tests, pool
+
+
 def task_text(library: str, item: dict, bare: bool = False) -> str:
     """`bare`: the function by its name alone (a method without its class, no signature), as a user who
     half-remembers it would write."""
@@ -121,19 +134,12 @@ def task_text(library: str, item: dict, bare: bool = False) -> str:
 
 def run_library(spec: str, cache: Path, work: Path, per_library: int, bare: bool = False) -> list[dict]:
     name = spec.split("==")[0]
-    tree = extract_sdist(download(spec, cache), work / spec.replace("==", "-"))
-    files = [p.relative_to(tree).as_posix() for p in tree.rglob("*.py")]
-    tests = sorted(f for f in files if is_test(f))
-    tests_text = "\n".join((tree / f).read_text(encoding="utf-8", errors="replace") for f in tests)
-    pool = candidates(tree, tests_text)
-    random.Random(spec).shuffle(pool)
+    tree, tests, pool = draw(spec, cache, work)
     rows = []
     for item in pool[:per_library]:
         slug = f"{name}-{item['function'].replace('.', '-').lower()}"
         repo = work / "tasks" / slug
         repo.mkdir(parents=True)
-        import shutil
-
         shutil.copytree(tree, repo, dirs_exist_ok=True)
         target = repo / item["file"]
         target.write_text(remove_body(target.read_text(encoding="utf-8"), item["function"]), encoding="utf-8")
