@@ -27,6 +27,8 @@ class RouteDecision(Record):
     degraded: bool = False  # the wanted external tier was unavailable; a local tier stands in
     step_id: str = ""
     external: bool = False
+    # The attempt is shown only its own tier's earlier failures, not a weaker tier's (routing.escalation).
+    fresh: bool = False
     # Candidates drawn so far: `edit` counts them, and verify asks for the next while drawn < samples.
     # Not part of the decision the route event records.
     drawn: int = 0

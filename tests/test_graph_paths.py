@@ -217,14 +217,14 @@ def test_a_failing_answer_is_retried_with_the_failure_and_the_retry_passes(harne
 
 
 def test_a_tier_that_charges_for_input_gets_the_failure_as_a_summary(harness, repo_factory):
-    """Escalated, the paid tier's first prompt carries the failing assertion with its values and the
+    """Escalated with-failure, the paid tier's first prompt carries the failing assertion with its values and the
     summary's tail (<= 800 characters), not the 3,000-character log a free local retry gets: the log made
     an escalated call cost 1.07-1.37x what frontier-only paid for the same task."""
     cases = "".join(
         f"\n\ndef test_case_{i + 20}():\n    assert clamp({i}, 0, 10) == {min(max(i, 0), 10)}\n" for i in range(-20, 40)
     )
     repo = repo_factory(CLAMP_REPO | {"test_mathutil.py": "from mathutil import clamp\n" + cases})
-    policy = harness.policy()
+    policy = harness.policy(escalation="with-failure")
     settings = yaml.safe_load(policy.read_text())
     settings["tiers"][0] |= {"price_in_per_mtok": 0.0, "price_out_per_mtok": 0.0}
     policy.write_text(yaml.safe_dump(settings))
@@ -362,7 +362,7 @@ def test_local_failures_escalate_to_the_frontier_which_starts_from_the_original_
     harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_WRONG)}]
     harness.frontier.script = [{"match": "mathutil.py", "answer": whole_file("mathutil.py", CLAMP_DONE)}]
 
-    result = harness.run(TASK, repo)
+    result = harness.run(TASK, repo, harness.policy(escalation="with-failure"))
 
     assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
     assert [r["tier"] for r in result["routes"]] == ["local", "local", "frontier"]
@@ -380,6 +380,36 @@ def test_local_failures_escalate_to_the_frontier_which_starts_from_the_original_
     assert "raise NotImplementedError" in shown and "wrong draft" not in shown
     assert RETRY in escalated  # with the last failure's log
     assert "Agentsmith-Tiers: frontier,local" in git(repo, "log", "-1", "--format=%B", result["branch"])
+
+
+def test_escalated_fresh_the_frontier_is_asked_exactly_what_frontier_only_asks(harness, repo_factory):
+    """routing.escalation = fresh (the default): the local tier's failures are not shown to the frontier, so
+    its requests, first and retry, are byte for byte frontier-only's and an escalated task costs what
+    frontier-only pays (with the local failure shown, the cascade paid 1.10x on the same 25 tasks)."""
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_WRONG)}]
+    harness.frontier.script = [
+        {"match": RETRY, "answer": whole_file("mathutil.py", CLAMP_DONE)},
+        {"answer": whole_file("mathutil.py", CLAMP_WRONG_2)},
+    ]
+    alone = harness.run(TASK, repo_factory(CLAMP_REPO), tier="frontier")
+    frontier_only = harness.frontier.requests()
+    harness.frontier.log.unlink()
+
+    repo = repo_factory(CLAMP_REPO)
+    result = harness.run(TASK, repo)
+
+    assert_one_commit(repo, result, "mathutil.py", CLAMP_DONE)
+    assert alone["status"] == "committed" and alone["cost_usd"] > 0
+    assert [r["tier"] for r in result["routes"]] == ["local", "local", "frontier", "frontier"]
+    assert (
+        all(r["fresh"] for r in result["routes"][2:]) and "routing.escalation = fresh" in result["routes"][2]["reason"]
+    )
+    assert harness.frontier.requests() == frontier_only and len(frontier_only) == 2
+    escalated, retry = harness.frontier.prompts()
+    assert RETRY not in escalated and "wrong draft" not in escalated
+    assert RETRY in retry and "second draft" not in retry  # its own failure, from the original file
+    paid = sum(c["cost_usd"] for c in result["calls"] if c["tier"] == "frontier")
+    assert paid == pytest.approx(alone["cost_usd"])
 
 
 def test_an_unreachable_frontier_degrades_to_local_with_a_notice(harness, repo_factory):

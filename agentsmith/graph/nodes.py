@@ -113,13 +113,13 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     step, decision = _step(state), state["decision"]
     history = state.get("history", [])
-    previous = history[-1] if history else None
     tier = decision.tier
+    previous = shown_failure(history, tier, fresh=decision.fresh)
     repair = _repairs(previous, tier, decision.drawn + 1, ctx)
-    if previous:
-        # Every retry, sampled candidate and escalation starts from the original files with the failure
-        # log: a failed draft anchors small models (they repeat it) and a stronger tier did worse given
-        # a weaker tier's broken draft than starting clean (both seen here).
+    if history:
+        # Every retry, sampled candidate and escalation starts from the original files (with the failure
+        # log shown, see shown_failure): a failed draft anchors small models (they repeat it) and a
+        # stronger tier did worse given a weaker tier's broken draft than starting clean (both seen here).
         # (a later step's start is its own base: the earlier steps' passing work stays)
         vcs.restore_files(Path(state["worktree"]), state.get("step_base") or state["base_rev"], step["files"])
     if repair:
@@ -204,6 +204,14 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         "decision": decision.model_copy(update={"drawn": drawn}),
         "prompt": prompt.summary() | {"answer_format": prompt.answer_format},
     }
+
+
+def shown_failure(history: list[Attempt], tier: str, *, fresh: bool) -> Attempt | None:
+    """The failed attempt the next prompt shows: the last one, or (escalated fresh) the tier's own last one,
+    so an escalated tier's first prompt is byte for byte the one it would get as the step's only tier."""
+    if not fresh:
+        return history[-1] if history else None
+    return next((a for a in reversed(history) if a.tier == tier), None)
 
 
 def _repairs(previous: Attempt | None, tier: str, candidate: int, ctx: RunContext) -> bool:

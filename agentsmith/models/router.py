@@ -2,8 +2,10 @@
 
 The cascade, with the sandbox as the verifier: local attempt -> local retry with the failing
 output (optionally several sampled candidates) -> external attempt from the original files with the
-trimmed failure log (not the local draft: a weaker tier's draft anchors the stronger one) -> one
-external retry -> stop and report. Hard steps go to the external tier first.
+trimmed failure log, or under routing.escalation = fresh (the default) exactly as frontier-only would
+start, so an escalated task costs what frontier-only pays (never the local draft: a weaker tier's draft
+anchors the stronger one) -> one external retry -> stop and report. Hard steps go to the external tier
+first.
 """
 
 from __future__ import annotations
@@ -104,7 +106,14 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
                 f"{routing.frontier_unavailable}"
             )
         number = external_used + 1
-        given = " from the original files with the failure log" if local_used else ""
+        fresh = bool(local_used) and routing.escalation == "fresh"
+        given = ""
+        if local_used:
+            given = (
+                " as if it were the step's first tier (routing.escalation = fresh)"
+                if fresh
+                else " from the original files with the failure log"
+            )
         samples, temperature = retry_sampling(facts.policy, tier) if number > 1 else (1, 0.0)
         extra = f", {samples} sampled candidates" if samples > 1 else ""
         return RouteDecision(
@@ -112,6 +121,7 @@ def route_step(step: dict, history: list[Attempt], sensitive: bool, facts: Routi
             external=True,
             temperature=temperature,
             samples=samples,
+            fresh=fresh,
             reason=f"{why}: {tier} attempt {number}/{routing.external_attempts}{given}{extra}",
         )
 

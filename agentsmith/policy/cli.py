@@ -268,6 +268,15 @@ def explain(loaded) -> list[str]:
     else:
         out.append("  - No external tier: nothing is ever sent to an outside model.")
     out.append("  - Sensitive work is never sent to an external tier, not even as a fallback.")
+    if external:
+        out.append(
+            "  - A step escalated after local failures is sent "
+            + (
+                "as it would be to the external tier alone: the local attempts' test output is not sent."
+                if r.escalation == "fresh"
+                else "with the local tier's last test failure (summarised, redacted)."
+            )
+        )
     out.append(
         f"  - When the external tier is unavailable or over budget: "
         f"{'degrade to a local tier with a visible warning' if r.frontier_unavailable == 'degrade' else 'stop the task'}."

@@ -76,6 +76,12 @@ class Routing(Strict):
     local_samples: int = 3  # extra sampled candidates on a local retry, each verified
     sample_temperature: float = 0.8  # temperature of those sampled candidates
     external_attempts: int = 2
+    # What an escalated tier's first prompt shows. fresh: the step as that tier alone would get it (later
+    # prompts show its own failures only), so on a task that escalates the cascade pays what frontier-only
+    # pays and the local attempts cost only their time. with-failure: the weaker tier's last failure (a
+    # compact summary for a paid tier): measured here, it made the frontier answer longer (1.10x
+    # frontier-only's spend on the same 25 tasks) and solved one more of 30.
+    escalation: Literal["fresh", "with-failure"] = "fresh"
     breaker_failures: int = 3  # consecutive failures that open a tier's circuit
     breaker_cooldown_s: float = 60.0
 
