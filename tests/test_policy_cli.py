@@ -155,6 +155,7 @@ def test_explain_states_the_matrix_and_show_round_trips(tmp_path):
         assert expected in text, expected
     default = policy_cli("explain").stdout
     assert "External tier 'frontier'" in default and "A suppression comment the change adds" in default
+    assert "the local attempts' test output is not sent" in default
 
     shown = policy_cli("show", str(policy))
     assert shown.returncode == 0

@@ -50,7 +50,17 @@ def test_cascade_goes_local_then_local_retry_then_frontier_twice_then_stops(fron
     assert tiers == ["local", "local", "frontier", "frontier"]
     assert "local" in decision.reason and "frontier" in decision.reason
     assert [d.reason for d in p.decisions][2].startswith("escalating after 2 failed local attempt(s)")
-    assert "from the original files with the failure log" in p.decisions[2].reason
+    # The default: the frontier is asked what it would be asked alone, its retry shows its own failure only.
+    assert "routing.escalation = fresh" in p.decisions[2].reason
+    assert [d.fresh for d in p.decisions[:4]] == [False, False, True, True]
+
+
+def test_escalation_with_failure_shows_the_frontier_the_local_failure(frontier_configured):
+    p = portfolio(routing={"escalation": "with-failure"})
+    history = [failed("local"), failed("local")]
+    decision = p.route(STEP, history, sensitive=False)
+    assert decision.tier == "frontier" and not decision.fresh
+    assert "from the original files with the failure log" in decision.reason
 
 
 def test_retry_draws_sampled_candidates_when_the_policy_asks(frontier_configured):
