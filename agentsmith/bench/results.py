@@ -103,7 +103,8 @@ def required_local_solve_rate(
 
     Every cascade task pays its local attempt(s), L per task; the share not solved locally, 1 - s,
     escalates and pays the frontier, h * F, where F is the frontier-only cost per task and h the
-    escalation overhead (an escalated call carries the failed attempt, so h is usually > 1).
+    escalation overhead (1 under routing.escalation = fresh, where an escalated tier is asked what it is
+    asked alone; > 1 with-failure, where its prompt carries the local failure).
     Taking cascade success ~ frontier success, cost per success compares as cost per task:
 
         L + (1 - s) * h * F <= ratio * F   =>   s >= 1 - (ratio * F - L) / (h * F)
