@@ -268,6 +268,37 @@ def test_a_begun_answer_after_reasoning_keeps_the_reasoning_out_of_the_code(smal
     assert code and "```" not in reasoning and "".join(pieces).endswith(code), answer.text
     edits = parse_edits(answer.text)
     assert [e.path for e in edits] == ["calc.py"] and "def add" in edits[0].replace, answer.text
+
+
+def test_a_begun_reasoning_starts_the_retry_and_the_code_block_still_follows(small_local):
+    """tiers[].retry_reasoning = begun: the reasoning's first words are written for the model, so it
+    reasons for sure; they count as prompt, not as written, and the begun code block still follows."""
+    from agentsmith.edits import parse_edits
+    from agentsmith.models.tiers import REASONING_LEAD
+
+    ask = [
+        {
+            "role": "user",
+            "content": "calc.py has add(a, b) returning a - b; the test expects add(2, 3) == 5. Think about the "
+            "test case first. Then reply with the complete new content of calc.py: the path on its own line, "
+            "then one fenced code block.",
+        }
+    ]
+    begun = "calc.py\n```python\n"
+    asked = make_portfolio("local").complete("local", ask, max_tokens=96, prefill=begun, reason_first=True)
+    policy = load_policy().policy
+    update = {"context": 2048, "max_output_tokens": 16, "retry_reasoning": "begun"}
+    policy.tiers = [t.model_copy(update=update) for t in policy.tiers]
+    p = Portfolio(policy, tier_flag="local", notify=lambda line: None)
+    pieces: list[str] = []
+    answer = p.complete("local", ask, max_tokens=96, prefill=begun, reason_first=True, on_token=pieces.append)
+    assert answer.text.startswith(REASONING_LEAD) and "".join(pieces).startswith(REASONING_LEAD), answer.text
+    reasoning, _, code = answer.text.partition(begun)
+    assert code and "```" not in reasoning and "".join(pieces).endswith(code), answer.text
+    edits = parse_edits(answer.text)
+    assert [e.path for e in edits] == ["calc.py"] and "def add" in edits[0].replace, answer.text
+    lead_tokens = len(REASONING_LEAD) // 6  # far fewer tokens than characters
+    assert answer.prompt_tokens >= asked.prompt_tokens + lead_tokens  # the lead is prompt, not answer
     assert answer.completion_tokens > len(code) // 8  # the reasoning is counted as written, not as prompt
 
 

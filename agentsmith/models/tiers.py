@@ -154,6 +154,11 @@ def chat_prompt(llm, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
 FENCE_STOP = "\n```"
 # Reasoning before a begun answer: what the retry asks for ("think about every test case first").
 REASONING_TOKENS = 384
+# The reasoning begun for the model (tiers[].retry_reasoning = begun): asked in words only, the 1.5B model
+# mostly answered with code at once and repeated its first attempt's mistake.
+REASONING_LEAD = (
+    "Going through the tests one by one: what each one gives, what it expects, and how the code gets there.\n\n1."
+)
 
 
 class LoopGuard:
@@ -205,22 +210,26 @@ def _generate(llm, prompt: list[int], temperature, max_tokens, seed, stop, on_to
     return "".join(pieces)
 
 
-def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token) -> Answer:
+def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token, lead="") -> Answer:
     """The answer begun with `prefill` and continued by the model, up to the block's closing fence.
     `reason_first`: the model first writes freely (its reasoning) until it opens a code block; the begun
-    answer then takes over, so reasoning cannot end in an empty block or a path with no code."""
+    answer then takes over, so reasoning cannot end in an empty block or a path with no code. `lead`: the
+    reasoning's first words, written for the model (it then reasons for sure); the code block keeps the
+    whole `max_tokens`, the reasoning having its own cap."""
     text, stops = chat_prompt(llm, messages)
 
     def tokens_of(value: str) -> list[int]:
         return llm.tokenize(value.encode("utf-8"), add_bos=False, special=True)
 
-    prompt = tokens_of(text)
+    prompt = tokens_of(text + lead)
     reasoning, evaluated, written = "", 0, 0
     if reason_first:
         room = min(max_tokens // 2, REASONING_TOKENS)
-        reasoning = _generate(llm, prompt, temperature, room, seed, ["```", *stops], on_token)
+        if on_token is not None and lead:
+            on_token(lead)
+        reasoning = lead + _generate(llm, prompt, temperature, room, seed, ["```", *stops], on_token)
         evaluated = evaluated_prompt_tokens(llm, cached, len(prompt))
-        written = len(tokens_of(reasoning)) if reasoning else 0
+        written = len(tokens_of(reasoning[len(lead) :])) if reasoning[len(lead) :] else 0
         lines = reasoning.rstrip().splitlines()
         if lines and lines[-1].strip().strip("`*:") == prefill.split("\n", 1)[0]:
             lines.pop()  # the path it wrote before opening the block: the begun answer names it
@@ -237,7 +246,7 @@ def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tok
         llm,
         full,
         temperature,
-        max(16, max_tokens - written),
+        max_tokens if lead else max(16, max_tokens - written),
         seed + 1 if reason_first else seed,
         [FENCE_STOP, *stops],
         on_token,
@@ -295,13 +304,14 @@ class LocalTier:
         local model is run token by token here, so its answer can be begun). `reason_first`: the model
         may write its reasoning before the block begins."""
         llm, lock = load_llama(self.check(), self.spec.context)
-        seed = self.seeds.next(temperature, messages, prefill, reason_first)
+        lead = REASONING_LEAD if reason_first and self.spec.retry_reasoning == "begun" else ""
+        seed = self.seeds.next(temperature, messages, prefill, reason_first, *([lead] if lead else []))
         with lock:  # a llama.cpp context is not thread-safe
             cached = kv_tokens(llm)
             try:
                 if prefill:
                     return _continue(
-                        llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token
+                        llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token, lead
                     )
                 if on_token is None:
                     result = llm.create_chat_completion(

@@ -64,6 +64,12 @@ class Tier(Strict):
     # shown as the code to fix with its failure, instead of from the original code. Only a draft of the
     # same tier is shown: a stronger tier did worse handed a weaker tier's broken draft (measured here).
     retry_repair: int = Field(0, ge=0, le=16)
+    # How a retry's reasoning starts, for a tier whose answer can be begun (a local model). asked: the
+    # prompt asks for reasoning first and the model may skip it (the 1.5B went straight to code on most
+    # Exercism retries, repeating its mistake); begun: the reasoning is begun for it ("Going through the
+    # tests one by one ...") and runs up to 384 tokens before the code block, which keeps its whole
+    # max_output_tokens. External tiers are asked in words either way.
+    retry_reasoning: Literal["asked", "begun"] = "asked"
 
 
 class Routing(Strict):
