@@ -74,6 +74,9 @@ class GateSummary(Record):
     blocking: int
     seconds: float
     tools: list[str]
+    # Scanners that could not run (the gate failed closed): the change is not at fault, so the run stops
+    # with these lines instead of asking the model to fix what it did not break.
+    tool_errors: list[str] = []
 
 
 # What a checkpoint may rebuild besides LangGraph's own safe types (see agentsmith.store.checkpoint_serde).

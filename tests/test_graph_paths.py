@@ -659,3 +659,45 @@ def test_the_steps_own_tests_fail_it_even_when_they_also_failed_on_the_base(harn
     assert not first.data["passed"]
     suite = [e.data for e in audit(result["run_id"], "tests") if e.data.get("scope") == "suite"]
     assert suite[0]["new"] == ["test_mathutil.py::TestClamp::test_clamp"], suite
+
+
+def test_a_missing_scanner_stops_the_run_before_any_model_time(harness, repo_factory, monkeypatch):
+    """The gate could not scan at the end, and the passing change would be discarded: refused at intake."""
+    from agentsmith.errors import UserError
+
+    repo = repo_factory(CLAMP_REPO)
+    monkeypatch.setenv("AGENTSMITH_SEMGREP", str(harness.tmp_path / "no-semgrep"))
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+
+    with pytest.raises(UserError, match=r"semgrep not found at .*no-semgrep; run scripts/setup\.sh"):
+        harness.run(TASK, repo)
+
+    assert harness.local.requests() == []
+    assert git(repo, "branch", "--list", "agentsmith/*").strip() == "" and git(repo, "status", "--porcelain") == ""
+
+
+def test_a_scanner_that_fails_mid_run_blocks_with_its_error_and_the_model_is_not_asked_again(
+    harness, repo_factory, monkeypatch
+):
+    """A scanner crash is not the change's fault: the run stops blocked (fail closed) naming the error,
+    instead of spending the model's attempts on a failure it cannot fix."""
+    repo = repo_factory(CLAMP_REPO)
+    (harness.tmp_path / "bin").mkdir()
+    broken = harness.tmp_path / "bin" / "semgrep"  # beside the policy, semgrep/ is its rules folder
+    broken.write_text("#!/bin/sh\necho 'rule engine crashed' >&2\nexit 2\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("AGENTSMITH_SEMGREP", str(broken))
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+
+    result = harness.run(TASK, repo)
+
+    assert result["status"] == "blocked" and result["commit"] is None
+    assert (
+        result["reason"]
+        == "the gate could not scan the change: semgrep did not complete: semgrep exited 2: rule engine crashed"
+    )
+    assert len(harness.local.requests()) == 1
+    [gate] = audit(result["run_id"], "gate")
+    assert gate.data["tool_errors"] == ["semgrep did not complete: semgrep exited 2: rule engine crashed"]
+    assert gate.data["next"] == "report"
+    assert git(repo, "branch", "--list", "agentsmith/*").strip() == "" and git(repo, "status", "--porcelain") == ""

@@ -2,6 +2,6 @@
 the files a change touches; only findings the change introduced block."""
 
 from agentsmith.gates.render import render
-from agentsmith.gates.scan import ScanResult, scan_change
+from agentsmith.gates.scan import ScanResult, check_scanners, scan_change
 
-__all__ = ["ScanResult", "render", "scan_change"]
+__all__ = ["ScanResult", "check_scanners", "render", "scan_change"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tempfile
 import time
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentsmith.config import semgrep_bin
+from agentsmith.errors import UserError
 from agentsmith.gates.change import Change, cleanup, prepare_change
 from agentsmith.gates.rules import load_rules
 from agentsmith.gates.tools import Hit, ToolRun, find_suppressions, run_bandit, run_secrets, run_semgrep
@@ -46,6 +49,16 @@ class ScanResult:
             "findings": [f.to_dict() for f in self.findings],
             "tools": self.tools,
         }
+
+
+def check_scanners(loaded_policy: LoadedPolicy) -> None:
+    """Before a run spends model time: the scanners its gate needs are installed (a run whose gate cannot
+    scan would fail closed at the end, its passing change discarded)."""
+    gates = loaded_policy.policy.gates
+    if gates.semgrep.enabled or gates.checklist.enabled:
+        binary = semgrep_bin()
+        if not (binary.is_file() and os.access(binary, os.X_OK)):
+            raise UserError(f"semgrep not found at {binary}", "run scripts/setup.sh (or set AGENTSMITH_SEMGREP)")
 
 
 def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: list[str] | None = None) -> ScanResult:

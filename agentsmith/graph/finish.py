@@ -33,7 +33,11 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     findings = [f.to_dict() for f in result.findings]
     blocking = [f for f in findings if f.get("blocking")]
     summary = GateSummary(
-        findings=len(findings), blocking=len(blocking), seconds=round(result.seconds, 2), tools=sorted(result.tools)
+        findings=len(findings),
+        blocking=len(blocking),
+        seconds=round(result.seconds, 2),
+        tools=sorted(result.tools),
+        tool_errors=[f["message"] for f in blocking if f["rule"] == "gate.tool-error"],
     )
     ctx.record(
         state["run_id"],
@@ -46,7 +50,7 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
         },
     )
     update: dict[str, Any] = {"findings": findings, "gate": summary}
-    if blocking:
+    if blocking and not summary.tool_errors:
         history = list(state.get("history", []))
         history[-1] = history[-1].model_copy(
             update={
@@ -59,8 +63,11 @@ def gate(state: RunState, runtime: Ctx) -> dict[str, Any]:
     return update
 
 
-def after_gate(state: RunState) -> Literal["review", "route"]:
-    return "route" if state["gate"].blocking else "review"
+def after_gate(state: RunState) -> Literal["review", "route", "report"]:
+    gate = state["gate"]
+    if gate.tool_errors:
+        return "report"  # a scanner that could not run: no attempt of the model's can fix that
+    return "route" if gate.blocking else "review"
 
 
 # ------------------------------------------------------------------------------------- review
@@ -130,6 +137,8 @@ def report(state: RunState, runtime: Ctx) -> dict[str, Any]:
         status, reason = "committed", f"committed {state['commit'][:12]} on {state['branch']}"
     elif state.get("review", {}).get("decision") == "reject":
         status, reason = "rejected", "the reviewer rejected the change"
+    elif gate is not None and gate.tool_errors:
+        status, reason = "blocked", "the gate could not scan the change: " + "; ".join(gate.tool_errors)
     elif gate is not None and gate.blocking:
         status, reason = "blocked", decision.reason if decision else "the security gate blocked the change"
     else:

@@ -49,6 +49,7 @@ def intake(state: RunState, runtime: Ctx) -> dict[str, Any]:
     vcs.ensure_clean(root)
     ctx.portfolio.check(state.get("tier_flag", "auto"))
     ctx.check_sandbox(ctx.policy.policy.sandbox)  # no engine: one line naming the fix, before anything is created
+    ctx.check_gate(ctx.policy)  # likewise a missing scanner, before any model time is spent
     worktree = worktrees_dir() / state["run_id"]
     branch, base = vcs.create_worktree(root, state["run_id"], worktree)
     ctx.record(

@@ -22,7 +22,7 @@ FLOW: dict[Node, tuple[Node, ...]] = {
     "edit": ("apply",),
     "apply": ("verify",),
     "verify": ("gate", "edit", "route"),  # passed / next sampled candidate / retry, escalate, next step
-    "gate": ("review", "route"),  # blocking findings go back to the model
+    "gate": ("review", "route", "report"),  # pass / blocking findings go back to the model / a scanner failed
     "review": ("commit", "route", "report"),  # approve / feedback / reject
     "commit": ("report",),
     "report": (),

@@ -75,6 +75,12 @@ def _default_gate(repo, base, loaded_policy, **kwargs):
     return scan_change(repo, base, loaded_policy, **kwargs)
 
 
+def _default_check_gate(loaded_policy) -> None:
+    from agentsmith.gates import check_scanners
+
+    check_scanners(loaded_policy)
+
+
 def _default_check_sandbox(policy) -> str:
     from agentsmith.sandbox import check_backend
 
@@ -98,6 +104,7 @@ class RunContext:
     # The other seams, swapped by construction (a test or another backend passes its own):
     open_sandbox: OpenSandbox = _default_open_sandbox
     check_sandbox: CheckSandbox = _default_check_sandbox
+    check_gate: Callable[[LoadedPolicy], None] = _default_check_gate  # raises UserError: a scanner is missing
     gate: Gate = _default_gate
     planner: Planner = _default_planner
     sandbox: Sandbox | None = None  # opened at the first verify, kept warm for the run
