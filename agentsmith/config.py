@@ -48,6 +48,7 @@ def audit_db() -> Path:
 
 
 SEMGREP_VERSION = "1.180.0"
+SEMGREP_FIX = "run scripts/setup.sh (or set AGENTSMITH_SEMGREP)"  # what to do when semgrep_bin() is missing
 
 
 def semgrep_bin() -> Path:

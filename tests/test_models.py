@@ -25,11 +25,12 @@ ASK = [{"role": "user", "content": "Reply with the single word: ok"}]
 pytestmark = pytest.mark.model
 
 
-def make_portfolio(tier_flag="auto", notices=None, **overrides) -> Portfolio:
+def make_portfolio(tier_flag="auto", notices=None, tier_update=None, **overrides) -> Portfolio:
     policy = load_policy().policy
     for section, values in overrides.items():
         setattr(policy, section, getattr(policy, section).model_copy(update=values))
-    policy.tiers = [t.model_copy(update={"context": 2048, "max_output_tokens": 16}) for t in policy.tiers]
+    update = {"context": 2048, "max_output_tokens": 16} | (tier_update or {})
+    policy.tiers = [t.model_copy(update=update) for t in policy.tiers]
     sink = notices.append if notices is not None else (lambda line: None)
     return Portfolio(policy, tier_flag=tier_flag, notify=sink)
 
@@ -268,6 +269,7 @@ def test_a_begun_answer_after_reasoning_keeps_the_reasoning_out_of_the_code(smal
     assert code and "```" not in reasoning and "".join(pieces).endswith(code), answer.text
     edits = parse_edits(answer.text)
     assert [e.path for e in edits] == ["calc.py"] and "def add" in edits[0].replace, answer.text
+    assert answer.completion_tokens > len(code) // 8  # the reasoning is counted as written, not as prompt
 
 
 def test_a_begun_reasoning_starts_the_retry_and_the_code_block_still_follows(small_local):
@@ -286,10 +288,7 @@ def test_a_begun_reasoning_starts_the_retry_and_the_code_block_still_follows(sma
     ]
     begun = "calc.py\n```python\n"
     asked = make_portfolio("local").complete("local", ask, max_tokens=96, prefill=begun, reason_first=True)
-    policy = load_policy().policy
-    update = {"context": 2048, "max_output_tokens": 16, "retry_reasoning": "begun"}
-    policy.tiers = [t.model_copy(update=update) for t in policy.tiers]
-    p = Portfolio(policy, tier_flag="local", notify=lambda line: None)
+    p = make_portfolio("local", tier_update={"retry_reasoning": "begun"})
     pieces: list[str] = []
     answer = p.complete("local", ask, max_tokens=96, prefill=begun, reason_first=True, on_token=pieces.append)
     assert answer.text.startswith(REASONING_LEAD) and "".join(pieces).startswith(REASONING_LEAD), answer.text
@@ -299,7 +298,6 @@ def test_a_begun_reasoning_starts_the_retry_and_the_code_block_still_follows(sma
     assert [e.path for e in edits] == ["calc.py"] and "def add" in edits[0].replace, answer.text
     lead_tokens = len(REASONING_LEAD) // 6  # far fewer tokens than characters
     assert answer.prompt_tokens >= asked.prompt_tokens + lead_tokens  # the lead is prompt, not answer
-    assert answer.completion_tokens > len(code) // 8  # the reasoning is counted as written, not as prompt
 
 
 def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentsmith.config import semgrep_bin
+from agentsmith.config import SEMGREP_FIX, semgrep_bin
 from agentsmith.errors import UserError
 from agentsmith.gates.change import Change, cleanup, prepare_change
 from agentsmith.gates.rules import load_rules
@@ -58,7 +58,7 @@ def check_scanners(loaded_policy: LoadedPolicy) -> None:
     if gates.semgrep.enabled or gates.checklist.enabled:
         binary = semgrep_bin()
         if not (binary.is_file() and os.access(binary, os.X_OK)):
-            raise UserError(f"semgrep not found at {binary}", "run scripts/setup.sh (or set AGENTSMITH_SEMGREP)")
+            raise UserError(f"semgrep not found at {binary}", SEMGREP_FIX)
 
 
 def scan_change(repo: Path, base: str, loaded_policy: LoadedPolicy, *, paths: list[str] | None = None) -> ScanResult:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from agentsmith.config import semgrep_bin
+from agentsmith.config import SEMGREP_FIX, semgrep_bin
 from agentsmith.gates.change import Change, tool_env
 from agentsmith.gates.rules import Rule
 from agentsmith.policy.schema import Policy
@@ -155,7 +155,7 @@ def run_semgrep(change: Change, rules: list[Rule], rule_files: list[Path], timeo
         timeout_s=timeout_s,
         env=tool_env(),
         timeout_hint=" (gates.semgrep.timeout_s)",
-        missing=f"semgrep not found at {semgrep_bin()}; run scripts/setup.sh (or set AGENTSMITH_SEMGREP)",
+        missing=f"semgrep not found at {semgrep_bin()}; {SEMGREP_FIX}",
     )
     if report is None:
         return run

@@ -227,9 +227,10 @@ def _continue(llm, cached, messages, prefill, reason_first, temperature, max_tok
         room = min(max_tokens // 2, REASONING_TOKENS)
         if on_token is not None and lead:
             on_token(lead)
-        reasoning = lead + _generate(llm, prompt, temperature, room, seed, ["```", *stops], on_token)
+        own = _generate(llm, prompt, temperature, room, seed, ["```", *stops], on_token)  # the model's part
+        reasoning = lead + own
         evaluated = evaluated_prompt_tokens(llm, cached, len(prompt))
-        written = len(tokens_of(reasoning[len(lead) :])) if reasoning[len(lead) :] else 0
+        written = len(tokens_of(own)) if own else 0
         lines = reasoning.rstrip().splitlines()
         if lines and lines[-1].strip().strip("`*:") == prefill.split("\n", 1)[0]:
             lines.pop()  # the path it wrote before opening the block: the begun answer names it

@@ -161,7 +161,7 @@ def handle_test(args: argparse.Namespace) -> int:
     import subprocess
     import time
 
-    from agentsmith.config import semgrep_bin
+    from agentsmith.config import SEMGREP_FIX, semgrep_bin
     from agentsmith.errors import UserError
     from agentsmith.gates.change import tool_env
     from agentsmith.gates.rules import rule_dirs
@@ -188,9 +188,7 @@ def handle_test(args: argparse.Namespace) -> int:
                 env=tool_env(),
             )
         except FileNotFoundError:
-            raise UserError(
-                f"semgrep not found at {semgrep_bin()}", "run scripts/setup.sh or set AGENTSMITH_SEMGREP"
-            ) from None
+            raise UserError(f"semgrep not found at {semgrep_bin()}", SEMGREP_FIX) from None
         summary = [
             line.strip()
             for line in proc.stdout.splitlines()
