@@ -34,6 +34,7 @@ class Completion:
     compute_usd: float = 0.0  # wall seconds at the tier's price_per_hour (its hardware)
     seed: int | None = None  # the sampling seed of an in-process model: with it the call can be drawn again
     cut: str | None = None  # "loop": the answer was stopped because the model was repeating itself
+    queued_s: float = 0.0  # of `seconds`, the wait for this machine's cores (agentsmith.models.tiers.compute_slot)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +107,7 @@ class Answer:
     prompt_tokens_evaluated: int | None = None  # prompt tokens the model computed; the rest came from a cache
     seed: int | None = None  # the sampling seed, where the tier chose it (in-process models)
     cut: str | None = None  # why the tier stopped the answer early ("loop": it was repeating itself)
+    queued_s: float = 0.0  # seconds waited for this machine's cores (another run's local model was computing)
 
 
 @runtime_checkable

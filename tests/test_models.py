@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -298,6 +300,41 @@ def test_a_begun_reasoning_starts_the_retry_and_the_code_block_still_follows(sma
     assert [e.path for e in edits] == ["calc.py"] and "def add" in edits[0].replace, answer.text
     lead_tokens = len(REASONING_LEAD) // 6  # far fewer tokens than characters
     assert answer.prompt_tokens >= asked.prompt_tokens + lead_tokens  # the lead is prompt, not answer
+
+
+# Another process holding this machine's cores: a model run that is not this one's.
+HOLD_CORES = (
+    "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+    "print('held', flush=True); time.sleep(float(sys.argv[2]))"
+)
+
+
+def test_a_local_call_waits_while_another_process_computes_and_the_wait_is_not_its_cost(small_local):
+    """Each in-process model runs on every core, so two at once thrash (measured 10-20x slower): a call
+    waits for the other's turn, says so, and the wait is in its seconds but not in its compute cost."""
+    from agentsmith.config import home
+    from agentsmith.models.tiers import COMPUTE_LOCK
+
+    notices: list[str] = []
+    p = make_portfolio("local", notices=notices, tier_update={"price_per_hour": 3600.0})  # $1 a second
+    alone = p.complete("local", ASK, max_tokens=8)  # (loads the model too)
+    quiet = list(notices)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CORES, str(home() / "locks" / COMPUTE_LOCK), "3"], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        waited = p.complete("local", ASK, max_tokens=8)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+    assert alone.queued_s < 0.5 and not any("waiting for this machine's cores" in n for n in quiet)
+    assert 2.0 <= waited.queued_s <= waited.seconds
+    assert any("waiting for this machine's cores" in n for n in notices)
+    assert waited.text == alone.text  # greedy: the wait changes nothing in the answer
+    assert waited.compute_usd == pytest.approx(waited.seconds - waited.queued_s, abs=0.01)
+    assert waited.compute_usd < waited.seconds - 1.5  # the other process's 3 s are not billed here
 
 
 def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):

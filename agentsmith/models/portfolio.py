@@ -133,7 +133,9 @@ class Portfolio:
             model = os.environ["AGENTSMITH_LOCAL_MODEL"]
         if not model:
             raise UserError(f"tier {spec.name} has no model", "set a model id or a .gguf path in the policy")
-        return LocalTier(spec, model)
+        tier = LocalTier(spec, model)
+        tier.notify = self.notify
+        return tier
 
     def _pick(self, wanted: Callable[[ModelTier], bool], preferred: str) -> str | None:
         if preferred in self.tiers and wanted(self.tiers[preferred]):
@@ -352,12 +354,14 @@ class Portfolio:
             completion_tokens=answer.completion_tokens,
             seconds=round(seconds, 3),
             cost_usd=cost,
-            compute_usd=compute_cost_usd(spec, seconds),
+            # the wait for the machine's cores is the other run's compute, not this call's
+            compute_usd=compute_cost_usd(spec, seconds - answer.queued_s),
             redactions=redacted_count,
             reason=reason,
             prompt_tokens_evaluated=answer.prompt_tokens_evaluated,
             seed=answer.seed,
             cut=answer.cut,
+            queued_s=answer.queued_s,
         )
         with self._lock:
             self.calls.append(completion)

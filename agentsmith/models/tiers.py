@@ -7,6 +7,7 @@ circuit breaker around them. Heavy libraries are imported on first use.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -14,7 +15,8 @@ import random
 import re
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from agentsmith.errors import ModelUnavailable, UserError
@@ -114,6 +116,37 @@ def load_llama(path: Path, n_ctx: int):
                 )
             _LLAMA_LOCKS[key] = threading.Lock()
         return _LLAMAS[key], _LLAMA_LOCKS[key]
+
+
+COMPUTE_LOCK = "model-compute.lock"  # under AGENTSMITH_HOME/locks
+
+
+@contextlib.contextmanager
+def compute_slot(notify: Callable[[str], None] | None = None) -> Iterator[Callable[[], float]]:
+    """This machine's cores, for one in-process model call at a time; yields how long the wait was.
+
+    A model runs on every core (n_threads = cores), so two computing at once thrash: here a 3,075-token
+    prompt took 449 s beside another process's model, where alone it takes about 25 s. In turn, a call
+    waits only for the other's compute (benchmarks/compute_slot_bench.py). An exclusive flock on a file
+    under AGENTSMITH_HOME: every run sharing the home takes turns (a worker's processes, the TUI beside a
+    CLI run, a bench's jobs), and the kernel lets go of it when a holder dies."""
+    from agentsmith.config import home
+
+    path = home() / "locks" / COMPUTE_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(path, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if notify is not None:
+                notify(f"waiting for this machine's cores: another agentsmith run's local model is computing ({path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        queued = time.monotonic() - start
+        try:
+            yield lambda: queued
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def kv_tokens(llm) -> list[int]:
@@ -279,6 +312,7 @@ class LocalTier:
         self.model = Path(model_ref).name if "/" in model_ref else model_ref
         self.external = spec.external
         self.seeds = SamplingSeeds()
+        self.notify: Callable[[str], None] | None = None  # told when a call waits for the machine's cores
 
     def configured(self) -> str | None:
         return None
@@ -307,55 +341,61 @@ class LocalTier:
         llm, lock = load_llama(self.check(), self.spec.context)
         lead = REASONING_LEAD if reason_first and self.spec.retry_reasoning == "begun" else ""
         seed = self.seeds.next(temperature, messages, prefill, reason_first, *([lead] if lead else []))
-        with lock:  # a llama.cpp context is not thread-safe
-            cached = kv_tokens(llm)
-            try:
-                if prefill:
-                    return _continue(
-                        llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token, lead
-                    )
-                if on_token is None:
-                    result = llm.create_chat_completion(
-                        messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed
-                    )
-                    usage = result.get("usage") or {}
-                    prompt_tokens = int(usage.get("prompt_tokens", 0))
-                    return Answer(
-                        result["choices"][0]["message"].get("content") or "",
-                        prompt_tokens,
-                        int(usage.get("completion_tokens", 0)),
-                        evaluated_prompt_tokens(llm, cached, prompt_tokens),
-                        seed,
-                    )
-                pieces: list[str] = []
-                for chunk in llm.create_chat_completion(
-                    messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed, stream=True
-                ):
-                    piece = chunk["choices"][0].get("delta", {}).get("content")
-                    if piece:
-                        pieces.append(piece)
-                        on_token(piece)
-                text = "".join(pieces)
-                completion_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
-                prompt_tokens = max(0, llm.n_tokens - completion_tokens)
+        # a llama.cpp context is not thread-safe; the machine's cores take one model at a time
+        with lock, compute_slot(self.notify) as queued:
+            answer = self._answer(llm, messages, temperature, max_tokens, on_token, prefill, reason_first, seed, lead)
+        answer.queued_s = round(queued(), 3)
+        return answer
+
+    def _answer(self, llm, messages, temperature, max_tokens, on_token, prefill, reason_first, seed, lead) -> Answer:
+        cached = kv_tokens(llm)
+        try:
+            if prefill:
+                return _continue(
+                    llm, cached, messages, prefill, reason_first, temperature, max_tokens, seed, on_token, lead
+                )
+            if on_token is None:
+                result = llm.create_chat_completion(
+                    messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed
+                )
+                usage = result.get("usage") or {}
+                prompt_tokens = int(usage.get("prompt_tokens", 0))
                 return Answer(
-                    text,
+                    result["choices"][0]["message"].get("content") or "",
                     prompt_tokens,
-                    completion_tokens,
+                    int(usage.get("completion_tokens", 0)),
                     evaluated_prompt_tokens(llm, cached, prompt_tokens),
                     seed,
                 )
-            except ValueError as err:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
-                if "context" in str(err):
-                    raise ContextOverflow(
-                        f"local tier {self.name}: {err}",
-                        "send a smaller prompt, or raise the tier's context in the policy",
-                    ) from None
-                raise TierFailure(
+            pieces: list[str] = []
+            for chunk in llm.create_chat_completion(
+                messages=messages, temperature=temperature, max_tokens=max_tokens, seed=seed, stream=True
+            ):
+                piece = chunk["choices"][0].get("delta", {}).get("content")
+                if piece:
+                    pieces.append(piece)
+                    on_token(piece)
+            text = "".join(pieces)
+            completion_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
+            prompt_tokens = max(0, llm.n_tokens - completion_tokens)
+            return Answer(
+                text,
+                prompt_tokens,
+                completion_tokens,
+                evaluated_prompt_tokens(llm, cached, prompt_tokens),
+                seed,
+            )
+        except ValueError as err:  # llama.cpp raises ValueError when the prompt exceeds n_ctx
+            if "context" in str(err):
+                raise ContextOverflow(
                     f"local tier {self.name}: {err}",
-                    "send fewer or smaller files, or raise the tier's context in the policy",
-                    unhealthy=False,
+                    "send a smaller prompt, or raise the tier's context in the policy",
                 ) from None
+            raise TierFailure(
+                f"local tier {self.name}: {err}",
+                "send fewer or smaller files, or raise the tier's context in the policy",
+                unhealthy=False,
+            ) from None
 
     def count_tokens(self, text: str) -> int:
         """The model's own tokenizer: the budget is exact, not guessed (the model is loaded for the call anyway)."""

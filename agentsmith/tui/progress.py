@@ -146,7 +146,9 @@ def event_line(kind: str, data: dict[str, Any], *, external_tiers: frozenset[str
                 if (d.get("prompt_tokens_evaluated") or d.get("prompt_tokens", 0)) < d.get("prompt_tokens", 0)
                 else ""
             )
-            + f" in {float(d.get('seconds') or 0):.1f}s,"
+            + f" in {float(d.get('seconds') or 0):.1f}s"
+            + (f" ({float(d['queued_s']):.1f}s of it waiting for the cores)" if (d.get("queued_s") or 0) >= 0.5 else "")
+            + ","
             f" ${float(d.get('cost_usd') or 0):.4f}"
             + (f", [b]{d.get('redactions', 0)} redaction(s)[/]" if external else "")
         )
