@@ -126,7 +126,7 @@ def compute_slot(notify: Callable[[str], None] | None = None) -> Iterator[Callab
     """This machine's cores, for one in-process model call at a time; yields how long the wait was.
 
     A model runs on every core (n_threads = cores), so two computing at once thrash: here a 3,075-token
-    prompt took 449 s beside another process's model, where alone it takes about 25 s. In turn, a call
+    prompt took 449 s beside another process's model, where alone (cold) it took 124 s. In turn, a call
     waits only for the other's compute (benchmarks/compute_slot_bench.py). An exclusive flock on a file
     under AGENTSMITH_HOME: every run sharing the home takes turns (a worker's processes, the TUI beside a
     CLI run, a bench's jobs), and the kernel lets go of it when a holder dies."""
