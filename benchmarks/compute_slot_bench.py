@@ -48,7 +48,8 @@ for n in range(calls):
 
 
 def run(model: str, calls: int, lines: int, processes: int, shared_home: bool, source: Path) -> list[list[dict]]:
-    real_home = Path(os.environ.get("AGENTSMITH_HOME") or Path.home() / ".local/share/agentsmith")
+    from agentsmith.config import home as real_home
+
     start_at = time.time() + 20  # both loaded before either starts
     procs = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -57,7 +58,7 @@ def run(model: str, calls: int, lines: int, processes: int, shared_home: bool, s
             if not shared_home:  # its own home, sharing only the model files: the lock is not shared
                 home = Path(scratch) / f"home{p}"
                 home.mkdir()
-                (home / "models").symlink_to(real_home / "models")
+                (home / "models").symlink_to(real_home() / "models")
                 env["AGENTSMITH_HOME"] = str(home)
             args = [model, str(p * calls), str(calls), str(lines), str(start_at), str(source)]
             procs.append(subprocess.Popen([sys.executable, "-c", WORKER, *args], env=env, stdout=subprocess.PIPE))

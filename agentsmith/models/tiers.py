@@ -122,7 +122,7 @@ COMPUTE_LOCK = "model-compute.lock"  # under AGENTSMITH_HOME/locks
 
 
 @contextlib.contextmanager
-def compute_slot(notify: Callable[[str], None] | None = None) -> Iterator[Callable[[], float]]:
+def compute_slot(notify: Callable[[str], None] | None = None) -> Iterator[float]:
     """This machine's cores, for one in-process model call at a time; yields how long the wait was.
 
     A model runs on every core (n_threads = cores), so two computing at once thrash: here a 3,075-token
@@ -142,9 +142,8 @@ def compute_slot(notify: Callable[[str], None] | None = None) -> Iterator[Callab
             if notify is not None:
                 notify(f"waiting for this machine's cores: another agentsmith run's local model is computing ({path})")
             fcntl.flock(handle, fcntl.LOCK_EX)
-        queued = time.monotonic() - start
         try:
-            yield lambda: queued
+            yield time.monotonic() - start
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -344,7 +343,7 @@ class LocalTier:
         # a llama.cpp context is not thread-safe; the machine's cores take one model at a time
         with lock, compute_slot(self.notify) as queued:
             answer = self._answer(llm, messages, temperature, max_tokens, on_token, prefill, reason_first, seed, lead)
-        answer.queued_s = round(queued(), 3)
+        answer.queued_s = round(queued, 3)
         return answer
 
     def _answer(self, llm, messages, temperature, max_tokens, on_token, prefill, reason_first, seed, lead) -> Answer:
