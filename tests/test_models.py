@@ -4,10 +4,12 @@ redaction on the wire, budgets under concurrency and the circuit breaker against
 from __future__ import annotations
 
 import hashlib
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -335,6 +337,62 @@ def test_a_local_call_waits_while_another_process_computes_and_the_wait_is_not_i
     assert waited.text == alone.text  # greedy: the wait changes nothing in the answer
     assert waited.compute_usd == pytest.approx(waited.seconds - waited.queued_s, abs=0.01)
     assert waited.compute_usd < waited.seconds - 1.5  # the other process's 3 s are not billed here
+
+
+INTERRUPTED_CHILD = """
+import signal, sys, time
+from agentsmith.cli import _terminated
+from tests.test_models import ASK, make_portfolio
+signal.signal(signal.SIGTERM, _terminated)
+p = make_portfolio("local", tier_update={"context": 4096, "max_output_tokens": 8})
+long = [{"role": "user", "content": "Summarise: " + "the quick brown fox jumps over the lazy dog. " * 300}]
+phase = sys.argv[1]
+try:
+    if phase == "compute":
+        before = p.complete("local", ASK).text  # loaded, and the answer a sane model gives
+        print("computing", flush=True)
+        p.complete("local", long)
+        print("finished", flush=True)
+    else:
+        print("loading", flush=True)
+        p.complete("local", ASK)
+        print("finished", flush=True)
+except KeyboardInterrupt as err:
+    print(f"interrupted {type(err).__name__} {time.monotonic():.3f}", flush=True)
+    if phase == "compute":  # the model stopped mid-prompt and still answers as before
+        print("same" if p.complete("local", ASK).text == before else "changed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("phase", ["load", "compute"])
+def test_sigterm_stops_a_local_model_at_once_while_it_loads_or_computes(small_local, phase):
+    """CI cancels with SIGTERM, a user with Ctrl-C. llama.cpp's C code held them back: during a prompt's
+    evaluation the signal waited for the call to end (minutes on 2 cores), and during loading it was lost
+    and the run went on to commit. Now a prompt's evaluation stops within a second (the next call gets a
+    fresh model, which answers as before), and loading is interrupted as soon as it ends."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_CHILD, phase],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert child.stdout.readline().strip() in ("computing", "loading")
+        time.sleep(0.3 if phase == "load" else 1.5)
+        child.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        out, _ = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    lines = out.split()
+    assert "finished" not in lines, f"the signal did not stop the {phase}: {out!r}"
+    assert lines[:2] == ["interrupted", "Terminated"], out
+    # a prompt's evaluation stops within one operation; loading cannot be stopped and ends first (seconds)
+    assert float(lines[2]) - sent < (1.5 if phase == "compute" else 15), f"took {float(lines[2]) - sent:.1f}s"
+    if phase == "compute":
+        assert lines[3] == "same"
 
 
 def test_local_model_path_override_and_missing_model_message(monkeypatch, private_home):

@@ -103,6 +103,10 @@ def _quiet_fd2():
             os.close(saved)
 
 
+_ABORTS: dict[int, tuple[threading.Event, object]] = {}
+_RETIRED: list[object] = []  # id(llm): its abort flag and the C callback kept alive
+
+
 def load_llama(path: Path, n_ctx: int):
     """One llama.cpp model per (file, context size) per process: loading costs seconds and memory."""
     key = (str(path), n_ctx)
@@ -110,12 +114,83 @@ def load_llama(path: Path, n_ctx: int):
         if key not in _LLAMAS:
             from llama_cpp import Llama
 
-            with _quiet_fd2():
-                _LLAMAS[key] = Llama(
-                    model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1, seed=GREEDY_SEED, verbose=False
-                )
+            def load():
+                with _quiet_fd2():
+                    return Llama(
+                        model_path=str(path),
+                        n_ctx=n_ctx,
+                        n_threads=os.cpu_count() or 1,
+                        seed=GREEDY_SEED,
+                        verbose=False,
+                    )
+
+            llm = interruptible(load)
+            _ABORTS[id(llm)] = _abort_switch(llm)
+            _LLAMAS[key] = llm
             _LLAMA_LOCKS[key] = threading.Lock()
         return _LLAMAS[key], _LLAMA_LOCKS[key]
+
+
+def retire_llama(llm) -> None:
+    """A model stopped mid-compute is not used again: the next call in this process loads a fresh one
+    (reused after an abort, llama.cpp 0.3.16 crashed or hung on the next prompt, seen here). It is kept
+    referenced, not freed: freeing an aborted context is no safer, and an interrupted process ends."""
+    with _LOAD_LOCK:
+        for key, loaded in list(_LLAMAS.items()):
+            if loaded is llm:
+                del _LLAMAS[key], _LLAMA_LOCKS[key]
+        _RETIRED.append(llm)
+
+
+def _abort_switch(llm) -> tuple[threading.Event, object]:
+    """llama.cpp asks between the compute graph's operations whether to stop; it stops when this is set."""
+    import llama_cpp
+
+    flag = threading.Event()
+    callback = llama_cpp.ggml_abort_callback(lambda _data: flag.is_set())
+    llama_cpp.llama_set_abort_callback(llm._ctx.ctx, callback, None)
+    return flag, callback
+
+
+def interruptible(work: Callable[[], object], abort: threading.Event | None = None, grace_s: float = 30.0):
+    """`work()` (llama.cpp loading or computing) on a thread of its own, so that Ctrl-C and SIGTERM
+    reach the main thread at once. On the main thread, a signal's Python handler runs only between
+    bytecodes: during a prompt's evaluation (two minutes for 3,000 tokens on 2 cores) a SIGTERM
+    waited for the call to end, and during loading it was lost outright (raised inside llama.cpp's
+    log callback, where ctypes swallows exceptions): a cancelled run went on and committed. Here the
+    interrupt is raised while the work runs; `abort` then stops llama.cpp's compute (within one
+    operation), and the work's thread is waited for, `grace_s` at most, so the model is not left
+    computing or used by two threads. Work that cannot be stopped (loading, seconds) is waited for, then
+    dropped."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()  # signals are delivered to the main thread only: nothing to wait for here
+    box: dict[str, object] = {}
+    done = threading.Event()  # not Thread.join: a join a signal interrupts marks a live thread stopped (3.11)
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as err:  # handed to the caller, on the main thread
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="llama-compute", daemon=True).start()
+    try:
+        while not done.wait(0.25):
+            pass
+    except BaseException:
+        if abort is not None:
+            abort.set()
+        # Loading cannot be stopped, and it holds the process's stdout and stderr diverted while it runs
+        # (llama.cpp's chatter): the interrupt's own message would vanish. So it is waited for too.
+        done.wait(grace_s)
+        if abort is not None:
+            abort.clear()
+        raise
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box.get("value")
 
 
 COMPUTE_LOCK = "model-compute.lock"  # under AGENTSMITH_HOME/locks
@@ -341,8 +416,18 @@ class LocalTier:
         lead = REASONING_LEAD if reason_first and self.spec.retry_reasoning == "begun" else ""
         seed = self.seeds.next(temperature, messages, prefill, reason_first, *([lead] if lead else []))
         # a llama.cpp context is not thread-safe; the machine's cores take one model at a time
+        abort = _ABORTS[id(llm)][0]
         with lock, compute_slot(self.notify) as queued:
-            answer = self._answer(llm, messages, temperature, max_tokens, on_token, prefill, reason_first, seed, lead)
+            try:
+                answer = interruptible(
+                    lambda: self._answer(
+                        llm, messages, temperature, max_tokens, on_token, prefill, reason_first, seed, lead
+                    ),
+                    abort,
+                )
+            except KeyboardInterrupt:
+                retire_llama(llm)
+                raise
         answer.queued_s = round(queued, 3)
         return answer
 
