@@ -701,3 +701,33 @@ def test_a_scanner_that_fails_mid_run_blocks_with_its_error_and_the_model_is_not
     assert gate.data["tool_errors"] == ["semgrep did not complete: semgrep exited 2: rule engine crashed"]
     assert gate.data["next"] == "report"
     assert git(repo, "branch", "--list", "agentsmith/*").strip() == "" and git(repo, "status", "--porcelain") == ""
+
+
+def test_an_answer_that_changes_nothing_is_a_failed_attempt_not_a_pass(harness, repo_factory):
+    """The repo's tests pass before any change (they do not catch the reported bug): an answer giving the
+    file back unchanged passed them, went to commit, and git had nothing to commit (the run crashed,
+    seen on markdown's toc). Now it fails the attempt, and the retry is told why."""
+    source = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
+    repo = repo_factory(
+        {
+            "mathutil.py": source,
+            "test_mathutil.py": "from mathutil import clamp\n\n\ndef test_inside():\n    assert clamp(5, 0, 9) == 5\n",
+        }
+    )
+    fixed = source.replace("    return", '    if low > high:\n        raise ValueError("low > high")\n    return')
+    harness.local.script = [
+        {"match": "back exactly as it was", "answer": whole_file("mathutil.py", fixed)},
+        {"answer": whole_file("mathutil.py", source)},
+    ]
+
+    result = harness.run("In mathutil.py, clamp(5, 9, 0) must raise ValueError when low > high. Fix it.", repo)
+
+    assert_one_commit(repo, result, "mathutil.py", fixed)
+    first, retry = audit(result["run_id"], "apply")
+    assert first.data["unchanged"] == ["mathutil.py"] and "unchanged" not in retry.data
+    verifies = audit(result["run_id"], "verify")
+    assert [(v.data["passed"], v.data["error"]) for v in verifies] == [
+        (False, "the answer changed nothing"),
+        (True, None),
+    ]
+    assert "back exactly as it was" in harness.local.prompts()[1]

@@ -189,3 +189,90 @@ def test_a_file_the_task_names_still_wins(repo_factory):
     assert steps[0]["context"] == ["test_shapes.py"] and steps[0]["tests"] == ["test_shapes.py::test_area"]
     ranked = rank(build_map(repo, cache=False), "rectangle area")
     assert ranked[0].symbol.name == "area_of_rectangle"  # without the file name, the words decide
+
+
+SQL_LIKE = {
+    "sqlfmt/__init__.py": (
+        "from sqlfmt import formatter\n\n\n"
+        "def format(sql, **options):\n"
+        '    """Format `sql` according to `options`."""\n'
+        "    stack = formatter.build_filter_stack(options)\n"
+        "    return stack.run(sql)\n"
+    ),
+    "sqlfmt/formatter.py": (
+        "from sqlfmt import filters\n\n\n"
+        "class Stack:\n"
+        "    def __init__(self):\n"
+        "        self.filters = []\n\n"
+        "    def run(self, sql):\n"
+        "        for f in self.filters:\n"
+        "            sql = f.process(sql)\n"
+        "        return sql\n\n\n"
+        "def build_filter_stack(options):\n"
+        '    """Set up the filters the options ask for."""\n'
+        "    stack = Stack()\n"
+        "    if options.get('identifier_case'):\n"
+        "        stack.filters.append(filters.IdentifierCaseFilter(options['identifier_case']))\n"
+        "    if options.get('strip_comments'):\n"
+        "        stack.filters.append(filters.StripCommentsFilter())\n"
+        "    return stack\n"
+    ),
+    "sqlfmt/filters.py": (
+        "class IdentifierCaseFilter:\n"
+        '    """Change the case of identifiers (quoted ones are kept as written)."""\n\n'
+        "    def __init__(self, case):\n"
+        "        self.convert = getattr(str, case)\n\n"
+        "    def process(self, sql):\n"
+        "        return ' '.join(w if w.startswith('\"') else self.convert(w) for w in sql.split(' '))\n\n\n"
+        "class StripCommentsFilter:\n"
+        '    """Remove comments."""\n\n'
+        "    def process(self, sql):\n"
+        "        return sql.split('--')[0]\n"
+    ),
+    "tests/test_format.py": (
+        "import sqlfmt\n\n\n"
+        "def test_strip_comments():\n"
+        "    assert sqlfmt.format('a -- b', strip_comments=True) == 'a '\n\n\n"
+        "def test_identifier_case_quotes():\n"
+        "    assert sqlfmt.format('\"MyCol\" x', identifier_case='upper') == '\"MyCol\" X'\n"
+    ),
+}
+
+
+def test_a_bug_report_naming_the_api_called_finds_the_code_it_reaches(repo_factory):
+    """A user reports what they called (`format`), not where the fault is: two calls below it. What the
+    named function reaches shares its standing, and the report's words choose among them; the step
+    takes the named function's tests, those sharing the report's words first."""
+    repo = repo_factory(SQL_LIKE)
+    task = (
+        "Bug: sqlfmt.format('\"MyCol\" x', identifier_case='upper') gives '\"MYCOL\" X'. Quoted identifiers "
+        "must keep their case. Fix it."
+    )
+    (step,) = plan_steps(task, repo, read_only=["tests/test_format.py"])
+    assert step["files"] == ["sqlfmt/filters.py"]
+    assert [s["qualname"] for s in step["symbols"]] == ["IdentifierCaseFilter"]
+    assert step["tests"][0] == "tests/test_format.py::test_identifier_case_quotes"
+    top = step["candidates"][0]
+    assert top["chain"] == ["format", "build_filter_stack", "IdentifierCaseFilter"]
+    assert "`format` -> `build_filter_stack`" in step["description"]
+
+
+def test_a_bug_in_the_named_function_itself_stays_there(repo_factory):
+    """Nothing it calls matches the report's words better than the function named: the plan keeps it."""
+    files = dict(SQL_LIKE)
+    files["sqlfmt/__init__.py"] = files["sqlfmt/__init__.py"].replace(
+        '    """Format `sql` according to `options`."""\n',
+        '    """Format `sql` according to `options`; an empty statement is returned empty."""\n',
+    )
+    repo = repo_factory(files)
+    task = "Bug: sqlfmt.format('') raises instead of returning the empty statement as it is. Fix it."
+    (step,) = plan_steps(task, repo, read_only=["tests/test_format.py"])
+    assert step["files"] == ["sqlfmt/__init__.py"] and [s["qualname"] for s in step["symbols"]] == ["format"]
+    assert "chain" not in step["candidates"][0]
+
+
+def test_a_call_quoted_inside_another_is_named_too():
+    from agentsmith.repomap.rank import without_parameters
+
+    named = without_parameters("list(always_iterable(None)) returns [None]; f(a, key=g(b)) too")
+    assert "always_iterable()" in named and "g()" in named and "None" not in named.replace("[None]", "")

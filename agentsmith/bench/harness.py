@@ -179,7 +179,10 @@ def localisation(task: BenchTask, steps: list[dict[str, Any]]) -> dict[str, Any]
     top = (steps[0].get("candidates") or [{}])[0] if steps else {}
     return {
         "file_hit": set(task.solution_files) <= set(files),
-        "function_hit": (task.function in symbols) if task.function else None,
+        # a class chosen holds its methods: the step's edit reaches the function
+        "function_hit": any(q == task.function or task.function.startswith(f"{q}.") for q in symbols if q)
+        if task.function
+        else None,
         "chosen_files": files,
         "chosen_symbols": symbols,
         "top_candidate": {k: top.get(k) for k in ("path", "qualname", "score")} if top else None,

@@ -6,6 +6,10 @@ and names, per task, a function whose body is removed (signature and docstring k
 library tests that verify it. Building downloads the sdists (`pip download`, PyPI only), checks
 their hashes and writes one folder per task: task.json, instructions.md and repo/ (the library
 with the body removed). `load_suite` reads that folder like an Exercism suite.
+
+A task with a `bug` ({"old": ..., "new": ...}) is a bug report instead: the function keeps its body
+and the one occurrence of `old` in it becomes `new` (a defect planted where a user would hit it);
+the task text reports what goes wrong, as a user would, naming at most the API the user called.
 """
 
 from __future__ import annotations
@@ -160,7 +164,12 @@ def write_task(task: dict[str, Any], library: dict[str, Any], tree: Path, folder
     target = repo / task["file"]
     if not target.is_file():
         raise UserError(f"task {task['slug']}: {task['file']} is not in {tree.name}", "fix tasks.json")
-    target.write_text(remove_body(target.read_text(encoding="utf-8"), task["function"]), encoding="utf-8")
+    source = target.read_text(encoding="utf-8")
+    bug = task.get("bug")
+    changed = (
+        plant_bug(source, task["function"], bug["old"], bug["new"]) if bug else remove_body(source, task["function"])
+    )
+    target.write_text(changed, encoding="utf-8")
     tests = sorted(
         p.relative_to(repo).as_posix() for p in repo.rglob("*.py") if is_test_file(p.relative_to(repo).as_posix())
     )
@@ -186,6 +195,23 @@ def test_command(library: dict[str, Any], tests: list[str]) -> list[str]:
     these libraries have no runtime dependencies, so nothing is installed)."""
     prefix = ["env", f"PYTHONPATH={library['pythonpath']}"] if library.get("pythonpath") else []
     return [*prefix, *PYTEST, *library.get("pytest_args", []), *tests]
+
+
+def plant_bug(source: str, qualname: str, old: str, new: str) -> str:
+    """`source` with the one occurrence of `old` inside function `qualname` replaced by `new`."""
+    node = _find(ast.parse(source).body, qualname.split("."))
+    if node is None:
+        raise UserError(f"no function {qualname} to plant a bug in", "fix the function name in the tasks file")
+    lines = source.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[: node.lineno - 1])
+    end = sum(len(line) for line in lines[: node.end_lineno or node.lineno])
+    body = source[start:end]
+    if body.count(old) != 1:
+        raise UserError(
+            f"the bug's old text occurs {body.count(old)} times in {qualname}, not once",
+            "quote exactly one occurrence in the tasks file",
+        )
+    return source[:start] + body.replace(old, new) + source[end:]
 
 
 def remove_body(source: str, qualname: str) -> str:

@@ -257,7 +257,7 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     stray = [e.path for e in edits if e.path not in wanted and not _leaves_repo(worktree, e.path)]
     edits = [e for e in edits if e.path not in stray]
     external = bool(state["decision"].external and ctx.portfolio.mapping)
-    before = _current_texts(worktree, [e.path for e in edits]) if external else {}
+    before = _current_texts(worktree, [e.path for e in edits])
     prompt = state.get("prompt") or {}
     result = apply_edits(
         worktree,
@@ -272,12 +272,26 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     incidents = [asdict(i) for i in result.refused]
     for incident in incidents:
         ctx.record(state["run_id"], "incident", incident)
+    # An answer that gives the code back as it was is no fix, whatever the tests say: the 1.5B model
+    # retyped markdown's `unique` unchanged, its tests passed (they never failed) and the commit had
+    # nothing to commit.
+    unchanged = [path for path in result.applied if _current_texts(worktree, [path]).get(path) == before.get(path)]
     ctx.record(
         state["run_id"],
         "apply",
-        {"applied": result.applied, "failed": result.failed, "refused": len(incidents), "ignored": stray},
+        {"applied": result.applied, "failed": result.failed, "refused": len(incidents), "ignored": stray}
+        | ({"unchanged": unchanged} if unchanged else {}),
     )
     update: dict[str, Any] = {"applied": result.applied, "incidents": incidents}
+    if result.applied and len(unchanged) == len(result.applied):
+        update["applied"] = []
+        update["verify"] = VerifyOutcome(
+            passed=False,
+            error="the answer changed nothing",
+            log=f"Your answer gave {', '.join(unchanged)} back exactly as it was: nothing changed, so nothing was "
+            "fixed. Find what in the code causes the problem the task describes, and change it.",
+        )
+        return update
     if not result.applied:
         problems = result.failed + [i["detail"] for i in incidents] or ["the answer held no edit I could apply"]
         cut = _cut_short(state, ctx)

@@ -18,6 +18,7 @@ from typing import Any
 
 from agentsmith import vcs
 from agentsmith.repomap import Candidate, RepoMap, build_map, covering_tests, is_test_file, rank
+from agentsmith.repomap.rank import words as task_words
 
 __all__ = ["is_test_file", "plan_steps"]
 
@@ -100,10 +101,22 @@ def _symbol_step(
 ) -> dict[str, Any]:
     symbol = chosen.symbol
     tests = covering_tests(repo_map, symbol.name)
+    if chosen.chain:
+        # Reached from what the report names: that symbol's tests reach this code too, those whose names
+        # share the report's words first (sqlparse's test_identifiercase_quotes for a quoted-name bug).
+        tests = list(
+            dict.fromkeys(
+                tests + _by_task_words(task, covering_tests(repo_map, chosen.chain[0].rpartition(".")[2], limit=200))
+            )
+        )
+        tests = tests[:20]
     context = list(dict.fromkeys(node.split("::", 1)[0] for node in tests))[:3]
     span = symbol.end_lineno - symbol.lineno + 1
     difficulty = 1 + (span > 40) + (span > 150) + bool(_HARD_WORDS.search(task)) + (symbol.kind == "class")
     description = f"{task}\n\n(This step: `{symbol.qualname}` in {chosen.path}.)" if several else task
+    if chosen.chain:
+        calls = " -> ".join(f"`{q}`" for q in chosen.chain)
+        description += f"\n\n(Where the code at fault is likely to be: {calls}, in {chosen.path}.)"
     return {
         "id": f"step-{index}",
         "description": description,
@@ -114,6 +127,17 @@ def _symbol_step(
         "tests": tests,
         "candidates": candidates,
     }
+
+
+def _by_task_words(task: str, tests: list[str]) -> list[str]:
+    """`tests` (pytest node ids), those whose names hold more of the task's words first."""
+    wanted = {w for w in task_words(task) if len(w) > 3}
+
+    def shared(node: str) -> int:
+        name = node.rpartition("::")[2].lower()
+        return sum(1 for w in wanted if w in name)
+
+    return sorted(tests, key=lambda node: -shared(node))
 
 
 def _named_file_step(

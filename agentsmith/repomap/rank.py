@@ -1,7 +1,12 @@
 """Localisation: rank the repo's functions and classes for a task. BM25 over each symbol's name,
 signature and docstring (identifiers split at snake_case and camelCase), plus strong signals a
 small model cannot find by itself: the task naming a symbol verbatim, a stub body waiting to be
-implemented, a file the task names, tests that use the symbol."""
+implemented, a file the task names, tests that use the symbol.
+
+A bug report names the API its writer called, not the code at fault: "sqlparse.format(...,
+identifier_case='lower') lowercases quoted names" is a bug in `IdentifierCaseFilter`, two calls
+below `format`. So what a named, written (not stub) symbol calls, down to DESCENT_DEPTH calls,
+shares the named symbol's standing, and BM25 on the report's words decides among them."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from agentsmith.repomap.model import Symbol
 
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*\.py|[^/]*_test\.py|conftest\.py)$|(^|/)tests?/")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NESTED_CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
 _SUBWORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 STOPWORDS = frozenset(
     [
@@ -97,6 +103,8 @@ STOPWORDS = frozenset(
 # Weights: a verbatim name is near-certain; a stub is the usual shape of "implement X".
 NAME_WEIGHT, VERBATIM, QUALNAME_VERBATIM, STUB, NAMED_FILE, TESTED = 3, 8.0, 10.0, 4.0, 6.0, 0.5
 K1, B = 1.2, 0.75
+# A name defined more often than this (`run`, `process`, `__init__`) says nothing about which one is called.
+DESCENT_DEPTH, DESCENT_AMBIGUOUS = 3, 3
 
 
 def is_test_file(path: str) -> bool:
@@ -132,6 +140,7 @@ class Candidate:
     symbol: Symbol
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
+    chain: list[str] = field(default_factory=list)  # reached from a named symbol: the calls down to this one
 
     def ref(self) -> dict[str, Any]:
         """The step contract's symbol record."""
@@ -146,7 +155,8 @@ class Candidate:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return self.ref() | {"score": round(self.score, 3), "stub": self.symbol.stub, "reasons": self.reasons}
+        record = {"score": round(self.score, 3), "stub": self.symbol.stub, "reasons": self.reasons}
+        return self.ref() | record | ({"chain": self.chain} if self.chain else {})
 
 
 def _document(symbol: Symbol) -> list[str]:
@@ -189,7 +199,9 @@ def without_parameters(task: str) -> str:
         else:
             out.append(char)
         index += 1
-    return "".join(out)
+    # ... but a call inside the parentheses is named all the same: "list(always_iterable(None))".
+    nested = [m.group(1) for m in _NESTED_CALL.finditer(task) if m.group(1) not in "".join(out)]
+    return "".join(out) + "".join(f"\n{name}()" for name in dict.fromkeys(nested))
 
 
 def rank(
@@ -207,16 +219,67 @@ def rank(
     query = set(words(task))
     tests = {p for p in repo_map.files if is_test_file(p)}
     naming = without_parameters(task)
+    bm25: dict[int, float] = {}
+    named_part: dict[int, float] = {}  # the BM25 a symbol scores on its own name's words
     for candidate, doc in zip(pool, docs, strict=True):
         length = sum(doc.values())
+        own = set(words(candidate.symbol.name))
         for term in query & doc.keys():
             idf = math.log(1 + (len(docs) - frequency[term] + 0.5) / (frequency[term] + 0.5))
             tf = doc[term]
-            candidate.score += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
+            part = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
+            candidate.score += part
+            named_part[id(candidate)] = named_part.get(id(candidate), 0.0) + (part if term in own else 0.0)
         if candidate.score:
             candidate.reasons.append(f"bm25 {candidate.score:.2f}")
+        bm25[id(candidate)] = candidate.score
         _boost(candidate, naming, repo_map, tests, named_files)
-    return sorted(pool, key=lambda c: (-c.score, c.path, c.symbol.lineno))
+    _descend(pool, bm25, named_part)
+    return sorted(pool, key=lambda c: (-c.score, len(c.chain), c.path, c.symbol.lineno))
+
+
+def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int, float]) -> None:
+    """What a named, written symbol calls (down to DESCENT_DEPTH calls; a class reached brings its
+    methods) gets that symbol's standing on top of its own BM25, once, from the nearest named caller:
+    its boosts and the BM25 its name scored (the report names the symbol because it was called, which
+    says as much about the code it calls); the rest of the report's words decide between them."""
+    by_name: dict[str, list[Candidate]] = {}
+    for candidate in pool:
+        by_name.setdefault(candidate.symbol.name, []).append(candidate)
+    members: dict[str, list[Candidate]] = {}
+    for candidate in pool:
+        parent = candidate.symbol.qualname.rpartition(".")[0]
+        if parent:
+            members.setdefault(f"{candidate.path}:{parent}", []).append(candidate)
+    seeds = [
+        c for c in pool if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons) and c.score > 0
+    ]
+    reached: dict[int, tuple[Candidate, list[str]]] = {id(s): (s, []) for s in seeds}
+    for seed in sorted(seeds, key=lambda c: -c.score):
+        boost = seed.score - bm25[id(seed)] + named_part.get(id(seed), 0.0)
+        frontier = [(seed, [seed.symbol.qualname])]
+        for _ in range(DESCENT_DEPTH):
+            following = []
+            for caller, chain in frontier:
+                callees = [c for ref in caller.symbol.refs for c in _defined(by_name, ref)]
+                if caller.symbol.kind == "class":
+                    callees += members.get(f"{caller.path}:{caller.symbol.qualname}", [])
+                for callee in callees:
+                    if id(callee) in reached:
+                        continue
+                    path = [*chain, callee.symbol.qualname]
+                    reached[id(callee)] = (callee, path)
+                    following.append((callee, path))
+                    if bm25[id(callee)] > 0:
+                        callee.score += boost
+                        callee.chain = path
+                        callee.reasons.append("reached from " + " -> ".join(f"`{q}`" for q in path[:-1]))
+            frontier = following
+
+
+def _defined(by_name: dict[str, list[Candidate]], name: str) -> list[Candidate]:
+    found = by_name.get(name, [])
+    return found if len(found) <= DESCENT_AMBIGUOUS else []
 
 
 def _boost(candidate: Candidate, task: str, repo_map: RepoMap, tests: set[str], named_files: set[str]) -> None:
