@@ -93,7 +93,30 @@ def _chosen(task: str, ranked: list[Candidate]) -> list[Candidate]:
             return found.start() if found else len(task)
 
         return sorted(named_stubs, key=position)[:MAX_STEPS]
-    return ranked[:1] if ranked and ranked[0].score > 0 else []
+    if not ranked or ranked[0].score <= 0:
+        return []
+    return [_whole_small_class(ranked[0], ranked)]
+
+
+SMALL_CLASS_LINES = 60
+
+
+def _whole_small_class(chosen: Candidate, ranked: list[Candidate]) -> Candidate:
+    """A method reached from what a bug report names stands for its class when the class is small: the
+    fault may be in how the method's class is set up (sqlparse's TruncateStringFilter: the report's words
+    chose `__init__`, the bug was in `process`), and the step's edit then reaches every method."""
+    parent = chosen.symbol.qualname.rpartition(".")[0]
+    if not chosen.chain or not parent:
+        return chosen
+    for other in ranked:
+        s = other.symbol
+        if other.path == chosen.path and s.qualname == parent and s.kind == "class":
+            if s.end_lineno - s.lineno + 1 <= SMALL_CLASS_LINES:
+                above = chosen.chain[:-1]
+                other.chain = other.chain or (above if above[-1:] == [parent] else [*above, parent])
+                return other
+            break
+    return chosen
 
 
 def _symbol_step(
