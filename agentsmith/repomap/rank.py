@@ -254,7 +254,7 @@ def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int
     seeds = [
         c for c in pool if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons) and c.score > 0
     ]
-    reached: dict[int, tuple[Candidate, list[str]]] = {id(s): (s, []) for s in seeds}
+    reached = {id(s) for s in seeds}
     for seed in sorted(seeds, key=lambda c: -c.score):
         boost = seed.score - bm25[id(seed)] + named_part.get(id(seed), 0.0)
         frontier = [(seed, [seed.symbol.qualname])]
@@ -268,7 +268,7 @@ def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int
                     if id(callee) in reached:
                         continue
                     path = [*chain, callee.symbol.qualname]
-                    reached[id(callee)] = (callee, path)
+                    reached.add(id(callee))
                     following.append((callee, path))
                     if bm25[id(callee)] > 0:
                         callee.score += boost
