@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agentsmith: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt as err:
-        print("agentsmith: interrupted; `agentsmith resume RUN_ID` continues a run", file=sys.stderr)
+        print(
+            "agentsmith: interrupted; `agentsmith resume RUN_ID` continues a run, `agentsmith discard RUN_ID` "
+            "throws it away",
+            file=sys.stderr,
+        )
         return 143 if isinstance(err, Terminated) else 130
     except Exception as err:
         if debug:

@@ -518,9 +518,8 @@ def test_review_feedback_reaches_the_model_and_the_approved_change_is_committed(
     assert "Agentsmith-Review: human" in git(repo, "log", "-1", "--format=%B", result["branch"])
 
 
-def test_a_run_killed_while_paused_before_verify_resumes_to_one_commit(harness, repo_factory, tmp_path):
-    repo = repo_factory(CLAMP_REPO)
-    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+def killed_while_paused(harness: Harness, repo: Path, tmp_path: Path) -> str:
+    """A real `agentsmith run` paused before verify and SIGKILLed there: its run id."""
     policy = harness.policy()
     agent = subprocess.Popen(
         [AGENTSMITH, "run", TASK, "--repo", str(repo), "--policy", str(policy), "--mode", "ci"],
@@ -546,6 +545,13 @@ def test_a_run_killed_while_paused_before_verify_resumes_to_one_commit(harness, 
             os.killpg(agent.pid, signal.SIGKILL)
         agent.wait(timeout=30)
     assert run_id, "".join(seen)[-3000:]
+    return run_id
+
+
+def test_a_run_killed_while_paused_before_verify_resumes_to_one_commit(harness, repo_factory, tmp_path):
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+    run_id = killed_while_paused(harness, repo, tmp_path)
 
     result = resume_run(run_id, listener=harness.listen)
 
@@ -731,3 +737,24 @@ def test_an_answer_that_changes_nothing_is_a_failed_attempt_not_a_pass(harness, 
         (True, None),
     ]
     assert "back exactly as it was" in harness.local.prompts()[1]
+
+
+def test_an_interrupted_run_can_be_discarded_and_leaves_nothing_behind(harness, repo_factory, tmp_path):
+    """Each interrupted run kept its worktree and branch for `resume`; `discard` takes them away, marks the
+    run ended in its checkpoint and the audit log, and a second discard or a resume says it has ended."""
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [{"answer": whole_file("mathutil.py", CLAMP_DONE)}]
+    run_id = killed_while_paused(harness, repo, tmp_path)
+    branch = f"agentsmith/{run_id}"
+    assert git(repo, "branch", "--list", branch).strip() and len(git(repo, "worktree", "list").splitlines()) == 2
+
+    done = subprocess.run([AGENTSMITH, "discard", run_id], capture_output=True, text=True)
+
+    assert done.returncode == 0 and "discarded by the user" in done.stdout, done.stderr
+    assert git(repo, "branch", "--list", "agentsmith/*") == "" and len(git(repo, "worktree", "list").splitlines()) == 1
+    assert git(repo, "status", "--porcelain") == "" and git(repo, "show", "main:mathutil.py") == CLAMP_STUB
+    assert audit(run_id, "run-finished")[-1].data["status"] == "discarded"
+    assert resume_run(run_id)["status"] == "discarded"  # ended: nothing is driven again
+    again = subprocess.run([AGENTSMITH, "discard", run_id], capture_output=True, text=True)
+    assert again.returncode != 0 and "already ended (discarded)" in again.stderr
+    assert len(harness.local.requests()) == 1

@@ -32,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(func=cmd_resume)
 
+    discard = sub.add_parser("discard", help="throw away an interrupted or paused run: its worktree and branch")
+    discard.add_argument("run_id")
+    discard.add_argument("--json", action="store_true")
+    discard.set_defaults(func=cmd_discard)
+
     status = sub.add_parser("status", help="a run's state (running, interrupted, committed, ...), branch and driver")
     status.add_argument("run_id")
     status.add_argument("--json", action="store_true")
@@ -120,6 +125,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     reviewer = _ask_review if sys.stdin.isatty() else None
     result = resume_run(args.run_id, listener=_progress, reviewer=reviewer, decision=decision)
     return _print_result(result, args.json)
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    from agentsmith.graph.runner import discard_run
+
+    result = discard_run(args.run_id)
+    print(json.dumps(result, indent=2) if args.json else f"run {result['run_id']}: {result['reason']}")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

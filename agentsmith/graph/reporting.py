@@ -138,7 +138,7 @@ def run_status(run_id: str) -> dict[str, Any]:
             "hint": (
                 "its driver "
                 + (f"{driver.describe()} is gone ({gone})" if driver else "has exited")
-                + f"; `agentsmith resume {run_id}` continues it"
+                + f"; `agentsmith resume {run_id}` continues it, `agentsmith discard {run_id}` throws it away"
             ),
         }
     elif finished:  # known to the audit log only (its checkpoints were removed)

@@ -152,6 +152,39 @@ def resume_run(
         return _drive(run_id, None, context, reviewer, held)
 
 
+def discard_run(run_id: str) -> dict[str, Any]:
+    """Throw away an interrupted or paused run: its worktree and branch go, and the run is marked ended
+    (`discarded`) in its checkpoint and the audit log. Each Ctrl-C used to leave a worktree and a branch
+    in the user's repo for `resume`, and nothing took away one nobody wanted. A branch holding the run's
+    commit is kept (the work is the user's to keep or delete), and a run a live process drives is refused."""
+    from pathlib import Path
+
+    from agentsmith import vcs
+
+    snapshot = checkpoint(run_id)
+    if not snapshot.values:
+        raise UserError(f"no run with id {run_id}", "list runs with `agentsmith report`")
+    if not snapshot.next:
+        status = snapshot.values.get("status", "failed")
+        raise UserError(f"run {run_id} has already ended ({status}): nothing to discard", "see `agentsmith status`")
+    with lease.hold(run_id):
+        values = checkpoint(run_id).values
+        repo, worktree, branch = values.get("repo"), values.get("worktree"), values.get("branch")
+        kept = None
+        if repo and worktree:  # (a run stopped before intake made them has neither)
+            there = Path(worktree).is_dir() and values.get("base_rev")
+            kept = branch if there and vcs.commit_of_run(Path(worktree), values["base_rev"], run_id) else None
+            vcs.remove_worktree(Path(repo), Path(worktree), delete_branch=None if kept else branch)
+        reason = "discarded by the user" + (f"; its commit stays on {kept}" if kept else "")
+        ended = {"status": "discarded", "reason": reason, "finished_at": time.time()}
+        with _graph() as graph:
+            graph.update_state(_config(run_id), ended, as_node="report")
+        AuditLog(audit_db()).append(
+            run_id, "run-finished", {"status": "discarded", "reason": reason, "task": values.get("task", "")}
+        )
+    return {"run_id": run_id, "status": "discarded", "reason": reason, "branch": kept}
+
+
 def _refuse_untyped(run_id: str, values: dict[str, Any]) -> None:
     """A run checkpointed before the state's records were typed holds plain dicts where the nodes now
     read records: say so in one line instead of failing inside a node."""
