@@ -276,3 +276,28 @@ def test_a_call_quoted_inside_another_is_named_too():
 
     named = without_parameters("list(always_iterable(None)) returns [None]; f(a, key=g(b)) too")
     assert "always_iterable()" in named and "g()" in named and "None" not in named.replace("[None]", "")
+
+
+def test_a_method_reached_from_the_named_api_stands_for_its_small_class(repo_factory):
+    """The report's words can pick the wrong method of the right class (sqlparse's TruncateStringFilter:
+    `__init__` holds `width`, the bug was in `process`): a small class reached is changed whole."""
+    files = dict(SQL_LIKE)
+    files["sqlfmt/filters.py"] += (
+        "\n\nclass TruncateFilter:\n"
+        '    """Shorten long string literals."""\n\n'
+        "    def __init__(self, width, char):\n"
+        "        self.width, self.char = width, char\n\n"
+        "    def process(self, sql):\n"
+        "        return sql[: self.width - 1] + self.char\n"
+    )
+    files["sqlfmt/formatter.py"] = files["sqlfmt/formatter.py"].replace(
+        "    return stack\n",
+        "    if options.get('truncate_width'):\n"
+        "        stack.filters.append(filters.TruncateFilter(options['truncate_width'], '...'))\n"
+        "    return stack\n",
+    )
+    repo = repo_factory(files)
+    task = "Bug: sqlfmt.format(sql, truncate_width=4) keeps 3 characters, not the width 4 asked for. Fix it."
+    (step,) = plan_steps(task, repo, read_only=["tests/test_format.py"])
+    assert step["files"] == ["sqlfmt/filters.py"]
+    assert [s["qualname"] for s in step["symbols"]] == ["TruncateFilter"]
