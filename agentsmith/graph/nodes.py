@@ -275,7 +275,8 @@ def apply(state: RunState, runtime: Ctx) -> dict[str, Any]:
     # An answer that gives the code back as it was is no fix, whatever the tests say: the 1.5B model
     # retyped markdown's `unique` unchanged, its tests passed (they never failed) and the commit had
     # nothing to commit.
-    unchanged = [path for path in result.applied if _current_texts(worktree, [path]).get(path) == before.get(path)]
+    after = _current_texts(worktree, result.applied)
+    unchanged = [path for path in result.applied if after.get(path) == before.get(path)]
     ctx.record(
         state["run_id"],
         "apply",

@@ -103,8 +103,8 @@ def _quiet_fd2():
             os.close(saved)
 
 
-_ABORTS: dict[int, tuple[threading.Event, object]] = {}
-_RETIRED: list[object] = []  # id(llm): its abort flag and the C callback kept alive
+_ABORTS: dict[int, tuple[threading.Event, object]] = {}  # id(llm): its abort flag and the C callback kept alive
+_RETIRED: list[object] = []  # models stopped mid-compute (retire_llama)
 
 
 def load_llama(path: Path, n_ctx: int):

@@ -200,8 +200,9 @@ def without_parameters(task: str) -> str:
             out.append(char)
         index += 1
     # ... but a call inside the parentheses is named all the same: "list(always_iterable(None))".
-    nested = [m.group(1) for m in _NESTED_CALL.finditer(task) if m.group(1) not in "".join(out)]
-    return "".join(out) + "".join(f"\n{name}()" for name in dict.fromkeys(nested))
+    kept = "".join(out)
+    nested = set(_NESTED_CALL.findall(task)) - set(_NESTED_CALL.findall(kept))
+    return kept + "".join(f"\n{name}()" for name in sorted(nested))
 
 
 def rank(
@@ -251,9 +252,7 @@ def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int
         parent = candidate.symbol.qualname.rpartition(".")[0]
         if parent:
             members.setdefault(f"{candidate.path}:{parent}", []).append(candidate)
-    seeds = [
-        c for c in pool if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons) and c.score > 0
-    ]
+    seeds = [c for c in pool if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons)]
     reached = {id(s) for s in seeds}
     for seed in sorted(seeds, key=lambda c: -c.score):
         boost = seed.score - bm25[id(seed)] + named_part.get(id(seed), 0.0)
