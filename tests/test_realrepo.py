@@ -174,3 +174,21 @@ def test_a_short_bench_on_a_real_library_localises_fits_the_context_and_keeps_un
         source = next(solution.rglob("__init__.py")).read_text()
         for kept in ("def camelize", "def dasherize", "def pluralize", "def singularize", "def titleize"):
             assert kept in source, f"{kept} was deleted by a step that did not name it"
+
+
+def test_an_sdist_is_fetched_as_a_file_picked_by_its_pinned_hash_and_a_wrong_pin_is_refused(tmp_path):
+    """From the real index into an empty cache: no build backend runs (pip download prepared metadata by
+    building hatch-vcs from source, 10 minutes on a fresh machine), and nothing is kept unless its
+    sha256 is the pinned one."""
+    from agentsmith.bench.realrepo import fetch_sdist
+
+    pinned = load_definitions(TASKS)["libraries"]["inflection"]
+    cache = tmp_path / "sdists"
+    got = fetch_sdist("inflection", pinned["version"], pinned["sha256"], cache)
+    assert got.parent == cache and got.name == f"inflection-{pinned['version']}.tar.gz"
+    assert [p.name for p in cache.iterdir()] == [got.name]  # no partial file left beside it
+
+    elsewhere = tmp_path / "other"
+    with pytest.raises(UserError, match=r"no sdist of inflection==0\.5\.1 with the pinned sha256"):
+        fetch_sdist("inflection", pinned["version"], "0" * 64, elsewhere)
+    assert list(elsewhere.iterdir()) == []

@@ -3,7 +3,7 @@
 A definitions file (benchmarks/realrepo/tasks.json) pins each library's version and sdist sha256
 and names, per task, a function whose body is removed (signature and docstring kept, body ->
 `raise NotImplementedError`), the task text (it names the function, never the file) and the
-library tests that verify it. Building downloads the sdists (`pip download`, PyPI only), checks
+library tests that verify it. Building downloads the sdists (from the package index, picked by the pinned hash), checks
 their hashes and writes one folder per task: task.json, instructions.md and repo/ (the library
 with the body removed). `load_suite` reads that folder like an Exercism suite.
 
@@ -17,11 +17,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,9 @@ BUILT_MARKER = ".built-from"
 TASK_KEYS = ("slug", "library", "file", "function", "task", "tests")
 LIBRARY_KEYS = ("version", "sha256")
 # --color=no: some libraries set --color=yes, and the harness reads the counts from the output.
+DEFAULT_INDEX = "https://pypi.org/simple"
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691: the index's listing as JSON, with hashes
+DOWNLOAD_TIMEOUT_S = 60
 PYTEST = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no"]
 
 
@@ -101,35 +106,16 @@ def build_suite(
 
 
 def fetch_sdist(name: str, version: str, sha256: str, cache: Path) -> Path:
-    """The sdist from the cache, else from PyPI; its sha256 must match the pinned one."""
+    """The sdist from the cache, else from the package index; its sha256 must match the pinned one.
+
+    Downloaded as a file, never through `pip download`: pip prepares an sdist's metadata by running its
+    build backend, and with `--no-binary :all:` it builds that backend's own requirements from source
+    first (a fresh machine sat 10 minutes on humanize's hatch-vcs and hatchling), running the sdist's code
+    on the host on the way. The file is picked from the index's JSON listing by the pinned hash."""
     cache.mkdir(parents=True, exist_ok=True)
     found = _cached_sdist(cache, name, version)
     if found is None:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-binary",
-                ":all:",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "-q",
-                "-d",
-                str(cache),
-                f"{name}=={version}",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        found = _cached_sdist(cache, name, version)
-        if found is None:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise UserError(
-                f"could not download the sdist of {name}=={version} ({tail[0]})",
-                "check that PyPI is reachable, or put the .tar.gz into " + str(cache),
-            )
+        found = download_sdist(name, version, sha256, cache)
     actual = hashlib.sha256(found.read_bytes()).hexdigest()
     if actual != sha256:
         raise UserError(
@@ -137,6 +123,59 @@ def fetch_sdist(name: str, version: str, sha256: str, cache: Path) -> Path:
             "delete the file so it is downloaded again; if it persists, the index served other bytes",
         )
     return found
+
+
+def index_url() -> str:
+    """The package index pip would use: PIP_INDEX_URL, else PyPI's."""
+    return (os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+
+
+def download_sdist(name: str, version: str, sha256: str | None, cache: Path) -> Path:
+    """The release's sdist from the index into cache: the file with the pinned sha256, or with none pinned
+    (a probe of many releases), the one named for the version, checked against the index's own hash."""
+    project = re.sub(r"[-_.]+", "-", name).lower()  # PEP 503's normalised name
+    listing_url = f"{index_url()}/{project}/"
+    fix = f"check that {index_url()} is reachable, or put the sdist's .tar.gz into {cache}"
+    try:
+        request = urllib.request.Request(listing_url, headers={"Accept": SIMPLE_JSON})
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as answer:
+            listing = json.loads(answer.read())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"could not list {name} on {listing_url} ({exc})", fix) from exc
+    files = [f for f in listing.get("files", []) if isinstance(f, dict) and f.get("filename", "").endswith(".tar.gz")]
+    spellings = "[-_.]".join(re.escape(part) for part in project.split("-"))  # more-itertools, more_itertools
+    spelled = re.compile(rf"^{spellings}-{re.escape(version)}\.tar\.gz$", re.I)
+    wanted = (
+        (lambda f: (f.get("hashes") or {}).get("sha256") == sha256)
+        if sha256
+        else (lambda f: spelled.match(f["filename"]))
+    )
+    chosen = next((f for f in files if wanted(f)), None)
+    if chosen is None:
+        named = [f["filename"] for f in files if f"-{version}.tar.gz" in f["filename"]]
+        raise UserError(
+            f"{listing_url} lists no sdist of {name}=={version}"
+            + (" with the pinned sha256" if sha256 else "")
+            + (f" (it has {', '.join(named)} with other bytes)" if named else ""),
+            fix,
+        )
+    target = cache / Path(chosen["filename"]).name
+    url = urllib.parse.urljoin(listing_url, chosen["url"])
+    if urllib.parse.urlsplit(url).scheme not in ("https", "http", "file"):
+        raise UserError(f"{listing_url} gives {url} for {chosen['filename']}", fix)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as answer, partial.open("wb") as out:
+            shutil.copyfileobj(answer, out)
+        expected = sha256 or (chosen.get("hashes") or {}).get("sha256")
+        if expected and hashlib.sha256(partial.read_bytes()).hexdigest() != expected:
+            raise UserError(f"{url} served bytes whose sha256 is not {expected}", fix)
+        partial.replace(target)
+    except OSError as exc:
+        raise UserError(f"could not download {url} ({exc})", fix) from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
 
 
 def _cached_sdist(cache: Path, name: str, version: str) -> Path | None:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from agentsmith import vcs
-from agentsmith.bench.realrepo import extract_sdist
+from agentsmith.bench.realrepo import download_sdist, extract_sdist
 from agentsmith.config import POLICIES_DIR
 from agentsmith.errors import UserError
 from agentsmith.policy import load_policy
@@ -57,11 +57,7 @@ def download(spec: str, cache: Path) -> Path:
     stem = re.compile(rf"^{spelled}-{re.escape(version)}\.(tar\.gz|zip)$", re.I)
     found = [p for p in cache.glob("*") if stem.search(p.name)]
     if not found:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "-q", "-d", cache, spec],
-            check=True,
-        )
-        found = [p for p in cache.glob("*") if stem.search(p.name)]
+        found = [download_sdist(name, version, None, cache)]
     if not found:
         raise UserError(f"pip downloaded no sdist for {spec}")
     return found[0]
