@@ -301,3 +301,90 @@ def test_a_method_reached_from_the_named_api_stands_for_its_small_class(repo_fac
     (step,) = plan_steps(task, repo, read_only=["tests/test_format.py"])
     assert step["files"] == ["sqlfmt/filters.py"]
     assert [s["qualname"] for s in step["symbols"]] == ["TruncateFilter"]
+
+
+WRAPPERS = {
+    "words/__init__.py": (
+        "def ordinal(number):\n"
+        '    """The suffix of the ordinal number: st, nd, rd or th."""\n'
+        "    n = abs(int(number))\n"
+        "    if n % 100 in (11, 12):\n"
+        "        return 'th'\n"
+        "    return {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')\n\n\n"
+        "def ordinalize(number):\n"
+        '    """The number with its ordinal suffix: 1st, 2nd, 3rd."""\n'
+        "    return f'{number}{ordinal(number)}'\n\n\n"
+        "def pluralize(word):\n"
+        '    """The plural of an English word."""\n'
+        "    return word + 's'\n"
+    ),
+    "tests/test_words.py": (
+        "import words\n\n\n"
+        "def test_ordinalize():\n"
+        "    assert words.ordinalize(13) == '13th'\n\n\n"
+        "def test_ordinal():\n"
+        "    assert words.ordinal(2) == 'nd'\n"
+    ),
+}
+
+
+def test_a_thin_wrapper_the_report_names_brings_what_it_hands_its_work_to(repo_factory):
+    """The report names the API the user called and what it calls; the API, a one-line wrapper, ranks first
+    and the fault is in the function it calls (inflection's ordinalize and ordinal): both are the step's,
+    shown and editable together, the wrapper first and its tests first."""
+    repo = repo_factory(WRAPPERS)
+    task = (
+        "Bug: `words.ordinal(13)` returns 'rd', so `words.ordinalize(13)` gives '13rd' where '13th' is "
+        "expected, like 11 and 12. Fix it."
+    )
+    (step,) = plan_steps(task, repo, read_only=["tests/test_words.py"])
+    assert [s["qualname"] for s in step["symbols"]] == ["ordinalize", "ordinal"]
+    assert step["tests"][:2] == ["tests/test_words.py::test_ordinalize", "tests/test_words.py::test_ordinal"]
+    assert "`ordinalize` -> `ordinal`" in step["description"]
+
+    # A function that does its own work keeps the step to itself.
+    (step,) = plan_steps("Bug: `words.ordinal(12)` gives 'nd'. Fix it.", repo, read_only=["tests/test_words.py"])
+    assert [s["qualname"] for s in step["symbols"]] == ["ordinal"]
+
+
+def test_a_class_named_only_as_a_plain_word_is_not_followed(repo_factory):
+    """ "In Markdown tables, ..." names the format, not the class `Markdown`: following that class's calls
+    took a report about the tables extension to the core module. Named as code, it is followed."""
+    files = {
+        "mdlib/core.py": (
+            "from mdlib import blocks\n\n\n"
+            "class Markdown:\n"
+            '    """Convert Markdown text to HTML."""\n\n'
+            "    def convert(self, text):\n"
+            "        return blocks.render_paragraphs(text)\n"
+        ),
+        "mdlib/blocks.py": (
+            "def render_paragraphs(text):\n"
+            '    """Render the blocks of the text (paragraphs, tables, lists, aligned columns) in order."""\n'
+            "    return ''.join(f'<p>{p}</p>' for p in text.split('\\n\\n'))\n"
+        ),
+        "mdlib/tables.py": (
+            "def table_column_alignment(separator):\n"
+            '    """The text-align a Markdown table column is rendered with: left-aligned, right-aligned or center columns, from the separator."""\n'
+            "    if separator.startswith(':') or separator.endswith(':'):\n"
+            "        return 'center'\n"
+            "    return None\n"
+        ),
+        "mdlib/util.py": "".join(
+            f'def {name}(value):\n    """{doc}"""\n    return value\n\n\n'
+            for name, doc in [
+                ("escape", "Escape HTML special characters."),
+                ("unescape", "Turn entities back into characters."),
+                ("indent", "Indent every line by four spaces."),
+                ("dedent", "Remove the common leading whitespace."),
+                ("slug", "A URL-safe identifier for a heading."),
+                ("wrap", "Wrap long lines at a width."),
+            ]
+        ),
+        "tests/test_tables.py": "from mdlib import tables\n\n\ndef test_left():\n    assert tables.table_column_alignment(':--') == 'left'\n",
+    }
+    repo = repo_factory(files)
+    task = "In Markdown tables, left-aligned columns (separator `:---`) are rendered with text-align center. Fix it."
+    (step,) = plan_steps(task, repo, read_only=["tests/test_tables.py"])
+    assert step["files"] == ["mdlib/tables.py"] and not step["candidates"][0].get("chain")
+    assert [s["qualname"] for s in step["symbols"]] == ["table_column_alignment"]

@@ -12,6 +12,7 @@ names still wins. Each step is a plain dict:
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,15 @@ def plan_steps(task: str, root: Path, *, read_only: list[str]) -> list[dict[str,
     if not targets:
         return [_whole_repo_step(task, root, tracked, read_only, candidates)]
     steps = [
-        _symbol_step(task, index, chosen, repo_map, candidates, several=len(targets) > 1)
+        _symbol_step(
+            task,
+            index,
+            chosen,
+            repo_map,
+            candidates,
+            several=len(targets) > 1,
+            delegates=_delegates(root, chosen, ranked),
+        )
         for index, chosen in enumerate(targets, start=1)
     ]
     return steps
@@ -119,11 +128,84 @@ def _whole_small_class(chosen: Candidate, ranked: list[Candidate]) -> Candidate:
     return chosen
 
 
+THIN_BODY_LINES = 6  # a body this short (docstring aside) mostly hands its work on
+MAX_DELEGATES = 3
+DELEGATES_LINES = 120  # what the delegates may add to the code shown
+
+
+def _delegates(root: Path, chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
+    """What a thin, written function the task names hands its work to, in its own file: shown and
+    editable in the same step. A report names the API the user called, and when that API is a wrapper the
+    fault is below it (inflection's `ordinalize` returns `number + ordinal(number)`, the bug was in
+    `ordinal`; toolz's `compose_left` calls `compose`, which builds a `Compose`, whose `__init__` held it).
+    Followed while each is thin, one callee a level (the one scoring highest for the task, never one the
+    task's words miss entirely); a big class reached stands as its `__init__` and `__call__`."""
+    symbol = chosen.symbol
+    if symbol.stub or symbol.kind == "class" or not any(r.endswith("named in task") for r in chosen.reasons):
+        return []
+    try:
+        tree = ast.parse((root / chosen.path).read_text(encoding="utf-8", errors="replace"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    in_file = {c.symbol.qualname: c for c in ranked if c.path == chosen.path}
+    found: list[Candidate] = []
+    current, lines = chosen, 0
+    while len(found) < MAX_DELEGATES and _body_lines(tree, current.symbol) <= THIN_BODY_LINES:
+        callees = [
+            c
+            for ref in current.symbol.refs
+            for c in [in_file.get(ref)]
+            if c and c is not chosen and c not in found and not c.symbol.stub and c.score > 0
+        ]
+        if not callees:
+            break
+        callee = max(callees, key=lambda c: c.score)
+        if callee.symbol.kind == "class" and callee.symbol.end_lineno - callee.symbol.lineno + 1 > SMALL_CLASS_LINES:
+            parts = [in_file.get(f"{callee.symbol.qualname}.{m}") for m in ("__init__", "__call__")]
+            shown = [c for c in parts if c and c not in found]
+        else:
+            shown = [callee]
+        size = sum(c.symbol.end_lineno - c.symbol.lineno + 1 for c in shown)
+        if not shown or lines + size > DELEGATES_LINES:
+            break
+        found += shown[: MAX_DELEGATES - len(found)]
+        lines += size
+        if callee.symbol.kind == "class":
+            break
+        current = callee
+    return found
+
+
+def _body_lines(tree: ast.Module, symbol) -> int:
+    """The lines of a function's body, its docstring left out (a large number when it is not found)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == symbol.name:
+            start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            if start != symbol.lineno:
+                continue
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+                body = body[1:]
+            return (body[-1].end_lineno or body[-1].lineno) - body[0].lineno + 1 if body else 0
+    return 1 << 30
+
+
 def _symbol_step(
-    task: str, index: int, chosen: Candidate, repo_map: RepoMap, candidates: list[dict[str, Any]], *, several: bool
+    task: str,
+    index: int,
+    chosen: Candidate,
+    repo_map: RepoMap,
+    candidates: list[dict[str, Any]],
+    *,
+    several: bool,
+    delegates: list[Candidate] = (),
 ) -> dict[str, Any]:
     symbol = chosen.symbol
     tests = covering_tests(repo_map, symbol.name)
+    if delegates:
+        # The wrapper's tests first: they call the API the report names.
+        tests = list(dict.fromkeys(tests + [t for d in delegates for t in covering_tests(repo_map, d.symbol.name)]))
+        tests = tests[:20]
     if chosen.chain:
         # Reached from what the report names: that symbol's tests reach this code too, those whose names
         # share the report's words first (sqlparse's test_identifiercase_quotes for a quoted-name bug).
@@ -140,13 +222,19 @@ def _symbol_step(
     if chosen.chain:
         calls = " -> ".join(f"`{q}`" for q in chosen.chain)
         description += f"\n\n(Where the code at fault is likely to be: {calls}, in {chosen.path}.)"
+    elif delegates:
+        calls = " -> ".join(f"`{q}`" for q in [symbol.qualname, *(d.symbol.qualname for d in delegates)])
+        description += (
+            f"\n\n(`{symbol.qualname}` hands its work on: {calls}, in {chosen.path}. The fault may be in any of "
+            "them; change only the one at fault.)"
+        )
     return {
         "id": f"step-{index}",
         "description": description,
         "difficulty": min(difficulty, 5),
         "files": [chosen.path],
         "context": context,
-        "symbols": [chosen.ref()],
+        "symbols": [chosen.ref(), *(d.ref() for d in delegates)],
         "tests": tests,
         "candidates": candidates,
     }

@@ -361,11 +361,14 @@ def _focused_prompt(
     prefill = ""
     if mode == "function":
         wanted = "; ".join(f"{rel}: {', '.join(targets[rel])}" for rel in function_level)
+        several = sum(len(v) for v in targets.values()) > 1
         # A template with the real signature: asked only in words, the 1.5B model answered with the path in
-        # a code block and stopped (seen here on humanize).
-        rel = function_level[0]
+        # a code block and stopped (seen here on humanize). Of several definitions, the last one shown: a
+        # wrapper comes first and what it hands its work to after it (planning's delegates), and a thin
+        # wrapper is seldom where the fault is.
+        rel = function_level[-1] if several else function_level[0]
         source = _read(root, rel)
-        first = pyast.find(source, targets[rel][0])
+        first = pyast.find(source, targets[rel][-1] if several else targets[rel][0])
         template = (
             (f"{rel}\n```python\n{pyast.header(source, first)}{' ' * 4}# the complete new body\n```") if first else ""
         )
@@ -374,8 +377,9 @@ def _focused_prompt(
             prefill = f"{rel}\n```python\n{begun}" if begun else ""
         # Begun, the answer needs no template: shown one, the 1.5B model copied its placeholder as the body.
         form = "" if prefill else f" Reply in exactly this form:\n{template}"
+        which = f"the one(s) you change of {wanted}" if several else wanted
         answer = (
-            f"write the complete new definition of {wanted}: the whole def, with its docstring. Do not "
+            f"write the complete new definition of {which}: the whole def, with its docstring. Do not "
             f"repeat the rest of the file.{form}"
         )
         answer = _fix_it(answer, repair) if previous else answer[0].upper() + answer[1:]

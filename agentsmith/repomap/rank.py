@@ -179,6 +179,17 @@ def mentioned(task: str, name: str) -> bool:
     return bool(re.search(rf"(`[^`]*\b{re.escape(name)}\b[^`]*`|\b{re.escape(name)}\()", task))
 
 
+def _named_as_code(task: str, symbol: Symbol) -> bool:
+    """Named as code, not only as a word: in backquotes, called, dotted, or an identifier no prose spells
+    (snake_case, camelCase). "In Markdown tables, ..." names the format, not the class `Markdown`, and
+    following that class's calls took the report to the wrong file."""
+    name = symbol.name
+    if "_" in name.strip("_") or any(c.isupper() for c in name[1:]):
+        return True
+    code = rf"(`[^`\n]*(?<![\w]){re.escape(name)}(?![\w])[^`\n]*`|(?<![\w]){re.escape(name)}\(|\.{re.escape(name)}\b)"
+    return bool(re.search(code, task))
+
+
 def without_parameters(task: str) -> str:
     """`task` with the parameter lists of the signatures it quotes emptied: in "implement
     `Specifier.filter(self, iterable, prereleases=None)`", `prereleases` is a parameter, not a second
@@ -235,11 +246,11 @@ def rank(
             candidate.reasons.append(f"bm25 {candidate.score:.2f}")
         bm25[id(candidate)] = candidate.score
         _boost(candidate, naming, repo_map, tests, named_files)
-    _descend(pool, bm25, named_part)
+    _descend(pool, bm25, named_part, naming)
     return sorted(pool, key=lambda c: (-c.score, len(c.chain), c.path, c.symbol.lineno))
 
 
-def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int, float]) -> None:
+def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int, float], task: str) -> None:
     """What a named, written symbol calls (down to DESCENT_DEPTH calls; a class reached brings its
     methods) gets that symbol's standing on top of its own BM25, once, from the nearest named caller:
     its boosts and the BM25 its name scored (the report names the symbol because it was called, which
@@ -252,7 +263,14 @@ def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int
         parent = candidate.symbol.qualname.rpartition(".")[0]
         if parent:
             members.setdefault(f"{candidate.path}:{parent}", []).append(candidate)
-    seeds = [c for c in pool if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons)]
+    as_code = {
+        id(c) for c in pool if any(r.endswith("named in task") for r in c.reasons) and _named_as_code(task, c.symbol)
+    }
+    seeds = [
+        c
+        for c in pool
+        if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons) and id(c) in as_code
+    ]
     reached = {id(s) for s in seeds}
     for seed in sorted(seeds, key=lambda c: -c.score):
         boost = seed.score - bm25[id(seed)] + named_part.get(id(seed), 0.0)
