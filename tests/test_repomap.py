@@ -388,3 +388,27 @@ def test_a_class_named_only_as_a_plain_word_is_not_followed(repo_factory):
     (step,) = plan_steps(task, repo, read_only=["tests/test_tables.py"])
     assert step["files"] == ["mdlib/tables.py"] and not step["candidates"][0].get("chain")
     assert [s["qualname"] for s in step["symbols"]] == ["table_column_alignment"]
+
+
+def test_a_thin_method_brings_the_method_of_its_class_it_calls(repo_factory):
+    """`self._helper()` names the class's own method: a thin public method and the helper it calls."""
+    files = {
+        "clockface/clock.py": (
+            "class Clock:\n"
+            '    """A clock that wraps around midnight."""\n\n'
+            "    def __init__(self, hour, minute):\n"
+            "        self.minutes = (hour * 60 + minute) % 1440\n\n"
+            "    def __repr__(self):\n"
+            '        """The time as HH:MM."""\n'
+            "        return self._format_time()\n\n"
+            "    def _format_time(self):\n"
+            "        hours, minutes = divmod(self.minutes, 60)\n"
+            "        return f'{hours:02d}:{minutes:02d}'\n"
+            + "".join(f"\n    def extra_{n}(self):\n        return {n}\n" for n in range(30))
+        ),
+        "tests/test_clock.py": "from clockface.clock import Clock\n\n\ndef test_repr():\n    assert repr(Clock(8, 0)) == '08:00'\n",
+    }
+    repo = repo_factory(files)
+    task = "Bug: `Clock.__repr__` shows 8:0 for Clock(8, 0); the time must read 08:00 (HH:MM). Fix it."
+    (step,) = plan_steps(task, repo, read_only=["tests/test_clock.py"])
+    assert [s["qualname"] for s in step["symbols"]] == ["Clock.__repr__", "Clock._format_time"]

@@ -151,10 +151,11 @@ def _delegates(root: Path, chosen: Candidate, ranked: list[Candidate]) -> list[C
     found: list[Candidate] = []
     current, lines = chosen, 0
     while len(found) < MAX_DELEGATES and _body_lines(tree, current.symbol) <= THIN_BODY_LINES:
+        owner = current.symbol.qualname.rpartition(".")[0]  # a method's `self._helper()` is its class's
         callees = [
             c
             for ref in current.symbol.refs
-            for c in [in_file.get(ref)]
+            for c in [in_file.get(ref) or (in_file.get(f"{owner}.{ref}") if owner else None)]
             if c and c is not chosen and c not in found and not c.symbol.stub and c.score > 0
         ]
         if not callees:
