@@ -412,3 +412,25 @@ def test_a_thin_method_brings_the_method_of_its_class_it_calls(repo_factory):
     task = "Bug: `Clock.__repr__` shows 8:0 for Clock(8, 0); the time must read 08:00 (HH:MM). Fix it."
     (step,) = plan_steps(task, repo, read_only=["tests/test_clock.py"])
     assert [s["qualname"] for s in step["symbols"]] == ["Clock.__repr__", "Clock._format_time"]
+
+
+def test_the_module_a_report_names_by_its_name_decides_between_like_worded_functions(repo_factory):
+    """ "With the toc extension enabled, heading ids ..." is about toc.py's code, though a footnotes function
+    shares the report's words as well (Markdown's toc and footnotes both make ids)."""
+    files = {
+        "mdlib/footnotes.py": (
+            "def make_id(text):\n"
+            '    """The id of a footnote: its text, lowercase."""\n'
+            "    return 'fn-' + text.lower()\n"
+        ),
+        "mdlib/toc.py": (
+            "def make_id(text):\n"
+            '    """The id of a heading: its text, lowercase."""\n'
+            "    return text.replace(' ', '-')\n"
+        ),
+        "tests/test_toc.py": "from mdlib import toc\n\n\ndef test_id():\n    assert toc.make_id('A B') == 'a-b'\n",
+    }
+    repo = repo_factory(files)
+    task = "With the toc extension enabled, ids keep capital letters: they should be lowercase. Fix it."
+    (step,) = plan_steps(task, repo, read_only=["tests/test_toc.py"])
+    assert step["files"] == ["mdlib/toc.py"]

@@ -168,6 +168,11 @@ def _document(symbol: Symbol) -> list[str]:
     )
 
 
+def _module_name(path: str) -> str:
+    stem = path.rpartition("/")[2].rpartition(".")[0]
+    return path.rstrip("/").rpartition("/")[0].rpartition("/")[2] if stem == "__init__" else stem
+
+
 def mentioned(task: str, name: str) -> bool:
     """The task names `name` as a whole identifier; short plain words ("get", "add") only as code."""
     if name not in task:  # the cheap test first: this runs for every symbol of the repo
@@ -225,7 +230,8 @@ def rank(
     ]
     if not pool:
         return []
-    docs = [Counter(_document(c.symbol)) for c in pool]
+    # The module's own name counts once: "with the toc extension" is about toc.py's code.
+    docs = [Counter(_document(c.symbol) + words(_module_name(c.path))) for c in pool]
     average = sum(sum(d.values()) for d in docs) / len(docs) or 1.0
     frequency: Counter[str] = Counter(term for d in docs for term in d)
     query = set(words(task))
