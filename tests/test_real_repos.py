@@ -689,3 +689,45 @@ def test_failures_already_on_the_base_revision_do_not_count_but_new_ones_do(huma
         assert "test_known_broken_on_main" not in broken.log.split("\n", 1)[0]
     finally:
         ctx.close()
+
+
+def test_a_step_of_several_definitions_begins_each_candidate_on_another_one(tmp_path):
+    """A wrapper and what it hands its work to (planning's delegates): a local model's answer is begun on
+    one of them, the last shown first, and successive candidates begin the others. Not begun (given the
+    list), the 1.5B model gave both back as shown, twice (inflection's ordinalize and ordinal)."""
+    module = tmp_path / "words.py"
+    module.write_text(
+        "def ordinalize(number):\n"
+        '    """The number with its suffix."""\n'
+        "    return f'{number}{ordinal(number)}'\n\n\n"
+        "def ordinal(number):\n"
+        '    """The suffix: st, nd, rd or th."""\n'
+        "    n = abs(int(number))\n"
+        "    return 'th' if n % 100 in (11, 12) else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')\n"
+        + "".join(f"\n\ndef other_{n}(x):\n    return x + {n}\n" for n in range(30))
+    )
+    symbols = [{"path": "words.py", "qualname": "ordinalize"}, {"path": "words.py", "qualname": "ordinal"}]
+
+    def prompt(focus: int, begins: bool = True):
+        return build_edit_prompt(
+            task="Bug: ordinalize(13) gives 13rd.",
+            root=tmp_path,
+            files=["words.py"],
+            context_files=[],
+            previous=None,
+            symbols=symbols,
+            budget=6000,
+            begins=begins,
+            focus=focus,
+        )
+
+    begun = [prompt(n).prefill for n in range(3)]
+    assert [b.splitlines()[2] for b in begun] == [
+        "def ordinal(number):",
+        "def ordinalize(number):",
+        "def ordinal(number):",
+    ]
+    assert prompt(0).targets == {"words.py": ["ordinalize", "ordinal"]}
+    asked = prompt(0, begins=False)
+    assert asked.prefill == "" and "the one(s) you change of words.py: ordinalize, ordinal" in asked.answer_format
+    assert "def ordinal(number):\n    # the complete new body" in asked.answer_format

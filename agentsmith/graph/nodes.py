@@ -144,6 +144,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         begins=ctx.portfolio.continues_answers(tier),
         log_chars=COMPACT_LOG_CHARS if ctx.portfolio.tiers[tier].spec.price_in_per_mtok > 0 else MAX_LOG_CHARS,
         repair=repair,
+        focus=sum(1 for h in history if h.tier == tier) + decision.drawn,  # greedy 0, the retry's 1, 2, ...
     )
     messages = prompt.messages
     ctx.record(state["run_id"], "prompt", prompt.summary() | {"tier": tier, "overflows": overflows})

@@ -179,10 +179,13 @@ def build_edit_prompt(
     begins: bool = True,
     log_chars: int = MAX_LOG_CHARS,
     repair: bool = False,
+    focus: int = 0,
 ) -> EditPrompt:
     """`begins`: the tier continues an answer begun for it (a local model): the prompt then carries the
     answer's start (`prefill`) instead of a template to copy. `repair`: the files under `root` hold the
-    previous attempt's code (not the original), and the model is asked to fix it."""
+    previous attempt's code (not the original), and the model is asked to fix it. `focus`: of a step's
+    several definitions, which one a begun answer starts with, counted from the last shown (a call's
+    number in the step: successive candidates begin successive definitions)."""
     log = (previous.log or previous.error or "") if previous else ""
     repair = bool(repair and previous)
     whole = _whole_file_prompt(
@@ -204,6 +207,7 @@ def build_edit_prompt(
         begins,
         log_chars,
         repair,
+        focus,
     )
 
 
@@ -280,7 +284,20 @@ def _whole_file_prompt(
 
 
 def _focused_prompt(
-    task, root, files, context_files, previous, log, symbols, tests, budget, count, begins, log_chars, repair=False
+    task,
+    root,
+    files,
+    context_files,
+    previous,
+    log,
+    symbols,
+    tests,
+    budget,
+    count,
+    begins,
+    log_chars,
+    repair=False,
+    focus=0,
 ) -> EditPrompt:
     # Small files come here only when their whole-file prompt did not fit (iso8601's module with its failure
     # log), or when the step changes little of them: they are then answered by definition too, not by
@@ -372,7 +389,15 @@ def _focused_prompt(
         template = (
             (f"{rel}\n```python\n{pyast.header(source, first)}{' ' * 4}# the complete new body\n```") if first else ""
         )
-        if begins and sum(len(v) for v in targets.values()) == 1 and first:
+        if begins and several:
+            # Begun, a local model writes one definition: of several (a wrapper and what it hands its work
+            # to), each call begins another, the last shown first. Not begun, the 1.5B model gave all of
+            # them back as shown (inflection's ordinalize and ordinal, twice).
+            order = [(r, q) for r in reversed(function_level) for q in reversed(targets[r])]
+            rel, name = order[focus % len(order)]
+            source = _read(root, rel)
+            first = pyast.find(source, name)
+        if begins and first:
             begun = pyast.opening(source, first)
             prefill = f"{rel}\n```python\n{begun}" if begun else ""
         # Begun, the answer needs no template: shown one, the 1.5B model copied its placeholder as the body.
