@@ -210,6 +210,9 @@ def test_a_failing_answer_is_retried_with_the_failure_and_the_retry_passes(harne
     assert "raise NotImplementedError" in shown_file(retry, "mathutil.py")  # from the original file
     verifies = audit(result["run_id"], "verify")
     assert [(v.data["passed"], v.data["next"]) for v in verifies] == [(False, "route"), (True, "gate")]
+    # how close the failed candidate came, from the audit log alone
+    assert verifies[0].data["tests"]["failed"] >= 1 and verifies[0].data["failing"]
+    assert all(node.startswith("test_") or "::" in node for node in verifies[0].data["failing"])
     assert [r["reason"].split(":")[1].strip().split(" with")[0] for r in result["routes"]] == [
         "local attempt 1/2",
         "local retry 2/2",

@@ -731,3 +731,11 @@ def test_a_step_of_several_definitions_begins_each_candidate_on_another_one(tmp_
     asked = prompt(0, begins=False)
     assert asked.prefill == "" and "the one(s) you change of words.py: ordinalize, ordinal" in asked.answer_format
     assert "def ordinal(number):\n    # the complete new body" in asked.answer_format
+
+
+def test_pytest_counts_reads_the_closing_line():
+    from agentsmith.graph.excerpts import pytest_counts
+
+    log = "x.py:3: in test_a\nFAILED x.py::test_a - assert 1 == 2\n==== 2 failed, 11 passed, 1 error in 0.41s ====\n"
+    assert pytest_counts(log) == {"failed": 2, "passed": 11, "errors": 1}
+    assert pytest_counts("the answer changed nothing") == {}

@@ -34,6 +34,20 @@ def failed_tests(output: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+_COUNT = re.compile(r"\b(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)\b")
+
+
+def pytest_counts(output: str) -> dict[str, int]:
+    """pytest's closing counts ("3 failed, 12 passed in 0.4s"): {"failed": 3, "passed": 12}; {} if none."""
+    lines = [line for line in strip_ansi(output).splitlines() if _COUNT.search(line)]
+    if not lines:
+        return {}
+    counts: dict[str, int] = {}
+    for number, kind in _COUNT.findall(lines[-1]):
+        counts["errors" if kind.startswith("error") else kind] = int(number)
+    return counts
+
+
 _DURATION = re.compile(r" in \d+(?:\.\d+)?s(?: \(\d+:\d\d:\d\d\))?")
 _ADDRESS = re.compile(r"\b0x[0-9a-f]{6,}\b")
 

@@ -17,6 +17,7 @@ from agentsmith import vcs
 from agentsmith.config import worktrees_dir
 from agentsmith.edits import ApplyResult, apply_edits, parse_edits, retarget
 from agentsmith.errors import ModelUnavailable, UserError
+from agentsmith.graph.excerpts import failed_tests, pytest_counts
 from agentsmith.graph.finish import TAIL
 from agentsmith.graph.finish import after_gate as after_gate
 from agentsmith.graph.finish import after_review as after_review
@@ -420,7 +421,9 @@ def verify(state: RunState, runtime: Ctx) -> dict[str, Any]:
         state["run_id"],
         "verify",
         attempt.model_dump(mode="json", exclude={"log", "code"})
-        | {"seconds": outcome.seconds, "backend": outcome.backend, "next": after_verify(state | update)},
+        | {"seconds": outcome.seconds, "backend": outcome.backend, "next": after_verify(state | update)}
+        # how close a failed candidate came, readable from the audit log alone
+        | ({"tests": pytest_counts(outcome.log), "failing": failed_tests(outcome.log)[:10]} if outcome.log else {}),
     )
     return update
 
