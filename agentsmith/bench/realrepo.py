@@ -35,10 +35,10 @@ FORMAT = 1
 BUILT_MARKER = ".built-from"
 TASK_KEYS = ("slug", "library", "file", "function", "task", "tests")
 LIBRARY_KEYS = ("version", "sha256")
-# --color=no: some libraries set --color=yes, and the harness reads the counts from the output.
 DEFAULT_INDEX = "https://pypi.org/simple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691: the index's listing as JSON, with hashes
 DOWNLOAD_TIMEOUT_S = 60
+# --color=no: some libraries set --color=yes, and the harness reads the counts from the output.
 PYTEST = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no"]
 
 
@@ -133,7 +133,7 @@ def index_url() -> str:
 def download_sdist(name: str, version: str, sha256: str | None, cache: Path) -> Path:
     """The release's sdist from the index into cache: the file with the pinned sha256, or with none pinned
     (a probe of many releases), the one named for the version, checked against the index's own hash."""
-    project = re.sub(r"[-_.]+", "-", name).lower()  # PEP 503's normalised name
+    project = _normalised(name)
     listing_url = f"{index_url()}/{project}/"
     fix = f"check that {index_url()} is reachable, or put the sdist's .tar.gz into {cache}"
     try:
@@ -143,8 +143,7 @@ def download_sdist(name: str, version: str, sha256: str | None, cache: Path) -> 
     except (OSError, ValueError) as exc:
         raise UserError(f"could not list {name} on {listing_url} ({exc})", fix) from exc
     files = [f for f in listing.get("files", []) if isinstance(f, dict) and f.get("filename", "").endswith(".tar.gz")]
-    spellings = "[-_.]".join(re.escape(part) for part in project.split("-"))  # more-itertools, more_itertools
-    spelled = re.compile(rf"^{spellings}-{re.escape(version)}\.tar\.gz$", re.I)
+    spelled = _sdist_name(name, version)
     wanted = (
         (lambda f: (f.get("hashes") or {}).get("sha256") == sha256)
         if sha256
@@ -178,12 +177,19 @@ def download_sdist(name: str, version: str, sha256: str | None, cache: Path) -> 
     return target
 
 
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
+def _sdist_name(name: str, version: str) -> re.Pattern[str]:
+    """The file names a release's sdist goes by: more-itertools-10.5.0.tar.gz, more_itertools-..., Markdown-..."""
+    spellings = "[-_.]".join(re.escape(part) for part in _normalised(name).split("-"))
+    return re.compile(rf"^{spellings}-{re.escape(version)}\.tar\.gz$", re.I)
+
+
 def _cached_sdist(cache: Path, name: str, version: str) -> Path | None:
-    stems = {f"{name}-{version}", f"{name.replace('-', '_')}-{version}", f"{name.replace('_', '-')}-{version}"}
-    return next(
-        (p for p in sorted(cache.glob("*.tar.gz")) if p.name[: -len(".tar.gz")].lower() in {s.lower() for s in stems}),
-        None,
-    )
+    spelled = _sdist_name(name, version)
+    return next((p for p in sorted(cache.glob("*.tar.gz")) if spelled.match(p.name)), None)
 
 
 def extract_sdist(sdist: Path, dest: Path) -> Path:

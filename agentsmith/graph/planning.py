@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsmith import vcs
+from agentsmith.edits import pyast
 from agentsmith.repomap import Candidate, RepoMap, build_map, covering_tests, is_test_file, rank
 from agentsmith.repomap.rank import words as task_words
 
@@ -144,8 +145,10 @@ def _delegates(root: Path, chosen: Candidate, ranked: list[Candidate]) -> list[C
     if symbol.stub or symbol.kind == "class" or not any(r.endswith("named in task") for r in chosen.reasons):
         return []
     try:
-        tree = ast.parse((root / chosen.path).read_text(encoding="utf-8", errors="replace"))
-    except (OSError, SyntaxError, ValueError):
+        tree = pyast.parse((root / chosen.path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return []
+    if tree is None:
         return []
     in_file = {c.symbol.qualname: c for c in ranked if c.path == chosen.path}
     found: list[Candidate] = []
@@ -184,9 +187,7 @@ def _body_lines(tree: ast.Module, symbol) -> int:
             start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             if start != symbol.lineno:
                 continue
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-                body = body[1:]
+            body = node.body[1:] if ast.get_docstring(node, clean=False) is not None else node.body
             return (body[-1].end_lineno or body[-1].lineno) - body[0].lineno + 1 if body else 0
     return 1 << 30
 

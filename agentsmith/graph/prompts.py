@@ -383,9 +383,9 @@ def _focused_prompt(
         # a code block and stopped (seen here on humanize). Of several definitions, the last one shown: a
         # wrapper comes first and what it hands its work to after it (planning's delegates), and a thin
         # wrapper is seldom where the fault is.
-        rel = function_level[-1] if several else function_level[0]
+        rel = function_level[-1]
         source = _read(root, rel)
-        first = pyast.find(source, targets[rel][-1] if several else targets[rel][0])
+        first = pyast.find(source, targets[rel][-1])
         template = (
             (f"{rel}\n```python\n{pyast.header(source, first)}{' ' * 4}# the complete new body\n```") if first else ""
         )

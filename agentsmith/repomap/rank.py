@@ -269,13 +269,10 @@ def _descend(pool: list[Candidate], bm25: dict[int, float], named_part: dict[int
         parent = candidate.symbol.qualname.rpartition(".")[0]
         if parent:
             members.setdefault(f"{candidate.path}:{parent}", []).append(candidate)
-    as_code = {
-        id(c) for c in pool if any(r.endswith("named in task") for r in c.reasons) and _named_as_code(task, c.symbol)
-    }
     seeds = [
         c
         for c in pool
-        if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons) and id(c) in as_code
+        if not c.symbol.stub and any(r.endswith("named in task") for r in c.reasons) and _named_as_code(task, c.symbol)
     ]
     reached = {id(s) for s in seeds}
     for seed in sorted(seeds, key=lambda c: -c.score):

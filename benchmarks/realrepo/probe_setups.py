@@ -56,11 +56,7 @@ def download(spec: str, cache: Path) -> Path:
     spelled = "[-_.]".join(re.escape(part) for part in re.split(r"[-_.]", name))  # PyPI's spellings of a name
     stem = re.compile(rf"^{spelled}-{re.escape(version)}\.(tar\.gz|zip)$", re.I)
     found = [p for p in cache.glob("*") if stem.search(p.name)]
-    if not found:
-        found = [download_sdist(name, version, None, cache)]
-    if not found:
-        raise UserError(f"pip downloaded no sdist for {spec}")
-    return found[0]
+    return found[0] if found else download_sdist(name, version, None, cache)
 
 
 def probe(spec: str, cache: Path, work: Path, policy) -> dict:
