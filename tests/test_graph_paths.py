@@ -337,6 +337,29 @@ def test_repair_candidates_fix_the_tiers_own_draft_and_the_others_start_over(har
     assert [c.data["repair"] for c in audit(result["run_id"], "call")] == [False, True, False]
 
 
+def test_resampled_candidates_are_drawn_from_the_first_prompt_without_the_failure(harness, repo_factory):
+    """tiers[].retry_resample: the last N candidates of a retry are drawn from the step's first prompt (no
+    failure shown), the others read the failure; every one is verified, and the call records which it was."""
+    repo = repo_factory(CLAMP_REPO)
+    harness.local.script = [
+        {"match": RETRY, "answer": whole_file("mathutil.py", CLAMP_WRONG_2)},
+        {"answer": whole_file("mathutil.py", CLAMP_WRONG)},
+    ]
+    policy = policy_with_tiers(harness, local={"retry_samples": 3, "retry_temperature": 0.8, "retry_resample": 2})
+
+    result = harness.run(TASK, repo, policy)
+
+    assert result["status"] == "failed" and result["commit"] is None
+    greedy, retry, first_resample, second_resample = harness.local.prompts()
+    assert RETRY in retry and "test_below" in retry.split(RETRY)[1]
+    assert first_resample == second_resample == greedy and RETRY not in greedy
+    assert [r["temperature"] for r in harness.local.requests()] == [0.0, 0.8, 0.8, 0.8]
+    calls = [c.data for c in audit(result["run_id"], "call") if c.data["tier"] == "local"]
+    assert [(c["candidate"], c["resample"]) for c in calls] == [(1, False), (1, False), (2, True), (3, True)]
+    verifies = [v.data for v in audit(result["run_id"], "verify") if v.data["tier"] == "local"]
+    assert [v["passed"] for v in verifies] == [False] * 4
+
+
 def test_a_paid_tier_retries_by_fixing_its_own_draft_never_a_weaker_tiers(harness, repo_factory):
     """Greedy and told only the failure, the frontier stand-in answered its failed first answer again in 4 of
     13 tasks (paid twice for the same code). With retry_repair it is shown that answer to fix; escalated,

@@ -118,6 +118,9 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
     tier = decision.tier
     previous = shown_failure(history, tier, fresh=decision.fresh)
     repair = _repairs(previous, tier, decision.drawn + 1, ctx)
+    resample = not repair and _resamples(previous, tier, decision, ctx)
+    if resample:
+        previous = None  # tiers[].retry_resample: this candidate is drawn from the step's first prompt
     if history:
         # Every retry, sampled candidate and escalation starts from the original files (with the failure
         # log shown, see shown_failure): a failed draft anchors small models (they repeat it) and a
@@ -198,7 +201,7 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         state["run_id"],
         "call",
         {k: v for k, v in call.items() if k != "text"}
-        | {"candidate": drawn, "repair": repair, "answer": completion.text[-4000:]},
+        | {"candidate": drawn, "repair": repair, "resample": resample, "answer": completion.text[-4000:]},
     )
     return {
         "answer": completion.text,
@@ -222,6 +225,14 @@ def _repairs(previous: Attempt | None, tier: str, candidate: int, ctx: RunContex
     if previous is None or previous.tier != tier or not previous.code:
         return False
     return candidate <= ctx.portfolio.tiers[tier].spec.retry_repair
+
+
+def _resamples(previous: Attempt | None, tier: str, decision, ctx: RunContext) -> bool:
+    """Whether this candidate of a retry is one of the last `retry_resample`, drawn without the failure shown."""
+    if previous is None or previous.tier != tier:
+        return False
+    count = ctx.portfolio.tiers[tier].spec.retry_resample
+    return bool(count) and decision.drawn + 1 > decision.samples - count
 
 
 # -------------------------------------------------------------------------------------- apply

@@ -64,6 +64,11 @@ class Tier(Strict):
     # shown as the code to fix with its failure, instead of from the original code. Only a draft of the
     # same tier is shown: a stronger tier did worse handed a weaker tier's broken draft (measured here).
     retry_repair: int = Field(0, ge=0, le=16)
+    # Of a retry's candidates, how many (the last ones) are drawn from the step's first prompt, no failure
+    # shown: plain verified sampling. The 1.5B model's retry solved 9 of 27 Exercism tasks when its first
+    # answer had mostly failed to apply (so the retry was close to a fresh draw) and 2-3 of 24 once the first
+    # answer was a real wrong program whose failure the retry read (benchmarks/results/).
+    retry_resample: int = Field(0, ge=0, le=16)
     # How a retry's reasoning starts, for a tier whose answer can be begun (a local model). asked: the
     # prompt asks for reasoning first and the model may skip it (the 1.5B went straight to code on most
     # Exercism retries, repeating its mistake); begun: the reasoning is begun for it ("Going through the
