@@ -549,3 +549,40 @@ def test_history_with_external_failures_stops_the_cascade(frontier_env):
     history = [Attempt(tier=tier, passed=False) for tier in ("local", "local", "frontier", "frontier")]
     decision = p.route({"id": "s", "difficulty": 1}, history, sensitive=False)
     assert decision.stop and "already failed" in decision.reason
+
+
+def test_resampled_candidates_answer_free_or_begun_as_the_tier_says(small_local, tmp_path, repo_factory):
+    """tiers[].retry_resample_answer: a local retry's resampled candidates are drawn from the first prompt
+    with the answer begun (as the first attempt) or free (the model writes the whole reply); the candidate
+    that reads the failure is begun either way. The real 0.5B model, cut at 16 tokens so every answer fails."""
+    import yaml
+
+    from agentsmith.audit import AuditLog
+    from agentsmith.config import POLICIES_DIR, audit_db
+    from agentsmith.graph.runner import start_run
+    from tests.test_run import CLAMP_REPO, TASK
+
+    def begun_per_call(answer: str) -> list[tuple[bool, bool]]:
+        policy = yaml.safe_load((POLICIES_DIR / "default.yaml").read_text())
+        policy["tiers"] = [
+            policy["tiers"][0]
+            | {
+                "model": SMALL,
+                "context": 4096,
+                "max_output_tokens": 16,
+                "retry_samples": 2,
+                "retry_resample": 1,
+                "retry_resample_answer": answer,
+            }
+        ]
+        path = tmp_path / f"policy-{answer}.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        result = start_run(TASK, repo=str(repo_factory(CLAMP_REPO)), policy_path=str(path), tier="local")
+        assert result["status"] == "failed" and result["commit"] is None
+        events = AuditLog(audit_db()).events(result["run_id"])
+        prompts = [e.data["begun"] for e in events if e.kind == "prompt"]
+        calls = [e.data["resample"] for e in events if e.kind == "call"]
+        return list(zip(prompts, calls, strict=True))
+
+    assert begun_per_call("begun") == [(True, False), (True, False), (True, True)]
+    assert begun_per_call("free") == [(True, False), (True, False), (False, True)]

@@ -145,7 +145,8 @@ def edit(state: RunState, runtime: Ctx) -> dict[str, Any]:
         tests=step.get("tests"),
         budget=budget,
         count=ctx.portfolio.token_counter(tier),
-        begins=ctx.portfolio.continues_answers(tier),
+        begins=ctx.portfolio.continues_answers(tier)
+        and not (resample and ctx.portfolio.tiers[tier].spec.retry_resample_answer == "free"),
         log_chars=COMPACT_LOG_CHARS if ctx.portfolio.tiers[tier].spec.price_in_per_mtok > 0 else MAX_LOG_CHARS,
         repair=repair,
         focus=sum(1 for h in history if h.tier == tier) + decision.drawn,  # greedy 0, the retry's 1, 2, ...

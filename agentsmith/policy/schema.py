@@ -69,6 +69,10 @@ class Tier(Strict):
     # answer had mostly failed to apply (so the retry was close to a fresh draw) and 2-3 of 24 once the first
     # answer was a real wrong program whose failure the retry read (benchmarks/results/).
     retry_resample: int = Field(0, ge=0, le=16)
+    # How those resampled candidates answer, for a tier whose answer can be begun: begun (as its first
+    # attempt: path and opened block written for it) or free (the model writes the whole reply, as every
+    # local answer did before answers were begun).
+    retry_resample_answer: Literal["begun", "free"] = "begun"
     # How a retry's reasoning starts, for a tier whose answer can be begun (a local model). asked: the
     # prompt asks for reasoning first and the model may skip it (the 1.5B went straight to code on most
     # Exercism retries, repeating its mistake); begun: the reasoning is begun for it ("Going through the
